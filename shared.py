@@ -1,0 +1,601 @@
+"""The toolkit every lecture module uses: records, executors, measurement, reports, CLI.
+
+Standard library only: copy this file next to one lecture file (``l36.py``, say)
+and both run as they are, on CPython 3.11 or newer, under every start method of
+multiprocessing (fork, spawn, forkserver).
+
+What lives here, once:
+
+- records: frozen, slotted dataclasses for the shapes that recur;
+- executors: the ``TaskExecutor`` Protocol, ``InlineExecutor``, ``makeExecutor``,
+  ``executorScope`` (shutdown that leaves no worker behind) and ``runInExecutor``,
+  the one bridge from an executor to asyncio;
+- randomness: ``makeRng`` / ``deriveSeed``, reproducible from a seed and keys;
+- measurement: ``Stopwatch``, ``percentile``, ``speedup``, ``efficiency``,
+  ``parallelBound``, ``cpuCount``;
+- reports: ``formatTable``, ``bar``, ``barChart``, ``banner``;
+- claims: ``Claim``, ``judge``, ``formatClaims``;
+- the CLI: ``Exercise``, ``RunOptions``, ``Outcome``, ``lectureMain``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import enum
+import math
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from random import Random
+from typing import Final, Literal, NoReturn, ParamSpec, Protocol, TypeVar, get_args
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DEFAULT_SEED: Final = 42
+
+
+class ConfigError(ValueError):
+    """A parameter outside its allowed range; the message names the value and the range."""
+
+
+# ============================================================================
+# Records
+# ============================================================================
+
+
+@dataclass(frozen=True, slots=True)
+class SensorReading:
+    """One reading from one sensor: the record that flows through most pipelines."""
+
+    sensorId: int
+    seq: int
+    value: float
+    createdAt: float
+
+
+@dataclass(frozen=True, slots=True)
+class FailureRecord:
+    """Why one unit of work failed, and after how many attempts."""
+
+    itemId: int
+    errorType: str
+    message: str
+    attempts: int
+    failedAt: float
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """A labelled duration in seconds: one row of a comparison."""
+
+    label: str
+    seconds: float
+
+
+# ============================================================================
+# Validation
+# ============================================================================
+
+
+def requireRange(name: str, value: float, low: float, high: float = math.inf) -> None:
+    """Raise ``ConfigError`` unless ``low <= value <= high``; the message names both."""
+    if not low <= value <= high:
+        upper = "" if math.isinf(high) else f" and <= {high}"
+        raise ConfigError(f"{name} must be >= {low}{upper}, got {value}")
+
+
+# ============================================================================
+# Executors
+# ============================================================================
+
+ExecutorKind = Literal["process", "thread", "inline"]
+StartMethod = Literal["fork", "spawn", "forkserver"]
+EXECUTOR_KINDS: Final[tuple[ExecutorKind, ...]] = get_args(ExecutorKind)
+START_METHODS: Final[tuple[StartMethod, ...]] = get_args(StartMethod)
+
+
+class TaskExecutor(Protocol):
+    """What the lectures need of an executor: submit work, shut down.
+
+    Satisfied by ``ThreadPoolExecutor``, ``ProcessPoolExecutor``, ``InlineExecutor``
+    and a Dask client's executor, so one pipeline runs unchanged on any of them.
+    """
+
+    def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+        """Schedule ``fn(*args, **kwargs)`` and return a future for its result."""
+        ...
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Release the workers; ``cancel_futures`` drops work not yet started."""
+        ...
+
+
+class InlineExecutor:
+    """Runs each call at once, in the caller, and returns a finished future.
+
+    The sequential baseline and deterministic tests use it: same code path as a
+    pool, no concurrency at all. It blocks the event loop while it runs, which is
+    exactly what a sequential baseline means.
+    """
+
+    def __init__(self) -> None:
+        self._closed = False
+
+    def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+        """Run ``fn`` now; its result or exception is in the returned future."""
+        if self._closed:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        future: Future[R] = Future()
+        future.set_running_or_notify_cancel()
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as error:  # noqa: BLE001 - delivered through the future, as a pool does
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:  # noqa: ARG002 - the Executor signature
+        """Refuse further work; there is nothing running to wait for."""
+        self._closed = True
+
+
+def _ignoreSigint() -> None:
+    """Worker initializer: Ctrl-C is the parent's to handle, so workers ignore SIGINT.
+
+    Without it every worker prints its own KeyboardInterrupt traceback and the
+    pool's bookkeeping breaks mid-shutdown.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def makeExecutor(kind: ExecutorKind, workers: int, startMethod: StartMethod | None = None) -> TaskExecutor:
+    """Make an executor by kind name: ``process``, ``thread`` or ``inline``.
+
+    ``startMethod`` picks how process workers start (None: the platform's default).
+    Prefer ``executorScope``, which also shuts the executor down.
+    """
+    requireRange("workers", workers, 1, 256)
+    if kind == "process":
+        if startMethod is not None and startMethod not in START_METHODS:
+            raise ConfigError(f"start method must be one of {', '.join(START_METHODS)}, got {startMethod!r}")
+        context = multiprocessing.get_context(startMethod)
+        return ProcessPoolExecutor(workers, mp_context=context, initializer=_ignoreSigint)
+    if kind == "thread":
+        return ThreadPoolExecutor(workers)
+    if kind == "inline":
+        return InlineExecutor()
+    raise ConfigError(f"executor must be one of {', '.join(EXECUTOR_KINDS)}, got {kind!r}")
+
+
+@contextlib.contextmanager
+def executorScope(kind: ExecutorKind, workers: int, startMethod: StartMethod | None = None) -> Iterator[TaskExecutor]:
+    """An executor that is shut down on the way out, leaving no worker process behind.
+
+    On a normal exit it waits for the work in flight. On an error, a cancellation
+    or Ctrl-C it drops queued work (``cancel_futures=True``) and terminates the
+    worker processes this scope started, since a running task cannot be cancelled.
+    """
+    before = set(multiprocessing.active_children())
+    executor = makeExecutor(kind, workers, startMethod)
+    try:
+        yield executor
+    except BaseException:
+        executor.shutdown(wait=False, cancel_futures=True)
+        stopChildren(exclude=before)
+        raise
+    executor.shutdown(wait=True)
+
+
+def stopChildren(exclude: set[multiprocessing.process.BaseProcess] | None = None) -> int:
+    """Terminate, then kill, this process's children not in ``exclude``; return how many."""
+    spared = exclude or set()
+    children = [child for child in multiprocessing.active_children() if child not in spared]
+    for child in children:
+        child.terminate()
+    for child in children:
+        child.join(timeout=1.0)
+        if child.is_alive():
+            child.kill()
+            child.join(timeout=1.0)
+    return len(children)
+
+
+async def runInExecutor(executor: TaskExecutor, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+    """Await ``fn(*args)`` run on ``executor``: ``loop.run_in_executor`` for any TaskExecutor.
+
+    ``run_in_executor`` is exactly ``wrap_future(executor.submit(...))``; going
+    through the Protocol lets async code run on pools, inline or Dask alike.
+    Cancelling the awaiting task cancels the submission if it has not started.
+    """
+    return await asyncio.wrap_future(executor.submit(fn, *args, **kwargs))
+
+
+def _touch(delaySeconds: float) -> int:
+    """A no-op task for warming a pool: it holds its worker briefly and returns its pid."""
+    time.sleep(delaySeconds)
+    return os.getpid()
+
+
+def warmUp(executor: TaskExecutor, workers: int, delaySeconds: float = 0.02) -> float:
+    """Start every worker of a pool now; return the seconds it took (the start-up cost).
+
+    Each task holds its worker for ``delaySeconds`` so that ``workers`` tasks land on
+    ``workers`` distinct workers.
+    """
+    with Stopwatch() as watch:
+        futures = [executor.submit(_touch, delaySeconds) for _ in range(workers)]
+        for future in futures:
+            future.result(timeout=60.0)
+    return watch.elapsed
+
+
+# ============================================================================
+# Randomness
+# ============================================================================
+
+
+def makeRng(seed: int, *keys: object) -> Random:
+    """A ``Random`` determined by ``seed`` and ``keys`` alone.
+
+    Seeding with a string goes through SHA-512, so the stream is the same in every
+    process and under any PYTHONHASHSEED: a worker derives its decisions from the
+    run's seed and a record or batch id, never from the global ``random`` module
+    (forked workers all inherit the same global state).
+    """
+    return Random(repr((seed, *keys)))
+
+
+def deriveSeed(seed: int, *keys: object) -> int:
+    """A 63-bit integer seed determined by ``seed`` and ``keys``, for passing to a worker."""
+    return makeRng(seed, *keys).getrandbits(63)
+
+
+# ============================================================================
+# Measurement
+# ============================================================================
+
+
+class Stopwatch:
+    """Wall-clock seconds from ``time.perf_counter``; a context manager or start/stop.
+
+    >>> with Stopwatch() as watch:
+    ...     pass
+    >>> watch.elapsed >= 0
+    True
+    """
+
+    __slots__ = ("_start", "_stop")
+
+    def __init__(self) -> None:
+        self._start: float | None = None
+        self._stop: float | None = None
+
+    def start(self) -> Stopwatch:
+        """Start (or restart) timing."""
+        self._start = time.perf_counter()
+        self._stop = None
+        return self
+
+    def stop(self) -> float:
+        """Stop timing and return the elapsed seconds."""
+        self._stop = time.perf_counter()
+        return self.elapsed
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds from start to stop, or to now while running."""
+        if self._start is None:
+            raise RuntimeError("stopwatch was never started")
+        end = self._stop if self._stop is not None else time.perf_counter()
+        return end - self._start
+
+    def __enter__(self) -> Stopwatch:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """The ``pct``-th percentile (0..100) with linear interpolation between ranks.
+
+    The same definition as NumPy's default and ``statistics.quantiles(method=
+    "inclusive")``: the result always lies between min(values) and max(values).
+    """
+    if not values:
+        raise ConfigError("percentile of an empty sequence")
+    requireRange("pct", pct, 0.0, 100.0)
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * pct / 100.0
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    fraction = rank - low
+    return ordered[low] + (ordered[high] - ordered[low]) * fraction
+
+
+def speedup(baselineSeconds: float, candidateSeconds: float) -> float:
+    """How many times faster the candidate is than the baseline (inf for a zero time)."""
+    return baselineSeconds / candidateSeconds if candidateSeconds > 0 else math.inf
+
+
+def efficiency(idealSeconds: float, measuredSeconds: float) -> float:
+    """Ideal time over measured time: 1.0 means the architecture reached its bound."""
+    return idealSeconds / measuredSeconds if measuredSeconds > 0 else 0.0
+
+
+def cpuCount() -> int:
+    """CPU cores this process may run on (affinity-aware where the OS tells)."""
+    if sys.version_info >= (3, 13):
+        return os.process_cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def parallelBound(tasks: int, workers: int, cores: int | None = None) -> int:
+    """The best speedup parallel CPU work can reach: min(tasks, workers, cores)."""
+    return max(1, min(tasks, workers, cpuCount() if cores is None else cores))
+
+
+# ============================================================================
+# Reports
+# ============================================================================
+
+Cell = str | int | float
+
+
+def _cellText(cell: Cell) -> str:
+    if isinstance(cell, float):
+        return f"{cell:,.4g}" if abs(cell) < 1e-3 or abs(cell) >= 1e6 else f"{cell:,.3f}"
+    return str(cell)
+
+
+def formatTable(headers: Sequence[str], rows: Sequence[Sequence[Cell]], *, title: str = "") -> str:
+    """A plain-text table: numbers right-aligned, text left-aligned, one rule under the header.
+
+    Floats print with three decimals; format them first where another precision matters.
+    """
+    width = len(headers)
+    for row in rows:
+        if len(row) != width:
+            raise ConfigError(f"every row must have {width} cells, got {len(row)}: {row!r}")
+    texts = [[_cellText(cell) for cell in row] for row in rows]
+    numeric = [all(isinstance(row[i], int | float) for row in rows) and bool(rows) for i in range(width)]
+    widths = [max([len(headers[i])] + [len(row[i]) for row in texts]) for i in range(width)]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [cell.rjust(widths[i]) if numeric[i] else cell.ljust(widths[i]) for i, cell in enumerate(cells)]
+        return "  ".join(parts).rstrip()
+
+    out = [title] if title else []
+    out.append(line(headers))
+    out.append("  ".join("-" * w for w in widths))
+    out.extend(line(row) for row in texts)
+    return "\n".join(out)
+
+
+def bar(value: float, maxValue: float, width: int = 40, char: str = "#") -> str:
+    """An ASCII bar of ``round(width * value / maxValue)`` characters, clamped to [0, width]."""
+    if maxValue <= 0 or not math.isfinite(value):
+        return ""
+    cells = round(width * value / maxValue)
+    return char * max(0, min(width, cells))
+
+
+def barChart(points: Sequence[tuple[str, float]], *, width: int = 40, unit: str = "", title: str = "") -> str:
+    """One labelled bar per point, scaled to the largest value."""
+    if not points:
+        return title
+    top = max(value for _, value in points)
+    labelWidth = max(len(label) for label, _ in points)
+    lines = [title] if title else []
+    lines.extend(
+        f"{label.rjust(labelWidth)} | {bar(value, top, width).ljust(width)} {value:,.3g}{unit}"
+        for label, value in points
+    )
+    return "\n".join(lines)
+
+
+def banner(title: str) -> str:
+    """A section heading for printed reports."""
+    return f"\n=== {title} " + "=" * max(3, 74 - len(title))
+
+
+# ============================================================================
+# Claims: what a lecture asserts, judged against what was measured
+# ============================================================================
+
+
+class Verdict(enum.Enum):
+    """Whether a lecture's claim held on this run."""
+
+    HOLDS = "holds"
+    FAILS = "does not hold"
+    NOT_MEASURED = "not measurable here"
+
+
+class ClaimKind(enum.Enum):
+    """Structural claims are correctness (fatal in verify); timing claims are reported."""
+
+    STRUCTURAL = "structural"
+    TIMING = "timing"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One claim of a lecture, with the measurement that decides it."""
+
+    lecture: int
+    exercise: int
+    statement: str
+    measured: str
+    verdict: Verdict
+    kind: ClaimKind
+    reason: str = ""
+
+
+def judge(
+    lecture: int,
+    exercise: int,
+    statement: str,
+    *,
+    measured: str,
+    holds: bool | None,
+    kind: ClaimKind,
+    reason: str = "",
+) -> Claim:
+    """Build a ``Claim``: ``holds=None`` means the run could not measure it.
+
+    ``reason`` should say, in one line, why a claim does not hold or cannot be measured.
+    """
+    verdict = Verdict.NOT_MEASURED if holds is None else Verdict.HOLDS if holds else Verdict.FAILS
+    return Claim(lecture, exercise, statement, measured, verdict, kind, "" if holds else reason)
+
+
+def formatClaims(claims: Sequence[Claim]) -> str:
+    """The claims of a run as a table: statement, measurement, verdict, reason."""
+    rows = [(f"{c.lecture}.{c.exercise}", c.statement, c.measured, c.verdict.value, c.reason) for c in claims]
+    return formatTable(("ex", "the lecture says", "measured", "verdict", "why not"), rows)
+
+
+# ============================================================================
+# CLI: one registry per lecture, one main() shape for all of them
+# ============================================================================
+
+Log = Callable[[str], None]
+
+
+def silent(_line: str) -> None:
+    """A ``Log`` that drops every line: for tests and ``invoke verify``."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """What the command line decides for every exercise of a lecture."""
+
+    seed: int = DEFAULT_SEED
+    quick: bool = False
+    executor: ExecutorKind = "process"
+    startMethod: StartMethod | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What running one exercise produced: its result record and the claims it judged."""
+
+    result: object
+    claims: tuple[Claim, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Exercise:
+    """One registry entry: ``execute`` runs the exercise, prints through ``log``, returns."""
+
+    number: int
+    title: str
+    execute: Callable[[RunOptions, Log], Outcome] = field(repr=False)
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seed must be an integer >= 0, got {value}")
+    return value
+
+
+def buildParser(lecture: int, exercises: Sequence[Exercise], description: str) -> argparse.ArgumentParser:
+    """The lecture CLI: ``--ex N | --all | --list``, ``--seed``, ``--quick``, executor options."""
+    numbers = [exercise.number for exercise in exercises]
+    parser = _OneLineParser(prog=f"l{lecture}.py", description=description)
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--ex",
+        type=int,
+        choices=numbers,
+        metavar="N",
+        help=f"run exercise N ({', '.join(map(str, numbers))})",
+    )
+    which.add_argument("--all", action="store_true", help="run every exercise in order")
+    which.add_argument("--list", action="store_true", help="list the exercises")
+    parser.add_argument("--seed", type=_seed, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes: about 2 s per exercise")
+    parser.add_argument(
+        "--executor",
+        choices=EXECUTOR_KINDS,
+        default="process",
+        help="executor for the CPU tier (default process)",
+    )
+    parser.add_argument(
+        "--start-method",
+        choices=START_METHODS,
+        default=None,
+        help="how process workers start (default: the platform's)",
+    )
+    return parser
+
+
+def runExercise(exercise: Exercise, options: RunOptions, log: Log = print) -> Outcome:
+    """Run one exercise with its heading and its claims table."""
+    log(banner(f"Exercise {exercise.number}: {exercise.title}"))
+    outcome = exercise.execute(options, log)
+    if outcome.claims:
+        log("")
+        log(formatClaims(outcome.claims))
+    return outcome
+
+
+def lectureMain(
+    argv: Sequence[str] | None,
+    *,
+    lecture: int,
+    title: str,
+    exercises: Sequence[Exercise],
+) -> int:
+    """Parse the command line and run the chosen exercises; return the exit status.
+
+    0 on success, 2 for bad input (one line naming the value and what is allowed),
+    130 after Ctrl-C (worker processes are stopped first).
+    """
+    parser = buildParser(lecture, exercises, f"Lecture {lecture}: {title}")
+    args = parser.parse_args(argv)
+    if args.list:
+        print(
+            formatTable(
+                ("ex", "title"),
+                [(e.number, e.title) for e in exercises],
+                title=f"Lecture {lecture}: {title}",
+            )
+        )
+        return 0
+    options = RunOptions(seed=args.seed, quick=args.quick, executor=args.executor, startMethod=args.start_method)
+    chosen = exercises if args.all else [e for e in exercises if e.number == args.ex]
+    try:
+        for exercise in chosen:
+            runExercise(exercise, options)
+    except ConfigError as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        stopChildren()
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return 130
+    return 0
