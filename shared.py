@@ -190,7 +190,11 @@ def executorScope(kind: ExecutorKind, workers: int, startMethod: StartMethod | N
         yield executor
     except BaseException:
         executor.shutdown(wait=False, cancel_futures=True)
-        stopChildren(exclude=before)
+        if stopChildren(exclude=before):
+            # The pool's manager thread reaps the workers we stopped; joining it makes
+            # sure none is left half-reaped when the scope ends. With its workers gone
+            # it sees a broken pool and returns at once.
+            executor.shutdown(wait=True)
         raise
     executor.shutdown(wait=True)
 
@@ -576,7 +580,10 @@ def lectureMain(
     130 after Ctrl-C (worker processes are stopped first).
     """
     parser = buildParser(lecture, exercises, f"Lecture {lecture}: {title}")
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse exits for --help (0) and for bad input (2)
+        return exit_.code if isinstance(exit_.code, int) else 2
     if args.list:
         print(
             formatTable(

@@ -1,0 +1,137 @@
+"""The command line: good and bad arguments through a lecture's main(argv) and through invoke."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import l29
+from shared import ConfigError, Exercise, Log, Outcome, RunOptions, lectureMain
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def invoke(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_list_prints_the_exercises(capsys: pytest.CaptureFixture[str]) -> None:
+    assert l29.main(["--list"]) == 0
+    out = capsys.readouterr().out
+    assert "Lecture 29" in out
+    assert l29.EXERCISES[0].title in out
+
+
+def test_a_quick_inline_run_prints_the_report_and_claims(capsys: pytest.CaptureFixture[str]) -> None:
+    assert l29.main(["--ex", "1", "--quick", "--executor", "inline", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "Request 0: dispatching" in out
+    assert "High-risk requests" in out
+    assert "the lecture says" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "one of the arguments --ex --all --list is required"),
+        (["--ex", "9"], "argument --ex: invalid choice: 9"),
+        (["--ex", "one"], "argument --ex: invalid int value: 'one'"),
+        (["--ex", "1", "--seed", "x"], "seed must be an integer >= 0, got 'x'"),
+        (["--ex", "1", "--seed", "-1"], "seed must be an integer >= 0, got -1"),
+        (["--ex", "1", "--executor", "dask"], "argument --executor: invalid choice: 'dask'"),
+        (["--ex", "1", "--start-method", "vfork"], "argument --start-method: invalid choice: 'vfork'"),
+        (["--ex", "1", "--all"], "argument --all: not allowed with argument --ex"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_status_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert l29.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("l29.py: error: ")
+    assert message in err
+
+
+def raisesConfigError(options: RunOptions, _log: Log) -> Outcome:
+    raise ConfigError(f"duration must be >= 0.1, got {options.seed}")
+
+
+def raisesInterrupt(_options: RunOptions, _log: Log) -> Outcome:
+    raise KeyboardInterrupt
+
+
+def test_a_config_error_during_a_run_is_one_line_and_status_2(capsys: pytest.CaptureFixture[str]) -> None:
+    exercises = [Exercise(1, "bad config", raisesConfigError)]
+    assert lectureMain(["--ex", "1", "--seed", "0"], lecture=99, title="t", exercises=exercises) == 2
+    assert capsys.readouterr().err == "l99.py: error: duration must be >= 0.1, got 0\n"
+
+
+def test_ctrl_c_is_status_130_and_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    exercises = [Exercise(1, "interrupted", raisesInterrupt)]
+    assert lectureMain(["--ex", "1"], lecture=99, title="t", exercises=exercises) == 130
+    assert capsys.readouterr().err == "l99.py: interrupted\n"
+
+
+def test_the_script_runs_as_a_user_would() -> None:
+    done = subprocess.run(
+        [sys.executable, "l29.py", "--ex", "1", "--quick", "--executor", "inline"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Speedup:" in done.stdout
+    bad = subprocess.run(
+        [sys.executable, "l29.py", "--ex", "7"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--lecture", "x", "--ex", "1"), "--lecture must be one of 29, 31, 36, 37, got 'x'"),
+        (("--lecture", "30", "--ex", "1"), "--lecture must be one of 29, 31, 36, 37, got 30"),
+        (("--lecture", "29", "--ex", "9"), "--ex must be one of"),
+        (
+            (
+                "--lecture",
+                "29",
+            ),
+            "give --lecture N --ex M, --lecture N --all, or --all",
+        ),
+        (("--lecture", "29", "--ex", "1", "--seed", "-2"), "--seed must be an integer >= 0, got -2"),
+        (("--lecture", "29", "--ex", "1", "--seed", "ten"), "--seed must be an integer >= 0, got 'ten'"),
+        (("--lecture", "29", "--ex", "1", "--executor", "gpu"), "--executor must be one of process, thread, inline"),
+        (("--lecture", "29", "--ex", "1", "--start-method", "x"), "--start-method must be one of fork, spawn"),
+    ],
+)
+def test_invoke_run_rejects_bad_input_with_one_line(args: tuple[str, ...], message: str) -> None:
+    done = invoke("run", *args)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_invoke_run_runs_one_exercise() -> None:
+    done = invoke("run", "--lecture", "29", "--ex", "1", "--quick", "--executor", "inline", "--seed", "5")
+    assert done.returncode == 0, done.stderr
+    assert "Exercise 1" in done.stdout
+    assert "High-risk requests" in done.stdout
+
+
+def test_invoke_list_names_every_lecture() -> None:
+    done = invoke("list")
+    assert done.returncode == 0, done.stderr
+    for lecture in ("29", "31", "36", "37"):
+        assert lecture in done.stdout

@@ -1,0 +1,296 @@
+"""shared.py: every helper, the executor Protocol on every kind, the asyncio bridge."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import multiprocessing
+import os
+import statistics
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared import (
+    ClaimKind,
+    ConfigError,
+    ExecutorKind,
+    InlineExecutor,
+    StartMethod,
+    Stopwatch,
+    TaskExecutor,
+    Verdict,
+    bar,
+    barChart,
+    deriveSeed,
+    efficiency,
+    executorScope,
+    formatClaims,
+    formatTable,
+    judge,
+    makeExecutor,
+    makeRng,
+    parallelBound,
+    percentile,
+    requireRange,
+    runInExecutor,
+    speedup,
+    stopChildren,
+    warmUp,
+)
+
+finite = st.floats(min_value=-1e9, max_value=1e9, allow_nan=False)
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def fail(message: str) -> int:
+    raise ValueError(message)
+
+
+# ---------------------------------------------------------------- executors
+
+
+def test_inline_executor_runs_at_once_and_delivers_errors_through_the_future() -> None:
+    executor = InlineExecutor()
+    done = executor.submit(square, 7)
+    assert done.done()
+    assert done.result() == 49
+    failed = executor.submit(fail, "boom")
+    with pytest.raises(ValueError, match=r"^boom$"):
+        failed.result()
+    executor.shutdown()
+    with pytest.raises(RuntimeError, match=r"^cannot schedule new futures after shutdown$"):
+        executor.submit(square, 1)
+
+
+def submitThroughProtocol(executor: TaskExecutor) -> list[int]:
+    """Typed against the Protocol only: mypy checks that each kind satisfies it."""
+    return [executor.submit(square, n).result(timeout=30) for n in range(5)]
+
+
+@pytest.mark.parametrize("kind", ["process", "thread", "inline"])
+def test_every_executor_kind_satisfies_the_protocol(kind: ExecutorKind) -> None:
+    with executorScope(kind, 2) as executor:
+        assert submitThroughProtocol(executor) == [0, 1, 4, 9, 16]
+
+
+@pytest.mark.parametrize("startMethod", ["fork", "spawn"])
+def test_bridge_awaits_process_pool_work(startMethod: StartMethod) -> None:
+    async def main(executor: TaskExecutor) -> list[int]:
+        return await asyncio.gather(*(runInExecutor(executor, square, n) for n in range(6)))
+
+    with executorScope("process", 2, startMethod) as executor:
+        assert asyncio.run(main(executor)) == [0, 1, 4, 9, 16, 25]
+
+
+@pytest.mark.parametrize("kind", ["thread", "inline"])
+def test_bridge_raises_the_worker_exception(kind: ExecutorKind) -> None:
+    async def main(executor: TaskExecutor) -> int:
+        return await runInExecutor(executor, fail, "worker said no")
+
+    with executorScope(kind, 1) as executor, pytest.raises(ValueError, match=r"^worker said no$"):
+        asyncio.run(main(executor))
+
+
+def failInsideScope(before: set[multiprocessing.process.BaseProcess]) -> int:
+    """Start two workers in a scope, then fail; return how many workers had started."""
+    with executorScope("process", 2, "fork") as executor:
+        warmUp(executor, 2)
+        started = len(set(multiprocessing.active_children()) - before)
+        raise KeyError(started)
+
+
+def test_scope_stops_its_workers_when_the_body_raises() -> None:
+    before = set(multiprocessing.active_children())
+    with pytest.raises(KeyError) as raised:
+        failInsideScope(before)
+    assert raised.value.args == (2,)
+    assert set(multiprocessing.active_children()) <= before
+
+
+def test_warm_up_starts_every_worker() -> None:
+    with executorScope("process", 2, "fork") as executor:
+        seconds = warmUp(executor, 2)
+        pids = {executor.submit(os.getpid).result(timeout=30) for _ in range(8)}
+    assert seconds > 0
+    assert os.getpid() not in pids
+
+
+def test_stop_children_spares_the_excluded() -> None:
+    assert stopChildren(exclude=set(multiprocessing.active_children())) == 0
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: makeExecutor("process", 0), r"^workers must be >= 1 and <= 256, got 0$"),
+        (lambda: makeExecutor("gpu", 2), r"^executor must be one of process, thread, inline, got 'gpu'$"),  # type: ignore[arg-type]  # a bad kind on purpose
+        (
+            lambda: makeExecutor("process", 2, "vfork"),  # type: ignore[arg-type]  # a bad start method on purpose
+            r"^start method must be one of fork, spawn, forkserver, got 'vfork'$",
+        ),
+    ],
+)
+def test_make_executor_rejects_bad_input(make: Callable[[], TaskExecutor], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        make()
+
+
+# --------------------------------------------------------------- randomness
+
+
+def test_make_rng_depends_only_on_seed_and_keys() -> None:
+    assert makeRng(1, "a", 2).random() == makeRng(1, "a", 2).random()
+    assert makeRng(1, "a", 2).random() != makeRng(1, "a", 3).random()
+    assert makeRng(1, "a", 2).random() != makeRng(2, "a", 2).random()
+
+
+@pytest.mark.parametrize("startMethod", ["fork", "spawn"])
+def test_derived_seed_is_the_same_inside_a_worker(startMethod: StartMethod) -> None:
+    with executorScope("process", 1, startMethod) as executor:
+        remote = executor.submit(deriveSeed, 42, "batch", 7).result(timeout=30)
+    assert remote == deriveSeed(42, "batch", 7)
+    assert 0 <= remote < 2**63
+
+
+# -------------------------------------------------------------- measurement
+
+
+def test_stopwatch_measures_and_freezes_on_stop() -> None:
+    with Stopwatch() as watch:
+        sum(range(1000))
+    frozen = watch.elapsed
+    assert frozen >= 0
+    assert watch.elapsed == frozen
+    with pytest.raises(RuntimeError, match=r"^stopwatch was never started$"):
+        _ = Stopwatch().elapsed
+
+
+def test_percentile_known_values() -> None:
+    values = [1.0, 2.0, 3.0, 4.0]
+    assert percentile(values, 0) == 1.0
+    assert percentile(values, 100) == 4.0
+    assert percentile(values, 50) == 2.5
+    assert percentile([5.0], 95) == 5.0
+    assert percentile(values, 90) == pytest.approx(3.7)
+
+
+def test_percentile_rejects_bad_input() -> None:
+    with pytest.raises(ConfigError, match=r"^percentile of an empty sequence$"):
+        percentile([], 50)
+    with pytest.raises(ConfigError, match=r"^pct must be >= 0.0 and <= 100.0, got 101$"):
+        percentile([1.0], 101)
+
+
+@given(st.lists(finite, min_size=1, max_size=50), st.floats(min_value=0, max_value=100))
+def test_percentile_lies_between_min_and_max(values: list[float], pct: float) -> None:
+    assert min(values) <= percentile(values, pct) <= max(values)
+
+
+@given(st.lists(finite, min_size=1, max_size=50), st.floats(0, 100), st.floats(0, 100))
+def test_percentile_is_monotone_in_pct(values: list[float], p: float, q: float) -> None:
+    low, high = sorted((p, q))
+    assert percentile(values, low) <= percentile(values, high) + 1e-6 * (1 + max(map(abs, values)))
+
+
+@given(st.lists(st.floats(min_value=-1e6, max_value=1e6), min_size=2, max_size=40))
+def test_percentile_matches_statistics_inclusive_quartiles(values: list[float]) -> None:
+    quartiles = statistics.quantiles(values, n=4, method="inclusive")
+    for expected, pct in zip(quartiles, (25, 50, 75), strict=True):
+        assert percentile(values, pct) == pytest.approx(expected, rel=1e-9, abs=1e-6)
+
+
+def test_speedup_efficiency_and_bound() -> None:
+    assert speedup(10.0, 4.0) == 2.5
+    assert speedup(1.0, 0.0) == math.inf
+    assert efficiency(2.0, 4.0) == 0.5
+    assert efficiency(2.0, 0.0) == 0.0
+    assert parallelBound(10, 3, 2) == 2
+    assert parallelBound(10, 3, 8) == 3
+    assert parallelBound(1, 3, 8) == 1
+    assert 1 <= parallelBound(100, 100) <= (os.cpu_count() or 1)
+
+
+def test_require_range_names_value_and_bounds() -> None:
+    requireRange("x", 5, 1, 10)
+    with pytest.raises(ConfigError, match=r"^x must be >= 1 and <= 10, got 11$"):
+        requireRange("x", 11, 1, 10)
+    with pytest.raises(ConfigError, match=r"^rate must be >= 0.0, got -1.5$"):
+        requireRange("rate", -1.5, 0.0)
+
+
+# ------------------------------------------------------------------ reports
+
+cellText = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=12)
+cell = st.one_of(cellText, st.integers(-(10**6), 10**6), st.floats(-1e5, 1e5, allow_nan=False))
+
+
+@given(
+    st.integers(1, 5).flatmap(
+        lambda n: st.tuples(
+            st.lists(cellText, min_size=n, max_size=n), st.lists(st.lists(cell, min_size=n, max_size=n), max_size=8)
+        )
+    )
+)
+def test_format_table_has_a_header_a_rule_and_one_line_per_row(table: tuple[list[str], list[list[object]]]) -> None:
+    headers, rows = table
+    text = formatTable(headers, rows)  # type: ignore[arg-type]  # hypothesis gives object-typed cells
+    lines = text.split("\n")
+    assert len(lines) == len(rows) + 2
+    rule = lines[1]
+    assert set(rule) <= {"-", " "}
+    assert all(len(line) <= len(rule) for line in lines)
+    for header in headers:
+        assert header in lines[0]
+
+
+def test_format_table_aligns_numbers_right_and_text_left() -> None:
+    text = formatTable(("name", "n"), [("a", 1), ("bbb", 100)], title="T")
+    assert text.split("\n") == ["T", "name    n", "----  ---", "a       1", "bbb   100"]
+
+
+def test_format_table_rejects_ragged_rows() -> None:
+    with pytest.raises(ConfigError, match=r"^every row must have 2 cells, got 1: \('x',\)$"):
+        formatTable(("a", "b"), [("x",)])
+
+
+def test_bar_scales_and_clamps() -> None:
+    assert bar(5, 10, width=10) == "#####"
+    assert bar(20, 10, width=10) == "#" * 10
+    assert bar(-1, 10) == ""
+    assert bar(1, 0) == ""
+    assert bar(math.nan, 1) == ""
+
+
+def test_bar_chart_has_one_line_per_point() -> None:
+    chart = barChart([("a", 1.0), ("bb", 2.0)], width=4, unit=" ms", title="t")
+    assert chart.split("\n") == ["t", " a | ##   1 ms", "bb | #### 2 ms"]
+
+
+# ------------------------------------------------------------------- claims
+
+
+def test_judge_maps_holds_to_verdicts() -> None:
+    held = judge(29, 1, "s", measured="m", holds=True, kind=ClaimKind.TIMING, reason="r")
+    failed = judge(29, 1, "s", measured="m", holds=False, kind=ClaimKind.STRUCTURAL, reason="r")
+    unknown = judge(29, 1, "s", measured="m", holds=None, kind=ClaimKind.TIMING, reason="no cores")
+    assert (held.verdict, held.reason) == (Verdict.HOLDS, "")
+    assert (failed.verdict, failed.reason) == (Verdict.FAILS, "r")
+    assert (unknown.verdict, unknown.reason) == (Verdict.NOT_MEASURED, "no cores")
+
+
+def test_format_claims_shows_each_verdict() -> None:
+    claims = [
+        judge(31, 3, "fails fast", measured="0.1 ms", holds=True, kind=ClaimKind.STRUCTURAL),
+        judge(31, 4, "speedup grows", measured="1.2x", holds=False, kind=ClaimKind.TIMING, reason="2 cores"),
+    ]
+    text = formatClaims(claims)
+    assert "31.3" in text
+    assert "holds" in text
+    assert "does not hold" in text
+    assert "2 cores" in text
