@@ -13,8 +13,9 @@ What lives here, once:
 - randomness: ``makeRng`` / ``deriveSeed``, reproducible from a seed and keys;
 - measurement: ``Stopwatch``, ``percentile``, ``speedup``, ``efficiency``,
   ``parallelBound``, ``cpuCount``;
-- reports: ``formatTable``, ``bar``, ``barChart``, ``banner``;
+- reports: ``formatTable``, ``formatMarkdownTable``, ``bar``, ``barChart``, ``banner``;
 - claims: ``Claim``, ``judge``, ``formatClaims``;
+- benchmarks: ``timeRepeats``, ``BenchRow``, ``BenchReport``, ``formatBench``, ``Benchmark``;
 - the CLI: ``Exercise``, ``RunOptions``, ``Outcome``, ``lectureMain``.
 """
 
@@ -414,6 +415,15 @@ def banner(title: str) -> str:
     return f"\n=== {title} " + "=" * max(3, 74 - len(title))
 
 
+def formatMarkdownTable(headers: Sequence[str], rows: Sequence[Sequence[Cell]]) -> str:
+    """The same table as GitHub Markdown (pipes in cells escaped)."""
+
+    def line(cells: Sequence[Cell]) -> str:
+        return "| " + " | ".join(_cellText(cell).replace("|", "\\|") for cell in cells) + " |"
+
+    return "\n".join([line(headers), "| " + " | ".join("---" for _ in headers) + " |", *map(line, rows)])
+
+
 # ============================================================================
 # Claims: what a lecture asserts, judged against what was measured
 # ============================================================================
@@ -469,6 +479,106 @@ def formatClaims(claims: Sequence[Claim]) -> str:
     """The claims of a run as a table: statement, measurement, verdict, reason."""
     rows = [(f"{c.lecture}.{c.exercise}", c.statement, c.measured, c.verdict.value, c.reason) for c in claims]
     return formatTable(("ex", "the lecture says", "measured", "verdict", "why not"), rows)
+
+
+# ============================================================================
+# Benchmarks: medians of repeats against the ideal bound of a latency model
+# ============================================================================
+
+
+def timeRepeats(fn: Callable[[], object], repeats: int) -> list[float]:
+    """Seconds taken by each of ``repeats`` calls of ``fn``; report their median, not the best."""
+    requireRange("repeats", repeats, 1, 10_000)
+    durations: list[float] = []
+    for _ in range(repeats):
+        with Stopwatch() as watch:
+            fn()
+        durations.append(watch.elapsed)
+    return durations
+
+
+@dataclass(frozen=True, slots=True)
+class BenchRow:
+    """One architecture (or one size of a sweep): its median time beside the baseline and the ideal.
+
+    ``idealSeconds`` comes from the exercise's own latency model with the CPU share
+    divided by min(workers, cores): the time no implementation on this machine can beat.
+    """
+
+    label: str
+    medianSeconds: float
+    baselineSeconds: float
+    idealSeconds: float
+    repeats: int
+
+    @property
+    def speedup(self) -> float:
+        """Baseline median over this row's median."""
+        return speedup(self.baselineSeconds, self.medianSeconds)
+
+    @property
+    def efficiency(self) -> float:
+        """Ideal time over measured time (1.0 = the bound was reached)."""
+        return efficiency(self.idealSeconds, self.medianSeconds)
+
+
+EFFICIENCY_TARGET: Final = 0.85
+
+
+@dataclass(frozen=True, slots=True)
+class BenchReport:
+    """One benchmark: its rows and the notes that name what takes the missing efficiency."""
+
+    key: str
+    title: str
+    rows: tuple[BenchRow, ...]
+    notes: tuple[str, ...] = ()
+    judged: bool = True  # False where "ideal" is a reference, not an architecture's bound
+
+    @property
+    def belowTarget(self) -> tuple[BenchRow, ...]:
+        """Rows under the 85% efficiency target (none for a report that is not judged)."""
+        return tuple(row for row in self.rows if self.judged and row.efficiency < EFFICIENCY_TARGET)
+
+
+def formatBench(report: BenchReport) -> str:
+    """A benchmark as a table (median, baseline, ideal, speedup, efficiency), a chart and its notes."""
+    table = formatTable(
+        ("run", "median ms", "baseline ms", "ideal ms", "speedup", "efficiency"),
+        [
+            (
+                row.label,
+                row.medianSeconds * 1e3,
+                row.baselineSeconds * 1e3,
+                row.idealSeconds * 1e3,
+                f"{row.speedup:.2f}x",
+                f"{row.efficiency:.0%}",
+            )
+            for row in report.rows
+        ],
+        title=f"{report.key}  {report.title}",
+    )
+    chart = barChart([(row.label, row.efficiency * 100) for row in report.rows], unit="% of ideal")
+    return "\n".join([table, "", chart, *report.notes])
+
+
+@dataclass(frozen=True, slots=True)
+class BenchOptions:
+    """What ``invoke bench`` decides for every benchmark."""
+
+    seed: int = DEFAULT_SEED
+    quick: bool = False
+    repeats: int = 5
+    startMethod: StartMethod | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Benchmark:
+    """One registry entry of a lecture's ``BENCHMARKS``."""
+
+    key: str
+    title: str
+    run: Callable[[BenchOptions, Log], BenchReport] = field(repr=False)
 
 
 # ============================================================================

@@ -4,6 +4,8 @@
     invoke run --all --quick            every exercise, small sizes, then a summary
     invoke list                         lectures and exercises
     invoke check test                   ruff, mypy --strict, then pytest
+    invoke verify                       which of the lectures' claims hold here
+    invoke bench --quick                every architecture against its ideal bound
 
 Tasks are thin: they validate their options, call typed functions, and exit with
 status 2 and one line naming the bad value. invoke takes an option's type from its
@@ -12,10 +14,18 @@ default, so every option that takes a value is a string here and is parsed below
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import json
+import multiprocessing
+import platform
+import statistics
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, is_dataclass
+from enum import Enum
+from pathlib import Path
 from types import ModuleType
 from typing import Final, cast
 
@@ -27,12 +37,26 @@ from shared import (
     DEFAULT_SEED,
     EXECUTOR_KINDS,
     START_METHODS,
+    Benchmark,
+    BenchOptions,
+    BenchReport,
+    BenchRow,
+    Claim,
+    ClaimKind,
     Exercise,
+    Log,
     RunOptions,
     Stopwatch,
     Verdict,
+    banner,
+    cpuCount,
+    formatBench,
+    formatMarkdownTable,
     formatTable,
+    requireRange,
     runExercise,
+    runInExecutor,
+    silent,
     stopChildren,
 )
 
@@ -241,6 +265,254 @@ def listExercises(c: Context) -> None:  # noqa: ARG001 - invoke passes the conte
 
 
 # ============================================================================
+# verify: every claim of every lecture, judged on this machine
+# ============================================================================
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyRecord:
+    """One exercise as ``invoke verify`` saw it: its claims, or the error that stopped it."""
+
+    lecture: int
+    exercise: int
+    title: str
+    seconds: float
+    error: str
+    claims: tuple[Claim, ...]
+    result: object
+
+    @property
+    def structuralFailures(self) -> int:
+        """Structural claims that did not hold: each one is a correctness bug."""
+        return sum(c.kind is ClaimKind.STRUCTURAL and c.verdict is Verdict.FAILS for c in self.claims)
+
+
+def verifyOne(lecture: int, exercise: Exercise, options: RunOptions) -> VerifyRecord:
+    """Run one exercise without its report; keep its claims and raw result."""
+    with Stopwatch() as watch:
+        try:
+            outcome = exercise.execute(options, silent)
+        except Exception as error:  # noqa: BLE001 - a crashing exercise is a verify failure, not a verify crash
+            return VerifyRecord(lecture, exercise.number, exercise.title, watch.elapsed, repr(error), (), None)
+    return VerifyRecord(lecture, exercise.number, exercise.title, watch.elapsed, "", outcome.claims, outcome.result)
+
+
+def verifyAll(selection: Selection, options: RunOptions, log: Log = print) -> list[VerifyRecord]:
+    """Run every chosen exercise with a progress line each."""
+    records: list[VerifyRecord] = []
+    count = len(selection.chosen)
+    try:
+        for index, (lecture, exercise) in enumerate(selection.chosen, start=1):
+            log(f"[{index}/{count}] {lecture}.{exercise.number} {exercise.title} ...")
+            record = verifyOne(lecture, exercise, options)
+            held = sum(c.verdict is Verdict.HOLDS for c in record.claims)
+            status = f"error {record.error}" if record.error else f"{held}/{len(record.claims)} claims hold"
+            log(f"[{index}/{count}] {lecture}.{exercise.number} done in {record.seconds:.1f} s: {status}")
+            records.append(record)
+    except KeyboardInterrupt:
+        stopChildren()
+        raise Exit("invoke verify: interrupted", code=130) from None
+    return records
+
+
+VERIFY_HEADERS: Final = ("ex", "the lecture says", "measured", "verdict", "kind", "why not")
+
+
+def verifyRows(records: Sequence[VerifyRecord], lecture: int) -> list[tuple[str, str, str, str, str, str]]:
+    """The table rows of one lecture: one per claim, one per exercise that crashed."""
+    rows: list[tuple[str, str, str, str, str, str]] = []
+    for record in records:
+        if record.lecture != lecture:
+            continue
+        key = f"{record.lecture}.{record.exercise}"
+        if record.error:
+            rows.append((key, record.title, "the exercise raised", "ERROR", "structural", record.error))
+        rows.extend((key, c.statement, c.measured, c.verdict.value, c.kind.value, c.reason) for c in record.claims)
+    return rows
+
+
+def verifyTotals(records: Sequence[VerifyRecord]) -> str:
+    """One line: how many claims held, failed, could not be measured; structural failures."""
+    claims = [c for r in records for c in r.claims]
+    counts = {verdict: sum(c.verdict is verdict for c in claims) for verdict in Verdict}
+    errors = sum(bool(r.error) for r in records)
+    structural = sum(r.structuralFailures for r in records)
+    return (
+        f"{len(claims)} claims: {counts[Verdict.HOLDS]} hold, {counts[Verdict.FAILS]} do not, "
+        f"{counts[Verdict.NOT_MEASURED]} not measurable here; "
+        f"{structural} structural failure(s), {errors} exercise error(s)"
+    )
+
+
+def formatVerify(records: Sequence[VerifyRecord], markdown: bool = False) -> str:
+    """The verify table grouped by lecture, as plain text or as Markdown."""
+    parts: list[str] = []
+    for lecture in sorted({r.lecture for r in records}):
+        rows = verifyRows(records, lecture)
+        if markdown:
+            parts += [f"\n## Lecture {lecture}\n", formatMarkdownTable(VERIFY_HEADERS, rows)]
+        else:
+            parts += [banner(f"Lecture {lecture}"), formatTable(VERIFY_HEADERS, rows)]
+    parts += ["", verifyTotals(records)]
+    return "\n".join(parts)
+
+
+def machineFacts(seed: int) -> dict[str, object]:
+    """What a figure depends on besides the code: interpreter, platform, cores, seed."""
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "cpuCount": cpuCount(),
+        "seed": seed,
+    }
+
+
+def jsonValue(value: object) -> object:
+    """``json.dumps`` fallback: dataclasses as dicts, enums by value, anything else by repr."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    if isinstance(value, Enum):
+        return value.value
+    return repr(value)
+
+
+def writeJson(path: str, payload: object) -> None:
+    """Write ``payload`` as indented JSON."""
+    Path(path).write_text(json.dumps(payload, default=jsonValue, indent=2) + "\n", encoding="utf-8")
+
+
+def verify(
+    c: Context,  # noqa: ARG001 - invoke passes the context to every task
+    lecture: str = "",
+    full: bool = False,
+    seed: str = "",
+    out: str = "",
+    json_: str = "",
+) -> None:
+    """Run every exercise and judge each claim of the lectures; exit 1 on a structural failure."""
+    selection = select(lecture, "", runAll=True)
+    options = parseOptions(seed, not full, "", "")
+    records = verifyAll(selection, options)
+    print(formatVerify(records))
+    for number in selection.missing:
+        print(f"lecture {number}: not implemented yet (no l{number}.py)")
+    if out:
+        facts = ", ".join(f"{key} {value}" for key, value in machineFacts(options.seed).items())
+        header = f"# invoke verify\n\n{facts}; {'quick' if options.quick else 'full'} configs\n"
+        Path(out).write_text(header + formatVerify(records, markdown=True) + "\n", encoding="utf-8")
+    if json_:
+        writeJson(json_, {"machine": machineFacts(options.seed), "quick": options.quick, "exercises": records})
+    if any(r.error or r.structuralFailures for r in records):
+        raise Exit("invoke verify: a structural claim failed or an exercise raised", code=1)
+
+
+# ============================================================================
+# bench: medians of repeats against each architecture's ideal bound
+# ============================================================================
+
+
+def lectureBenchmarks(lecture: str) -> list[Benchmark]:
+    """Every lecture's ``BENCHMARKS`` (or one lecture's), then the bridge overhead."""
+    lectures = (parseLecture(lecture),) if lecture else LECTURES
+    found: list[Benchmark] = []
+    for number in lectures:
+        module = loadLecture(number)
+        if module is not None:
+            found.extend(cast(tuple[Benchmark, ...], getattr(module, "BENCHMARKS", ())))
+    found.append(Benchmark("shared", "executor bridge overhead vs a raw submit().result()", benchBridge))
+    return found
+
+
+def nothing() -> None:
+    """The task the bridge benchmark sends: the round trip is all there is to time."""
+
+
+async def roundTrips(pool: ProcessPoolExecutor, calls: int) -> dict[str, list[float]]:
+    """Per-call seconds of a no-op three ways, interleaved so that drift hits all three alike."""
+    loop = asyncio.get_running_loop()
+
+    async def raw() -> None:
+        pool.submit(nothing).result(timeout=60)
+
+    async def bridge() -> None:
+        await runInExecutor(pool, nothing)
+
+    async def native() -> None:
+        await loop.run_in_executor(pool, nothing)
+
+    ways = {"submit().result()": raw, "runInExecutor (bridge)": bridge, "loop.run_in_executor": native}
+    durations: dict[str, list[float]] = {label: [] for label in ways}
+    order = list(ways)
+    for call in range(calls):
+        for label in order[call % 3 :] + order[: call % 3]:
+            with Stopwatch() as watch:
+                await ways[label]()
+            durations[label].append(watch.elapsed)
+    return durations
+
+
+def benchBridge(options: BenchOptions, log: Log) -> BenchReport:
+    """Median round trip of a no-op on a warm raw ProcessPoolExecutor: blocking, bridge, run_in_executor."""
+    calls = 200 if options.quick else 1_000
+    log(f"bridge overhead: {calls} round trips x 3 ways on a 1-worker ProcessPoolExecutor")
+    context = multiprocessing.get_context(options.startMethod)
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        pool.submit(nothing).result(timeout=60)
+        durations = asyncio.run(roundTrips(pool, calls))
+    medians = {label: statistics.median(times) for label, times in durations.items()}
+    raw, bridged, native = medians.values()
+    rows = tuple(BenchRow(label, median, raw, raw, calls) for label, median in medians.items())
+    return BenchReport(
+        "shared",
+        f"executor bridge overhead, median of {calls} round trips",
+        rows,
+        (
+            f"bridge vs raw submit().result(): {(bridged - raw) * 1e6:+.1f} us per call (an event-loop wake-up);",
+            f"bridge vs loop.run_in_executor: {(bridged - native) * 1e6:+.1f} us per call (both wrap_future(submit)).",
+        ),
+        judged=False,
+    )
+
+
+def bench(
+    c: Context,  # noqa: ARG001 - invoke passes the context to every task
+    lecture: str = "",
+    quick: bool = False,
+    repeats: str = "",
+    seed: str = "",
+    start_method: str = "",
+    json_: str = "",
+) -> None:
+    """Benchmark every architecture against its ideal bound (median of repeats), with sweeps."""
+    runOptions = parseOptions(seed, quick, "", start_method)
+    try:
+        count = int(repeats) if repeats else (3 if quick else 5)
+        requireRange("--repeats", count, 1, 100)
+    except ValueError:
+        raise badOption(f"--repeats must be an integer from 1 to 100, got {repeats!r}") from None
+    options = BenchOptions(seed=runOptions.seed, quick=quick, repeats=count, startMethod=runOptions.startMethod)
+    reports: list[BenchReport] = []
+    benchmarks = lectureBenchmarks(lecture)
+    try:
+        for index, benchmark in enumerate(benchmarks, start=1):
+            print(f"[{index}/{len(benchmarks)}] {benchmark.key} {benchmark.title} ...", flush=True)
+            with Stopwatch() as watch:
+                report = benchmark.run(options, print)
+            reports.append(report)
+            print(formatBench(report))
+            print(f"[{index}/{len(benchmarks)}] done in {watch.elapsed:.1f} s\n", flush=True)
+    except KeyboardInterrupt:
+        stopChildren()
+        raise Exit("invoke bench: interrupted", code=130) from None
+    below = [f"{r.key} {row.label} ({row.efficiency:.0%})" for r in reports for row in r.belowTarget]
+    print(f"Below the 85% efficiency target: {', '.join(below) if below else 'none'}")
+    if json_:
+        payload = {"machine": machineFacts(options.seed), "options": options, "reports": reports}
+        writeJson(json_, payload)
+
+
+# ============================================================================
 # Quality gates
 # ============================================================================
 
@@ -292,3 +564,26 @@ list_task: Task[TaskBody] = Task(listExercises, name="list")
 check_task: Task[TaskBody] = Task(check, name="check")
 test_task: Task[TaskBody] = Task(runTests, name="test", help={"args": "extra arguments for pytest, e.g. '-k l31 -x'"})
 fmt_task: Task[TaskBody] = Task(fmt, name="fmt")
+verify_task: Task[TaskBody] = Task(
+    verify,
+    name="verify",
+    help={
+        "lecture": "only this lecture (default: all four)",
+        "full": "the spec's parameters instead of the quick configs (slow)",
+        "seed": f"random seed, an integer >= 0 (default {DEFAULT_SEED})",
+        "out": "also write the table as Markdown to this file",
+        "json": "also write the raw figures, interpreter, platform, CPU count and seed as JSON",
+    },
+)
+bench_task: Task[TaskBody] = Task(
+    bench,
+    name="bench",
+    help={
+        "lecture": "only this lecture's benchmarks (the bridge overhead always runs)",
+        "quick": "smaller sizes and 3 repeats: about a minute on 2 cores",
+        "repeats": "repeats per measurement, 1 to 100 (default 5; 3 with --quick)",
+        "seed": f"random seed, an integer >= 0 (default {DEFAULT_SEED})",
+        "start-method": f"process start method: {', '.join(START_METHODS)}",
+        "json": "also write the figures as JSON",
+    },
+)
