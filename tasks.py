@@ -18,8 +18,12 @@ import asyncio
 import importlib
 import json
 import multiprocessing
+import os
 import platform
+import re
+import shutil
 import statistics
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -536,9 +540,42 @@ def check(c: Context) -> None:
     )
 
 
-def runTests(c: Context, args: str = "") -> None:
-    """Run the pytest suite (pass extra pytest arguments with --args)."""
-    runTools(c, [f"{PYTHON} -m pytest {args}".strip()])
+def findInterpreter(version: str) -> str | None:
+    """A CPython X.Y executable on this machine: pyenv's versions first, then PATH; None if absent."""
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = sorted(root.glob(f"versions/{version}.*/bin/python{version}"), reverse=True)
+    onPath = shutil.which(f"python{version}")
+    for candidate in [*map(str, candidates), *([onPath] if onPath else [])]:
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == version:
+            return candidate
+    return None
+
+
+def runTests(c: Context, args: str = "", python: str = "") -> None:
+    """Run the pytest suite; --python X.Y runs it under another installed CPython (via uv)."""
+    if not python:
+        runTools(c, [f"{PYTHON} -m pytest {args}".strip()])
+        return
+    if not re.fullmatch(r"3\.\d{1,2}", python) or int(python.split(".")[1]) < 11:
+        raise badOption(f"--python must be a CPython version 3.11 or newer like 3.12, got {python!r}")
+    interpreter = findInterpreter(python)
+    if interpreter is None:
+        raise badOption(f"--python {python}: no CPython {python} found (looked in pyenv's versions and on PATH)")
+    if shutil.which("uv") is None:
+        raise badOption("--python needs uv on PATH (python3 -m pip install uv)")
+    # A separate environment per interpreter, so the default .venv is never rebuilt.
+    venv = str(Path(f".venv-{python}").resolve())
+    command = f"uv run --python {interpreter} python -m pytest {args}".strip()
+    print(f"running the suite under {interpreter}", flush=True)
+    if not c.run(command, warn=True, pty=False, env={"UV_PROJECT_ENVIRONMENT": venv, "VIRTUAL_ENV": venv}).ok:
+        raise Exit(f"failed: the suite under Python {python}", code=1)
 
 
 def fmt(c: Context) -> None:
@@ -562,7 +599,14 @@ run_task: Task[TaskBody] = Task(
 )
 list_task: Task[TaskBody] = Task(listExercises, name="list")
 check_task: Task[TaskBody] = Task(check, name="check")
-test_task: Task[TaskBody] = Task(runTests, name="test", help={"args": "extra arguments for pytest, e.g. '-k l31 -x'"})
+test_task: Task[TaskBody] = Task(
+    runTests,
+    name="test",
+    help={
+        "args": "extra arguments for pytest, e.g. '-k l31 -x'",
+        "python": "run under another installed CPython, e.g. 3.12 or 3.13 (uses uv and .venv-X.Y)",
+    },
+)
 fmt_task: Task[TaskBody] = Task(fmt, name="fmt")
 verify_task: Task[TaskBody] = Task(
     verify,
