@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import enum
+import importlib
 import math
 import multiprocessing
 import os
@@ -35,7 +36,8 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from random import Random
-from typing import Final, Literal, NoReturn, ParamSpec, Protocol, TypeVar, get_args
+from types import ModuleType
+from typing import Any, Final, Literal, NoReturn, ParamSpec, Protocol, TypeVar, get_args
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -97,7 +99,7 @@ def requireRange(name: str, value: float, low: float, high: float = math.inf) ->
 # Executors
 # ============================================================================
 
-ExecutorKind = Literal["process", "thread", "inline"]
+ExecutorKind = Literal["process", "thread", "inline", "dask"]
 StartMethod = Literal["fork", "spawn", "forkserver"]
 EXECUTOR_KINDS: Final[tuple[ExecutorKind, ...]] = get_args(ExecutorKind)
 START_METHODS: Final[tuple[StartMethod, ...]] = get_args(StartMethod)
@@ -149,6 +151,85 @@ class InlineExecutor:
         self._closed = True
 
 
+class _DaskClientExecutor(Protocol):
+    def submit(self, fn: Callable[..., object], /, *args: object, **kwargs: object) -> Future[Any]: ...
+    def shutdown(self, wait: bool = True) -> None: ...
+
+
+class _DaskClient(Protocol):
+    def get_executor(self, **kwargs: object) -> _DaskClientExecutor: ...
+    def close(self) -> object: ...
+
+
+class _Closable(Protocol):
+    def close(self) -> object: ...
+
+
+class DaskExecutor:
+    """A Dask cluster behind the ``TaskExecutor`` Protocol: more than one machine, same code.
+
+    Wraps ``Client.get_executor()`` (it already returns ``concurrent.futures``
+    futures) and closes the client, and the local cluster it started, on shutdown.
+    Tasks are submitted with ``pure=False``: each call runs, even with equal arguments.
+    """
+
+    def __init__(self, client: _DaskClient, cluster: _Closable | None) -> None:
+        self._client = client
+        self._cluster = cluster
+        self._executor = client.get_executor(pure=False)
+
+    def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+        """Run ``fn(*args, **kwargs)`` on a Dask worker."""
+        future: Future[R] = self._executor.submit(fn, *args, **kwargs)
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop accepting work, then close the client and any cluster this executor started."""
+        self._executor.shutdown(wait=wait and not cancel_futures)
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def daskSchedulerAddress(address: str | None = None) -> str | None:
+    """Set (when given) and return the Dask scheduler address that ``--executor dask`` uses.
+
+    Dask's own configuration holds it, so ``DASK_SCHEDULER_ADDRESS=tcp://host:8786``
+    in the environment works as well as ``--address``. None means: start a local cluster.
+    """
+    dask = _importDask("dask")
+    if address is not None:
+        dask.config.set({"scheduler-address": address})
+    found = dask.config.get("scheduler-address", None)
+    return str(found) if found else None
+
+
+def _importDask(name: str) -> ModuleType:
+    """Import Dask lazily: it is an optional extra, never a requirement of the lecture files."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise ConfigError(
+            "--executor dask needs the optional package 'distributed' (pip install distributed)"
+        ) from None
+
+
+def _makeDaskExecutor(workers: int) -> DaskExecutor:
+    """Connect to the configured scheduler, or start a local cluster of ``workers`` processes."""
+    distributed = _importDask("distributed")
+    address = daskSchedulerAddress()
+    if address is None:
+        cluster = distributed.LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+        )
+        return DaskExecutor(distributed.Client(cluster), cluster)
+    try:
+        client = distributed.Client(address, timeout=3)
+    except (OSError, TimeoutError) as error:
+        raise ConfigError(f"cannot reach the Dask scheduler at {address!r}: {error}") from None
+    return DaskExecutor(client, None)
+
+
 def _ignoreSigint() -> None:
     """Worker initializer: Ctrl-C is the parent's to handle, so workers ignore SIGINT.
 
@@ -159,7 +240,7 @@ def _ignoreSigint() -> None:
 
 
 def makeExecutor(kind: ExecutorKind, workers: int, startMethod: StartMethod | None = None) -> TaskExecutor:
-    """Make an executor by kind name: ``process``, ``thread`` or ``inline``.
+    """Make an executor by kind name: ``process``, ``thread``, ``inline`` or ``dask``.
 
     ``startMethod`` picks how process workers start (None: the platform's default).
     Prefer ``executorScope``, which also shuts the executor down.
@@ -174,6 +255,8 @@ def makeExecutor(kind: ExecutorKind, workers: int, startMethod: StartMethod | No
         return ThreadPoolExecutor(workers)
     if kind == "inline":
         return InlineExecutor()
+    if kind == "dask":
+        return _makeDaskExecutor(workers)
     raise ConfigError(f"executor must be one of {', '.join(EXECUTOR_KINDS)}, got {kind!r}")
 
 
@@ -659,6 +742,12 @@ def buildParser(lecture: int, exercises: Sequence[Exercise], description: str) -
         help="executor for the CPU tier (default process)",
     )
     parser.add_argument(
+        "--address",
+        default=None,
+        metavar="URL",
+        help="with --executor dask: an existing scheduler, e.g. tcp://10.0.0.5:8786 (default: a local cluster)",
+    )
+    parser.add_argument(
         "--start-method",
         choices=START_METHODS,
         default=None,
@@ -692,6 +781,8 @@ def lectureMain(
     parser = buildParser(lecture, exercises, f"Lecture {lecture}: {title}")
     try:
         args = parser.parse_args(argv)
+        if args.address is not None and args.executor != "dask":
+            parser.error(f"--address {args.address} needs --executor dask, got --executor {args.executor}")
     except SystemExit as exit_:  # argparse exits for --help (0) and for bad input (2)
         return exit_.code if isinstance(exit_.code, int) else 2
     if args.list:
@@ -706,6 +797,8 @@ def lectureMain(
     options = RunOptions(seed=args.seed, quick=args.quick, executor=args.executor, startMethod=args.start_method)
     chosen = exercises if args.all else [e for e in exercises if e.number == args.ex]
     try:
+        if args.address is not None:
+            daskSchedulerAddress(args.address)
         for exercise in chosen:
             runExercise(exercise, options)
     except ConfigError as error:

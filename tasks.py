@@ -47,6 +47,7 @@ from shared import (
     BenchRow,
     Claim,
     ClaimKind,
+    ConfigError,
     Exercise,
     Log,
     RunOptions,
@@ -54,6 +55,7 @@ from shared import (
     Verdict,
     banner,
     cpuCount,
+    daskSchedulerAddress,
     formatBench,
     formatMarkdownTable,
     formatTable,
@@ -121,8 +123,8 @@ def parseExercise(text: str, lecture: int, exercises: Sequence[Exercise]) -> Exe
     raise badOption(f"--ex must be one of {allowed} for lecture {lecture}, got {text!r}")
 
 
-def parseOptions(seed: str, quick: bool, executor: str, startMethod: str) -> RunOptions:
-    """``--seed``, ``--quick``, ``--executor``, ``--start-method`` as ``RunOptions``."""
+def parseOptions(seed: str, quick: bool, executor: str, startMethod: str, address: str = "") -> RunOptions:
+    """``--seed``, ``--quick``, ``--executor``, ``--start-method`` (and Dask's ``--address``) as ``RunOptions``."""
     try:
         seedValue = int(seed) if seed else DEFAULT_SEED
     except ValueError:
@@ -134,6 +136,13 @@ def parseOptions(seed: str, quick: bool, executor: str, startMethod: str) -> Run
         raise badOption(f"--executor must be one of {', '.join(EXECUTOR_KINDS)}, got {executor!r}")
     if startMethod and startMethod not in START_METHODS:
         raise badOption(f"--start-method must be one of {', '.join(START_METHODS)}, got {startMethod!r}")
+    if address:
+        if kind != "dask":
+            raise badOption(f"--address {address} needs --executor dask, got --executor {kind}")
+        try:
+            daskSchedulerAddress(address)
+        except ConfigError as error:
+            raise badOption(str(error)) from None
     return RunOptions(
         seed=seedValue,
         quick=quick,
@@ -245,10 +254,11 @@ def run(
     seed: str = "",
     executor: str = "",
     start_method: str = "",
+    address: str = "",
 ) -> None:
     """Run one exercise (--lecture N --ex M) or many (--all), printing each report."""
     selection = select(lecture, ex, all)
-    options = parseOptions(seed, quick, executor, start_method)
+    options = parseOptions(seed, quick, executor, start_method, address)
     records = runSelection(selection, options)
     if len(records) > 1 or selection.missing:
         print(formatRunSummary(records, selection.missing))
@@ -595,6 +605,7 @@ run_task: Task[TaskBody] = Task(
         "seed": f"random seed, an integer >= 0 (default {DEFAULT_SEED})",
         "executor": f"CPU-tier executor: {', '.join(EXECUTOR_KINDS)} (default process)",
         "start-method": f"process start method: {', '.join(START_METHODS)} (default: the platform's)",
+        "address": "with --executor dask: an existing scheduler, e.g. tcp://10.0.0.5:8786 (default: a local cluster)",
     },
 )
 list_task: Task[TaskBody] = Task(listExercises, name="list")

@@ -73,7 +73,7 @@ def submitThroughProtocol(executor: TaskExecutor) -> list[int]:
     return [executor.submit(square, n).result(timeout=30) for n in range(5)]
 
 
-@pytest.mark.parametrize("kind", ["process", "thread", "inline"])
+@pytest.mark.parametrize("kind", ["process", "thread", "inline", "dask"])
 def test_every_executor_kind_satisfies_the_protocol(kind: ExecutorKind) -> None:
     with executorScope(kind, 2) as executor:
         assert submitThroughProtocol(executor) == [0, 1, 4, 9, 16]
@@ -129,7 +129,7 @@ def test_stop_children_spares_the_excluded() -> None:
     ("make", "message"),
     [
         (lambda: makeExecutor("process", 0), r"^workers must be >= 1 and <= 256, got 0$"),
-        (lambda: makeExecutor("gpu", 2), r"^executor must be one of process, thread, inline, got 'gpu'$"),  # type: ignore[arg-type]  # a bad kind on purpose
+        (lambda: makeExecutor("gpu", 2), r"^executor must be one of process, thread, inline, dask, got 'gpu'$"),  # type: ignore[arg-type]  # a bad kind on purpose
         (
             lambda: makeExecutor("process", 2, "vfork"),  # type: ignore[arg-type]  # a bad start method on purpose
             r"^start method must be one of fork, spawn, forkserver, got 'vfork'$",

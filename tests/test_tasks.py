@@ -85,7 +85,7 @@ def test_json_output_carries_dataclasses_and_enums(tmp_path: Path) -> None:
     [
         ("-1", "", "", "--seed must be an integer >= 0, got -1"),
         ("1.5", "", "", "--seed must be an integer >= 0, got '1.5'"),
-        ("", "cluster", "", "--executor must be one of process, thread, inline, got 'cluster'"),
+        ("", "cluster", "", "--executor must be one of process, thread, inline, dask, got 'cluster'"),
         ("", "", "posix", "--start-method must be one of fork, spawn, forkserver, got 'posix'"),
     ],
 )
