@@ -1,0 +1,133 @@
+"""Portability promises: copy one file and run it bare; Ctrl-C stops cleanly, leaving no process behind."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from shared import Exercise
+
+ROOT = Path(__file__).resolve().parent.parent
+LECTURES = ("l29", "l31", "l36", "l37")
+# -S: no site module, so no third-party package is importable; -E -s: no PYTHON* variables, no
+# user site. Not -I: it would also drop the script's own folder from sys.path, and with it shared.py.
+BARE = (sys.executable, "-S", "-E", "-s")
+
+
+def exercisesOf(name: str) -> tuple[Exercise, ...]:
+    module = importlib.import_module(name)
+    exercises: tuple[Exercise, ...] = module.EXERCISES
+    return exercises
+
+
+@pytest.fixture(scope="module")
+def mypyCache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("mypy-cache")
+
+
+def copied(tmp_path: Path, *names: str) -> Path:
+    for name in names:
+        shutil.copy(ROOT / name, tmp_path / name)
+    return tmp_path
+
+
+def run(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.mark.parametrize("name", LECTURES)
+def test_a_lecture_file_with_shared_runs_alone(name: str, tmp_path: Path) -> None:
+    folder = copied(tmp_path, f"{name}.py", "shared.py")
+    assert sorted(p.name for p in folder.iterdir()) == sorted([f"{name}.py", "shared.py"])
+    for exercise in exercisesOf(name):
+        done = run([*BARE, f"{name}.py", "--ex", str(exercise.number), "--quick"], folder)
+        assert done.returncode == 0, f"{name} --ex {exercise.number}: {done.stderr[-2000:]}"
+        assert "Traceback" not in done.stderr
+        assert "the lecture says" in done.stdout
+
+
+@pytest.mark.parametrize("name", LECTURES)
+def test_a_lecture_file_with_shared_passes_mypy_strict_alone(name: str, tmp_path: Path, mypyCache: Path) -> None:
+    folder = copied(tmp_path, f"{name}.py", "shared.py")
+    done = run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(mypyCache), "shared.py", f"{name}.py"], folder
+    )
+    assert done.returncode == 0, done.stdout
+
+
+def test_shared_alone_imports_bare_and_passes_mypy_strict(tmp_path: Path, mypyCache: Path) -> None:
+    folder = copied(tmp_path, "shared.py")
+    imported = run(
+        [*BARE, "-c", "import shared, sys; print(sorted(m for m in sys.modules if m == 'distributed'))"], folder
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.strip() == "[]"
+    checked = run([sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(mypyCache), "shared.py"], folder)
+    assert checked.returncode == 0, checked.stdout
+
+
+# ------------------------------------------------------------------ Ctrl-C
+
+
+def groupMembers(pgid: int) -> list[int]:
+    """Live (non-zombie) processes whose process group is ``pgid``, read from /proc."""
+    members: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+def interrupt(args: list[str], afterSeconds: float) -> tuple[int, str, float, list[int]]:
+    """Start ``args`` in its own process group, press Ctrl-C after a while, wait for it to end.
+
+    Returns the exit status, stderr, seconds from SIGINT to exit, and the processes of its
+    group still alive a moment later (workers, forkservers, resource trackers).
+    """
+    process = subprocess.Popen(
+        args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    time.sleep(afterSeconds)
+    assert process.poll() is None, "the exercise ended before it could be interrupted"
+    os.killpg(process.pid, signal.SIGINT)  # what a terminal does: the whole foreground group
+    sent = time.perf_counter()
+    try:
+        _, stderr = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    stopped = time.perf_counter() - sent
+    deadline = time.monotonic() + 2.0
+    while (left := groupMembers(process.pid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return process.returncode, stderr, stopped, left
+
+
+CTRL_C_CASES = [
+    pytest.param(["l29.py", "--ex", "1"], 0.15, id="l29-ex1"),
+]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+@pytest.mark.parametrize(("argv", "after"), CTRL_C_CASES)
+def test_ctrl_c_ends_within_2_s_with_status_130_and_no_process_left(argv: list[str], after: float) -> None:
+    status, stderr, seconds, left = interrupt([sys.executable, *argv], after)
+    assert status == 130, stderr
+    assert stderr.strip().splitlines() == [f"{argv[0]}: interrupted"]
+    assert seconds < 2.0
+    assert left == []
