@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
+import statistics
+from dataclasses import replace
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import l29
-from shared import ClaimKind, ConfigError, StartMethod, Verdict
+from shared import ClaimKind, ConfigError, InlineExecutor, StartMethod, Verdict, executorScope
 
 SMALL = l29.Exercise1Config(requests=4, valuesPerRequest=500, workers=2)
 
@@ -78,3 +85,333 @@ def test_exercise1_bound_is_min_of_requests_workers_cores() -> None:
 def test_exercise1_config_rejects_bad_values(field: str, value: int, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         l29.Exercise1Config(**{field: value})
+
+
+# ============================================================================
+# Exercise 2 - producer-consumer with backpressure
+# ============================================================================
+
+STREAM = l29.Exercise2Config(totalRecords=10, latencyLow=0.001, latencyHigh=0.003, storeMs=20.0, waitSeconds=5.0)
+
+
+def test_transformRecord_is_the_log_of_the_sum_of_roots() -> None:
+    assert l29.transformRecord({"recordId": 3, "data": [-4, 9, 0]}) == (3, round(math.log(5 + 1), 6))
+
+
+def test_produceRecords_logs_each_put_and_ends_with_the_poison_pill() -> None:
+    lines: list[str] = []
+    tally = l29.ProducerTally()
+
+    async def produce() -> list[l29.StreamItem]:
+        queue: asyncio.Queue[l29.StreamItem] = asyncio.Queue(maxsize=50)
+        await l29.produceRecords(queue, 4, seed=1, config=STREAM, tally=tally, log=lines.append)
+        return [queue.get_nowait() for _ in range(queue.qsize())]
+
+    items = asyncio.run(produce())
+    assert lines == [f"Producer: queue size before put = {n}/50" for n in range(5)]
+    assert items[-1] is None
+    records = [item for item in items if item is not None]
+    assert [record["recordId"] for record in records] == [0, 1, 2, 3]
+    assert all(len(record["data"]) == 1000 and min(record["data"]) >= -500 for record in records)
+    assert records[2] == l29.makeRecord(1, 2, 1000, -500, 500)
+    assert tally.puts == 4
+    assert tally.blockedSeconds == 0.0
+
+
+def test_exercise2_accounts_for_every_record_and_respects_the_bound() -> None:
+    result = l29.runExercise2(STREAM, seed=2, executor="thread")
+    runs = (result.main, *result.comparison)
+    assert len(result.comparison) == 2 * 2 * 2
+    assert [recordId for recordId, _ in result.expected] == list(range(STREAM.totalRecords))
+    for run in runs:
+        assert run.results == result.expected
+        assert run.largestSize <= run.maxsize
+        assert len(run.sizesBeforePut) == STREAM.totalRecords + 1
+        assert max(run.sizesBeforePut) <= run.maxsize
+        assert 0.0 <= run.meanSize <= run.largestSize
+    assert all(run.maxInFlight <= STREAM.workers for run in runs if run.consumer == "bounded")
+    assert result.averageResult == pytest.approx(statistics.fmean(v for _, v in result.expected))
+    structural = [claim for claim in result.claims if claim.kind is ClaimKind.STRUCTURAL]
+    assert len(structural) == 4
+    assert all(claim.verdict is Verdict.HOLDS for claim in structural)
+    assert result.failure.pendingTasks == 0
+    assert "consumer crashed after" in result.failure.error
+    assert "Producer: queue size before put" not in l29.formatExercise2(result)
+    assert "bounded consumer, maxsize 20" in l29.formatExercise2(result)
+    literal = [run for run in result.comparison if run.consumer == "literal"]
+    assert all(run.fullPuts == 0 and run.producerBlockedSeconds == 0.0 for run in literal)
+    slow = result.run("literal", 2, STREAM.storeMs)
+    assert slow.maxInFlight > STREAM.workers
+
+
+@pytest.mark.parametrize("startMethod", ["fork", "spawn"])
+def test_exercise2_process_pool_gives_the_same_results(startMethod: StartMethod) -> None:
+    config = replace(STREAM, totalRecords=6, comparedMaxsizes=(2,))
+    pooled = l29.runExercise2(config, seed=4, executor="process", startMethod=startMethod)
+    assert [recordId for recordId, _ in pooled.expected] == list(range(6))
+    assert all(run.results == pooled.expected for run in (pooled.main, *pooled.comparison))
+    assert pooled.failure.pendingTasks == 0
+
+
+def _pipeline(
+    consumer: l29.ConsumerKind, maxsize: int, storeSeconds: float, crashAfter: int | None = None
+) -> l29.QueueRun:
+    config = replace(STREAM, totalRecords=8, latencyLow=0.0, latencyHigh=0.002)
+
+    async def run() -> l29.QueueRun:
+        with executorScope("thread", config.workers) as pool:
+            return await l29.runPipeline(
+                config,
+                pool,
+                seed=5,
+                maxsize=maxsize,
+                consumer=consumer,
+                storeSeconds=storeSeconds,
+                crashAfter=crashAfter,
+            )
+
+    return asyncio.run(run())
+
+
+@settings(max_examples=12)
+@given(
+    consumer=st.sampled_from(["literal", "bounded"]),
+    maxsize=st.integers(1, 4),
+    storeSeconds=st.sampled_from([0.0, 0.004]),
+)
+def test_queue_never_holds_more_than_maxsize(consumer: l29.ConsumerKind, maxsize: int, storeSeconds: float) -> None:
+    run = _pipeline(consumer, maxsize, storeSeconds)
+    assert run.largestSize <= maxsize
+    assert len(run.results) == 8
+    assert [recordId for recordId, _ in run.results] == list(range(8))
+
+
+@pytest.mark.parametrize("consumer", ["literal", "bounded"])
+def test_failed_consumer_stops_the_producer_with_a_clear_error(consumer: l29.ConsumerKind) -> None:
+    pending: list[int] = []
+
+    async def run() -> None:
+        with executorScope("thread", 2) as pool:
+            config = replace(STREAM, totalRecords=12, latencyLow=0.0, latencyHigh=0.002)
+            try:
+                await l29.runPipeline(
+                    config, pool, seed=6, maxsize=2, consumer=consumer, storeSeconds=0.005, crashAfter=3
+                )
+            finally:
+                pending.append(len(asyncio.all_tasks()) - 1)
+
+    with pytest.raises(l29.PipelineError, match=r"consumer crashed after 3 records \(injected\)") as caught:
+        asyncio.run(run())
+    assert caught.value.producerWaiting
+    assert 3 <= caught.value.recordsPut < 12
+    assert pending == [0]
+
+
+def test_put_and_get_give_up_after_their_deadline() -> None:
+    config = replace(STREAM, waitSeconds=0.05)
+
+    async def noConsumer() -> None:
+        queue: asyncio.Queue[l29.StreamItem] = asyncio.Queue(maxsize=1)
+        await l29.produceRecords(queue, 3, seed=1, config=config)
+
+    async def noProducer() -> None:
+        queue: asyncio.Queue[l29.StreamItem] = asyncio.Queue(maxsize=1)
+        await l29.consumeRecords(queue, InlineExecutor(), [], config=config)
+
+    with pytest.raises(l29.PipelineError, match=r"^producer waited 0.05 s for queue space"):
+        asyncio.run(noConsumer())
+    with pytest.raises(l29.PipelineError, match=r"^consumer waited 0.05 s for a record"):
+        asyncio.run(noProducer())
+
+
+def test_occupancy_helpers_on_a_known_trace() -> None:
+    trace = [(0.0, 0), (1.0, 2), (3.0, 1)]
+    assert l29.timeWeightedMean(trace, 4.0) == pytest.approx((0 * 1 + 2 * 2 + 1 * 1) / 4)
+    assert l29.binSteps(trace, 4.0, 4) == [(0.0, 0), (2.0, 2), (2.0, 2), (1.0, 1)]
+    plot = l29.occupancyPlot(trace, 2, 4.0, width=4)
+    assert plot[:2] == ["   2 | ## ", "   1 | ###"]
+    assert l29.sideBySide([["a", "bb"], ["c"]], gap=1) == "a  c\nbb"
+
+
+@given(st.lists(st.tuples(st.floats(0, 10), st.integers(0, 9)), min_size=1, max_size=20), st.floats(0.1, 20))
+def test_timeWeightedMean_lies_within_the_values(points: list[tuple[float, int]], end: float) -> None:
+    trace = [(0.0, points[0][1]), *sorted(points)]
+    mean = l29.timeWeightedMean(trace, max(end, trace[-1][0] + 0.1))
+    values = [value for _, value in trace]
+    assert min(values) - 1e-9 <= mean <= max(values) + 1e-9
+
+
+def test_occupancy_queue_records_every_change() -> None:
+    async def run() -> tuple[tuple[float, int], ...]:
+        queue: l29.OccupancyQueue[int] = l29.OccupancyQueue(2)
+        await queue.put(1)
+        queue.put_nowait(2)
+        await queue.get()
+        return queue.trace
+
+    assert [size for _, size in asyncio.run(run())] == [0, 1, 2, 1]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("totalRecords", 0, r"^totalRecords must be >= 1 and <= 100000, got 0$"),
+        ("maxsize", 0, r"^maxsize must be >= 1 and <= 100000, got 0$"),
+        ("latencyHigh", 0.001, r"^latencyHigh must be >= 0.005 and <= 10.0, got 0.001$"),
+        ("comparedMaxsizes", (2, 0), r"^comparedMaxsizes item must be >= 1 and <= 100000, got 0$"),
+    ],
+)
+def test_exercise2_config_rejects_bad_values(field: str, value: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        l29.Exercise2Config(**{field: value})  # type: ignore[arg-type]  # deliberately one field at a time
+
+
+# ============================================================================
+# Exercise 3 - async + thread pool + process pool
+# ============================================================================
+
+TIERS = l29.Exercise3Config(items=6, threads=4, workers=2, valuesPerItem=300, latencyLow=0.002, latencyHigh=0.004)
+
+
+def test_runAnalysis_mean_std_and_histogram() -> None:
+    result = l29.runAnalysis([0.0, 0.5, 1.0, 0.55])
+    assert result["mean"] == pytest.approx(0.5125)
+    assert result["std"] == pytest.approx(statistics.stdev([0.0, 0.5, 1.0, 0.55]))
+    assert result["histogram"] == [1, 0, 0, 0, 0, 2, 0, 0, 0, 1]
+
+
+def test_fetchDataFromLegacySystem_is_seeded_by_seed_and_dataId() -> None:
+    first = l29.fetchDataFromLegacySystem(3, seed=1, latencyLow=0.0, latencyHigh=0.0, size=50)
+    assert first == l29.fetchDataFromLegacySystem(3, seed=1, latencyLow=0.0, latencyHigh=0.0, size=50)
+    assert first != l29.fetchDataFromLegacySystem(4, seed=1, latencyLow=0.0, latencyHigh=0.0, size=50)
+    assert len(first) == 50
+    assert all(0.0 <= value < 1.0 for value in first)
+
+
+def test_processDataItem_returns_the_analysis_with_the_dataId() -> None:
+    inline = InlineExecutor()
+    result = asyncio.run(l29.processDataItem(2, inline, inline, seed=1, config=TIERS))
+    assert result["dataId"] == 2
+    assert sum(result["histogram"]) == TIERS.valuesPerItem
+    assert set(result) == {"dataId", "mean", "std", "histogram"}
+
+
+def test_exercise3_configurations_agree_and_are_judged() -> None:
+    result = l29.runExercise3(TIERS, seed=1, executor="thread")
+    tiered, poolOnly, sequential = result.runs
+    assert tiered.results == poolOnly.results == sequential.results
+    assert [item["dataId"] for item in tiered.results] == list(range(TIERS.items))
+    assert [run.label[:3] for run in result.runs] == ["(a)", "(b)", "(c)"]
+    assert sequential.idealSeconds == pytest.approx(sum(result.latencies) + result.cpuSeconds)
+    assert tiered.idealSeconds <= sequential.idealSeconds
+    assert {claim.kind for claim in result.claims} == {ClaimKind.STRUCTURAL, ClaimKind.TIMING}
+    assert all(claim.verdict is Verdict.HOLDS for claim in result.claims if claim.kind is ClaimKind.STRUCTURAL)
+    assert "Expected ordering (a) < (b) < (c)" in l29.formatExercise3(result)
+
+
+@pytest.mark.parametrize("startMethod", ["fork", "spawn"])
+def test_exercise3_process_pool_matches_threads(startMethod: StartMethod) -> None:
+    pooled = l29.runExercise3(TIERS, seed=7, executor="process", startMethod=startMethod)
+    threaded = l29.runExercise3(TIERS, seed=7, executor="thread")
+    assert pooled.runs[0].results == threaded.runs[0].results
+    assert pooled.latencies == threaded.latencies
+
+
+def test_flowMakespan_known_schedules() -> None:
+    assert l29.flowMakespan([([3.0, 1.0, 1.0, 1.0], 2)]) == 3.0
+    assert l29.flowMakespan([([1.0, 1.0], 2), ([1.0, 1.0], 1)]) == 3.0
+    assert l29.flowMakespan([([2.0, 1.0], 2), ([0.5, 0.5], 2)]) == 2.5
+
+
+@given(st.lists(st.floats(0.0, 5.0), min_size=1, max_size=15), st.integers(1, 6))
+def test_flowMakespan_lies_between_the_bounds(durations: list[float], servers: int) -> None:
+    span = l29.flowMakespan([(durations, servers)])
+    assert max(durations) - 1e-9 <= span <= sum(durations) + 1e-9
+    assert span >= sum(durations) / servers - 1e-9
+
+
+# ============================================================================
+# Exercise 4 - error handling
+# ============================================================================
+
+RISKY = l29.Exercise4Config(deadlineSeconds=0.2, slowMs=260.0, okMs=20.0)
+
+
+def test_riskyComputation_fails_or_computes() -> None:
+    with pytest.raises(ValueError, match=r"^Task 5 failed intentionally$"):
+        l29.riskyComputation(5, True, 0)
+    assert l29.riskyComputation(6, False, 0) == (6, round(sum(math.sqrt(i) for i in range(50000)), 4))
+
+
+def test_safeHandleTask_turns_every_failure_into_a_report() -> None:
+    broken = InlineExecutor()
+    broken.shutdown()
+    inline = InlineExecutor()
+    failed = asyncio.run(l29.safeHandleTask(1, True, 0, inline))
+    ok = asyncio.run(l29.safeHandleTask(2, False, 0, inline))
+    other = asyncio.run(l29.safeHandleTask(3, False, 0, broken))
+    assert failed == {
+        "taskId": 1,
+        "status": "failed",
+        "error": "Task 1 failed intentionally",
+        "errorType": "ValueError",
+    }
+    assert ok["status"] == "ok"
+    assert l29.errorTypeOf(other) == "RuntimeError"
+
+
+@given(st.integers(0, 2**32))
+def test_planTasks_splits_4_4_4_shortest_hold_first(seed: int) -> None:
+    plan = l29.planTasks(l29.Exercise4Config(), seed)
+    assert sorted(task.taskId for task in plan) == list(range(12))
+    roles = [task.role for task in plan]
+    assert roles == ["fails"] * 4 + ["succeeds"] * 4 + ["too slow"] * 4
+    assert all(task.shouldFail == (task.role == "fails") for task in plan)
+    assert {task.timeoutMs for task in plan if task.role == "too slow"} == {800.0}
+    assert {task.timeoutMs for task in plan if task.role == "succeeds"} == {100.0}
+
+
+def test_exercise4_split_is_exact_and_retries_all_succeed() -> None:
+    first = l29.runExercise4(RISKY, seed=11, executor="thread")
+    second = l29.runExercise4(RISKY, seed=11, executor="thread")
+    assert (first.successes, first.valueErrors, first.timeouts, first.otherFailures) == (4, 4, 4, 0)
+    assert first.matchingRoles == 12
+    assert first.retriesSucceeded == len(first.run.retries) == 8
+    assert [report["taskId"] for report in first.run.reports] == list(range(12))
+    assert first.run.reports == second.run.reports
+    assert first.run.retries == second.run.retries
+    assert len(first.run.abandoned) == 4
+    assert all(timing.finished and timing.busyAfterDeadlineSeconds > 0 for timing in first.run.abandoned)
+    assert all(claim.verdict is Verdict.HOLDS for claim in first.claims if claim.kind is ClaimKind.STRUCTURAL)
+    assert "Sum check: 4 + 4 + 4 = 12 of 12: ok" in l29.formatExercise4(first)
+
+
+@pytest.mark.parametrize("startMethod", ["fork", "spawn"])
+def test_exercise4_process_pool_split(startMethod: StartMethod) -> None:
+    result = l29.runExercise4(RISKY, seed=12, executor="process", startMethod=startMethod)
+    assert (result.successes, result.valueErrors, result.timeouts) == (4, 4, 4)
+    assert result.matchingRoles == 12
+    assert result.retriesSucceeded == 8
+
+
+def test_exercise4_refuses_the_inline_executor() -> None:
+    with pytest.raises(ConfigError, match=r"^exercise 4 needs executor process or thread, got 'inline'"):
+        l29.runExercise4(RISKY, seed=1, executor="inline")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"slowMs": 600.0}, r"^slowMs must be >= 625.0 and <= 600000.0, got 600.0$"),
+        ({"okMs": 200.0}, r"^okMs must be >= 0.0 and <= 125.0, got 200.0$"),
+        ({"workers": 2}, r"^okMs must be >= 0.0 and <= 62.5, got 100.0$"),
+    ],
+)
+def test_exercise4_config_refuses_a_split_that_timing_could_change(changes: dict[str, float], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        l29.Exercise4Config(**changes)  # type: ignore[arg-type]  # deliberately one field at a time
+
+
+def test_registry_lists_all_four_exercises() -> None:
+    assert [exercise.number for exercise in l29.EXERCISES] == [1, 2, 3, 4]
+    assert l29.main(["--list"]) == 0
