@@ -12,8 +12,10 @@ What lives here, once:
   the one bridge from an executor to asyncio;
 - randomness: ``makeRng`` / ``deriveSeed``, reproducible from a seed and keys;
 - measurement: ``Stopwatch``, ``percentile``, ``speedup``, ``efficiency``,
-  ``parallelBound``, ``cpuCount``;
-- reports: ``formatTable``, ``formatMarkdownTable``, ``bar``, ``barChart``, ``banner``;
+  ``parallelBound``, ``cpuCount``, ``flowMakespan`` (a latency model's lower bound);
+- queues: ``OccupancyQueue`` (an asyncio.Queue that records its size over time),
+  ``timeWeightedMean``, ``binSteps``, ``occupancyPlot``;
+- reports: ``formatTable``, ``formatMarkdownTable``, ``bar``, ``barChart``, ``sideBySide``, ``banner``;
 - claims: ``Claim``, ``judge``, ``formatClaims``;
 - benchmarks: ``timeRepeats``, ``BenchRow``, ``BenchReport``, ``formatBench``, ``Benchmark``;
 - the CLI: ``Exercise``, ``RunOptions``, ``Outcome``, ``lectureMain``.
@@ -25,7 +27,9 @@ import argparse
 import asyncio
 import contextlib
 import enum
+import heapq
 import importlib
+import itertools
 import math
 import multiprocessing
 import os
@@ -41,6 +45,7 @@ from typing import Any, Final, Literal, NoReturn, ParamSpec, Protocol, TypeVar, 
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 DEFAULT_SEED: Final = 42
 
@@ -434,6 +439,120 @@ def parallelBound(tasks: int, workers: int, cores: int | None = None) -> int:
     return max(1, min(tasks, workers, cpuCount() if cores is None else cores))
 
 
+def flowMakespan(stages: Sequence[tuple[Sequence[float], int]]) -> float:
+    """When the last item leaves a flow of stages, each a list of per-item durations and a server count.
+
+    Items enter the first stage in order, each on the next free server; an item
+    enters the next stage as soon as it leaves this one, served in order of
+    arrival. With overheads ignored this is the best a pool of each size can do,
+    so it is the latency model's lower bound (one stage: I/O spread over threads).
+    """
+    ready: list[float] | None = None
+    for durations, servers in stages:
+        requireRange("servers", servers, 1)
+        arrivals = [0.0] * len(durations) if ready is None else ready
+        free = [0.0] * servers
+        finished = [0.0] * len(durations)
+        for index in sorted(range(len(durations)), key=lambda i: arrivals[i]):
+            start = max(arrivals[index], heapq.heappop(free))
+            finished[index] = start + durations[index]
+            heapq.heappush(free, finished[index])
+        ready = finished
+    return max(ready or [0.0])
+
+
+# ============================================================================
+# Queues: occupancy over time
+# ============================================================================
+
+
+class OccupancyQueue(asyncio.Queue[T]):
+    """An ``asyncio.Queue`` that records its size, with a timestamp, after every put and get.
+
+    ``put`` and ``get`` finish through ``put_nowait`` and ``get_nowait``, so
+    recording there sees every change, blocking or not. The size only changes at
+    those moments, which makes the trace exact: a time-weighted mean over it is
+    the true average occupancy.
+    """
+
+    def __init__(self, maxsize: int = 0) -> None:
+        super().__init__(maxsize)
+        self._origin = time.perf_counter()
+        self._trace: list[tuple[float, int]] = [(0.0, 0)]
+
+    def put_nowait(self, item: T) -> None:
+        """Put as ``asyncio.Queue`` does, then record the new size."""
+        super().put_nowait(item)
+        self._record()
+
+    def get_nowait(self) -> T:
+        """Get as ``asyncio.Queue`` does, then record the new size."""
+        item = super().get_nowait()
+        self._record()
+        return item
+
+    def _record(self) -> None:
+        self._trace.append((time.perf_counter() - self._origin, self.qsize()))
+
+    @property
+    def trace(self) -> tuple[tuple[float, int], ...]:
+        """(seconds since the queue was made, qsize) after every change, starting at (0, 0)."""
+        return tuple(self._trace)
+
+
+def timeWeightedMean(trace: Sequence[tuple[float, int]], end: float) -> float:
+    """The mean of a step function given as (time, value) change points, over [first time, end]."""
+    if not trace or end <= trace[0][0]:
+        return 0.0
+    area = sum(value * (min(nextAt, end) - at) for (at, value), (nextAt, _) in itertools.pairwise([*trace, (end, 0)]))
+    return area / (end - trace[0][0])
+
+
+def binSteps(trace: Sequence[tuple[float, int]], duration: float, bins: int) -> list[tuple[float, int]]:
+    """(time-averaged value, peak value) of a step function in each of ``bins`` equal time slices."""
+    out: list[tuple[float, int]] = []
+    index, current = 0, 0
+    for slot in range(bins):
+        start, end = duration * slot / bins, duration * (slot + 1) / bins
+        while index < len(trace) and trace[index][0] <= start:
+            current = trace[index][1]
+            index += 1
+        area, peak, at = 0.0, current, start
+        while index < len(trace) and trace[index][0] < end:
+            area += current * (trace[index][0] - at)
+            at, current = trace[index]
+            peak = max(peak, current)
+            index += 1
+        area += current * (end - at)
+        out.append((area / (end - start) if end > start else float(current), peak))
+    return out
+
+
+def occupancyPlot(
+    trace: Sequence[tuple[float, int]],
+    maxsize: int,
+    duration: float,
+    *,
+    width: int = 34,
+    height: int | None = None,
+    title: str = "",
+) -> list[str]:
+    """An ASCII plot of a queue's size over time: ``#`` where it sat, ``.`` where it only peaked."""
+    rows = height or max(1, min(maxsize, 10))
+    step = maxsize / rows
+    slices = binSteps(trace, duration, width)
+    lines = [title] if title else []
+    for row in range(rows, 0, -1):
+        level = row * step
+        cells = "".join(
+            "#" if mean >= level - step / 2 else "." if peak >= level - step / 2 else " " for mean, peak in slices
+        )
+        lines.append(f"{level:>4g} |{cells}")
+    lines.append("     +" + "-" * width)
+    lines.append("      0" + f"{duration * 1e3:.0f} ms".rjust(width - 1))
+    return lines
+
+
 # ============================================================================
 # Reports
 # ============================================================================
@@ -490,6 +609,19 @@ def barChart(points: Sequence[tuple[str, float]], *, width: int = 40, unit: str 
         f"{label.rjust(labelWidth)} | {bar(value, top, width).ljust(width)} {value:,.3g}{unit}"
         for label, value in points
     )
+    return "\n".join(lines)
+
+
+def sideBySide(blocks: Sequence[Sequence[str]], gap: int = 4) -> str:
+    """Text blocks next to each other, each padded to its widest line."""
+    widths = [max((len(line) for line in block), default=0) for block in blocks]
+    height = max((len(block) for block in blocks), default=0)
+    lines = []
+    for row in range(height):
+        cells = [
+            (block[row] if row < len(block) else "").ljust(width) for block, width in zip(blocks, widths, strict=True)
+        ]
+        lines.append((" " * gap).join(cells).rstrip())
     return "\n".join(lines)
 
 

@@ -224,34 +224,6 @@ def test_put_and_get_give_up_after_their_deadline() -> None:
         asyncio.run(noProducer())
 
 
-def test_occupancy_helpers_on_a_known_trace() -> None:
-    trace = [(0.0, 0), (1.0, 2), (3.0, 1)]
-    assert l29.timeWeightedMean(trace, 4.0) == pytest.approx((0 * 1 + 2 * 2 + 1 * 1) / 4)
-    assert l29.binSteps(trace, 4.0, 4) == [(0.0, 0), (2.0, 2), (2.0, 2), (1.0, 1)]
-    plot = l29.occupancyPlot(trace, 2, 4.0, width=4)
-    assert plot[:2] == ["   2 | ## ", "   1 | ###"]
-    assert l29.sideBySide([["a", "bb"], ["c"]], gap=1) == "a  c\nbb"
-
-
-@given(st.lists(st.tuples(st.floats(0, 10), st.integers(0, 9)), min_size=1, max_size=20), st.floats(0.1, 20))
-def test_timeWeightedMean_lies_within_the_values(points: list[tuple[float, int]], end: float) -> None:
-    trace = [(0.0, points[0][1]), *sorted(points)]
-    mean = l29.timeWeightedMean(trace, max(end, trace[-1][0] + 0.1))
-    values = [value for _, value in trace]
-    assert min(values) - 1e-9 <= mean <= max(values) + 1e-9
-
-
-def test_occupancy_queue_records_every_change() -> None:
-    async def run() -> tuple[tuple[float, int], ...]:
-        queue: l29.OccupancyQueue[int] = l29.OccupancyQueue(2)
-        await queue.put(1)
-        queue.put_nowait(2)
-        await queue.get()
-        return queue.trace
-
-    assert [size for _, size in asyncio.run(run())] == [0, 1, 2, 1]
-
-
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
@@ -315,19 +287,6 @@ def test_exercise3_process_pool_matches_threads(startMethod: StartMethod) -> Non
     threaded = l29.runExercise3(TIERS, seed=7, executor="thread")
     assert pooled.runs[0].results == threaded.runs[0].results
     assert pooled.latencies == threaded.latencies
-
-
-def test_flowMakespan_known_schedules() -> None:
-    assert l29.flowMakespan([([3.0, 1.0, 1.0, 1.0], 2)]) == 3.0
-    assert l29.flowMakespan([([1.0, 1.0], 2), ([1.0, 1.0], 1)]) == 3.0
-    assert l29.flowMakespan([([2.0, 1.0], 2), ([0.5, 0.5], 2)]) == 2.5
-
-
-@given(st.lists(st.floats(0.0, 5.0), min_size=1, max_size=15), st.integers(1, 6))
-def test_flowMakespan_lies_between_the_bounds(durations: list[float], servers: int) -> None:
-    span = l29.flowMakespan([(durations, servers)])
-    assert max(durations) - 1e-9 <= span <= sum(durations) + 1e-9
-    assert span >= sum(durations) / servers - 1e-9
 
 
 # ============================================================================
