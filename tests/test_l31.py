@@ -1,0 +1,666 @@
+"""Lecture 31: tiers, fan-out, circuit breaker and pipeline benchmark, read from result objects."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Literal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+import l31
+from shared import Claim, ClaimKind, ConfigError, InlineExecutor, StartMethod, Verdict, percentile
+
+
+def structuralHold(claims: tuple[Claim, ...]) -> bool:
+    """Every structural claim holds or could not be measured; none fails."""
+    return all(c.verdict is not Verdict.FAILS for c in claims if c.kind is ClaimKind.STRUCTURAL)
+
+
+# ============================================================================
+# Shared helpers of the module
+# ============================================================================
+
+
+def test_fifoFinishTimes_queues_jobs_on_servers() -> None:
+    assert l31.fifoFinishTimes([0.0, 0.0, 0.0], [1.0, 1.0, 1.0], 2) == [1.0, 1.0, 2.0]
+    assert l31.fifoFinishTimes([0.5, 0.0], [1.0, 1.0], 1) == [2.0, 1.0]
+
+
+@given(
+    st.lists(st.tuples(st.floats(0, 10), st.floats(0, 5)), min_size=1, max_size=30),
+    st.integers(1, 8),
+)
+def test_fifoFinishTimes_makespan_bounds(jobs: list[tuple[float, float]], servers: int) -> None:
+    arrivals = [a for a, _ in jobs]
+    durations = [d for _, d in jobs]
+    finish = l31.fifoFinishTimes(arrivals, durations, servers)
+    assert all(f >= a + d - 1e-9 for f, a, d in zip(finish, arrivals, durations, strict=True))
+    assert max(finish) >= sum(durations) / servers - 1e-9
+    assert max(finish) <= max(arrivals) + sum(durations) + 1e-9
+
+
+def test_runWatched_reports_an_unretrieved_task_exception() -> None:
+    async def leak() -> int:
+        async def boom() -> None:
+            raise RuntimeError("never retrieved")
+
+        task = asyncio.create_task(boom())
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        del task
+        return 7
+
+    watched = l31.runWatched(leak())
+    assert watched.result == 7
+    assert any("never retrieved" in problem for problem in watched.loopProblems)
+
+
+# ============================================================================
+# Exercise 1
+# ============================================================================
+
+SMALL1 = l31.Exercise1Config(requests=3, recordsPerRequest=4, threadWorkers=3, processWorkers=2, timeScale=0.02)
+
+
+def test_parseCsvChunk_parses_the_three_keys() -> None:
+    assert l31.parseCsvChunk(["1,45.3,2024-01-01", "2,-0.5,2024-01-02"]) == [
+        {"id": 1, "value": 45.3, "timestamp": "2024-01-01"},
+        {"id": 2, "value": -0.5, "timestamp": "2024-01-02"},
+    ]
+
+
+def test_fetchMetadataBlocking_labels_and_draws_from_the_seed() -> None:
+    assert l31.fetchMetadataBlocking(7, seed=1, timeScale=0.01) == {"id": 7, "label": "item_7"}
+    delays = [l31.metadataDelay(recordId, seed=1) for recordId in range(200)]
+    assert all(0.05 <= d <= 0.1 for d in delays)
+    assert delays == [l31.metadataDelay(recordId, seed=1) for recordId in range(200)]
+    assert delays != [l31.metadataDelay(recordId, seed=2) for recordId in range(200)]
+
+
+def test_handleRequest_matches_the_sync_handler() -> None:
+    async def both() -> list[l31.RequestResult]:
+        return [
+            await l31.handleRequest(r, InlineExecutor(), InlineExecutor(), seed=3, records=5, timeScale=0.01)
+            for r in range(3)
+        ]
+
+    expected = [l31.handleRequestSync(r, seed=3, records=5, timeScale=0.01) for r in range(3)]
+    assert asyncio.run(both()) == expected
+    assert expected[1] == {"requestId": 1, "parseCount": 5, "metadata": {"id": 1000, "label": "item_1000"}}
+
+
+@pytest.mark.parametrize("startMethod", ["fork", "spawn"])
+def test_exercise1_process_pool_matches_sequential(startMethod: StartMethod) -> None:
+    result = l31.runExercise1(SMALL1, seed=4, executor="process", startMethod=startMethod)
+    inline = l31.runExercise1(SMALL1, seed=4, executor="inline")
+    assert result.matchesSequential
+    assert result.results == inline.results
+    assert [r["requestId"] for r in result.results] == [0, 1, 2]
+    assert result.parseWidth == 2
+    assert inline.parseWidth == 1
+    assert result.sequential.idealSeconds >= result.threeTier.idealSeconds
+    assert structuralHold(result.claims)
+    assert {c.kind for c in result.claims} == {ClaimKind.STRUCTURAL, ClaimKind.TIMING}
+
+
+def test_exercise1_config_rejects_bad_values() -> None:
+    with pytest.raises(ConfigError, match=r"^processWorkers must be >= 1 and <= 256, got 0$"):
+        l31.Exercise1Config(processWorkers=0)
+
+
+# ============================================================================
+# Exercise 2
+# ============================================================================
+
+
+def test_tracker_uses_the_default_below_five_observations() -> None:
+    tracker = l31.LatencyTracker()
+    tracker.recordAll([0.1, 0.2, 0.3, 0.4])
+    assert tracker.suggestedTimeout() == 0.5
+    tracker.record(0.5)
+    assert tracker.suggestedTimeout() == pytest.approx(2.0 * percentile([0.1, 0.2, 0.3, 0.4, 0.5], 90))
+
+
+def test_tracker_keeps_the_last_twenty() -> None:
+    tracker = l31.LatencyTracker()
+    tracker.recordAll(float(i) for i in range(30))
+    assert tracker.observations == tuple(float(i) for i in range(10, 30))
+    assert tracker.statistics().observations == 20
+
+
+@given(st.lists(st.floats(0.0, 10.0), min_size=5, max_size=60))
+def test_tracker_timeout_lies_between_twice_min_and_max_of_the_window(latencies: list[float]) -> None:
+    tracker = l31.LatencyTracker()
+    tracker.recordAll(latencies)
+    window = latencies[-20:]
+    assert 2 * min(window) - 1e-9 <= tracker.suggestedTimeout() <= 2 * max(window) + 1e-9
+
+
+def test_fanOut_with_a_generous_timeout_matches_the_draws() -> None:
+    async def fanOut() -> l31.FanOutResult:
+        tracker = l31.LatencyTracker(defaultTimeout=5.0)
+        return await l31.fanOutWithAdaptiveTimeout("q07", 6, tracker, seed=9, timeScale=0.01)
+
+    watched = l31.runWatched(fanOut())
+    draws = [l31.drawShard(shardId, "q07", 9) for shardId in range(6)]
+    result = watched.result
+    assert result["shardsTimedOut"] == 0
+    assert result["shardsFailed"] == sum(d.fails for d in draws)
+    assert result["totalRecords"] == sum(d.recordCount for d in draws if not d.fails)
+    assert watched.loopProblems == ()
+
+
+def test_fanOut_cancels_and_awaits_every_straggler() -> None:
+    async def fanOut() -> tuple[l31.FanOutResult, int]:
+        tracker = l31.LatencyTracker(defaultTimeout=0.001)
+        result = await l31.fanOutWithAdaptiveTimeout("q01", 6, tracker, seed=1)
+        alive = sum(1 for task in asyncio.all_tasks() if task.get_name().startswith("shard:"))
+        return result, alive
+
+    watched = l31.runWatched(fanOut())
+    result, alive = watched.result
+    assert result["shardsTimedOut"] == 6
+    assert result["shardsResponded"] == result["shardsFailed"] == 0
+    assert result["stragglersLeft"] == 0
+    assert alive == 0
+    assert watched.loopProblems == ()
+
+
+def test_exercise2_accounts_for_every_shard() -> None:
+    config = l31.Exercise2Config(queries=6, timeScale=0.02, longRunQueries=60)
+    lines: list[str] = []
+    result = l31.runExercise2(config, seed=5, log=lines.append)
+    assert len(result.queries) == 6
+    assert sum(line.startswith("q0") for line in lines) == 6
+    for query in result.queries:
+        assert query["shardsResponded"] + query["shardsTimedOut"] + query["shardsFailed"] == 6
+    assert result.queries[0]["usedTimeout"] == pytest.approx(0.5 * 0.02)
+    assert result.liveShardTasks == 0
+    assert result.loopProblems == ()
+    assert structuralHold(result.claims)
+
+
+def test_long_run_ratchets_down_only_without_headroom() -> None:
+    spec = l31.simulateAdaptiveTimeouts(600, 6, seed=42, multiplier=2.0)
+    tight = l31.simulateAdaptiveTimeouts(600, 6, seed=42, multiplier=1.0)
+    assert spec == l31.simulateAdaptiveTimeouts(600, 6, seed=42, multiplier=2.0)
+    assert spec.timeouts[0] == 0.5
+    assert not spec.ratchetsDown
+    assert tight.ratchetsDown
+    assert tight.settledResponded < spec.settledResponded
+
+
+# ============================================================================
+# Exercise 3: the breaker against a model
+# ============================================================================
+
+Behaviour = Literal["ok", "error", "serviceTimeout", "hang", "cancel"]
+PROBE_TIMEOUT = 0.0005
+
+
+class BreakerModel:
+    """The spec's transitions in a dozen lines, for comparison."""
+
+    def __init__(self, threshold: int, reset: float, needed: int) -> None:
+        self.threshold, self.reset, self.needed = threshold, reset, needed
+        self.state = "closed"
+        self.failureCount = 0
+        self.lastFailureTime: float | None = None
+        self.successCountInHalfOpen = 0
+        self.transitions: list[tuple[str, str]] = []
+
+    def move(self, target: str) -> None:
+        self.transitions.append((self.state, target))
+        self.state = target
+        if target == "half_open":
+            self.successCountInHalfOpen = 0
+        if target == "closed":
+            self.failureCount = 0
+
+    def admit(self, now: float) -> bool:
+        if self.state == "open":
+            assert self.lastFailureTime is not None
+            if now - self.lastFailureTime < self.reset:
+                return False
+            self.move("half_open")
+        return True
+
+    def succeed(self) -> None:
+        if self.state == "half_open":
+            self.successCountInHalfOpen += 1
+            if self.successCountInHalfOpen >= self.needed:
+                self.move("closed")
+        else:
+            self.failureCount = 0
+
+    def fail(self, now: float) -> None:
+        self.lastFailureTime = now
+        if self.state == "half_open":
+            self.move("open")
+        else:
+            self.failureCount += 1
+            if self.failureCount >= self.threshold:
+                self.move("open")
+
+
+async def drive(breaker: l31.AsyncCircuitBreaker, behaviour: Behaviour, probe: bool) -> str:
+    """One call of ``behaviour`` through the breaker; the name of how it ended."""
+    entered = asyncio.Event()
+
+    async def service() -> str:
+        entered.set()
+        if behaviour == "error":
+            raise RuntimeError("service degraded")
+        if behaviour == "serviceTimeout":
+            raise TimeoutError("service hung")
+        if behaviour in {"hang", "cancel"}:
+            await asyncio.Event().wait()
+        return "ok"
+
+    task = asyncio.create_task(breaker.call(service))
+    for _ in range(100):
+        if entered.is_set() or task.done():
+            break
+        await asyncio.sleep(0)
+    if behaviour == "hang" and probe:
+        await asyncio.wait({task}, timeout=5.0)
+    if not task.done():
+        task.cancel()
+    await asyncio.wait({task}, timeout=5.0)
+    if task.cancelled():
+        return "cancelled"
+    error = task.exception()
+    return "ok" if error is None else type(error).__name__
+
+
+class AsyncBreakerMachine(RuleBasedStateMachine):
+    """Any sequence of successes, failures, timeouts, cancellations and clock advances."""
+
+    threshold = 3
+    reset = 2.0
+    needed = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 0.0
+        self.changes: list[l31.StateChange] = []
+        self.loop = asyncio.new_event_loop()
+        self.breaker = l31.AsyncCircuitBreaker(
+            self.threshold,
+            self.reset,
+            PROBE_TIMEOUT,
+            halfOpenSuccesses=self.needed,
+            clock=lambda: self.now,
+            onStateChange=self.changes.append,
+        )
+        self.model = BreakerModel(self.threshold, self.reset, self.needed)
+
+    def teardown(self) -> None:
+        self.loop.close()
+
+    def expect(self, behaviour: Behaviour) -> tuple[str, bool]:
+        if not self.model.admit(self.now):
+            return "CircuitOpenError", False
+        probe = self.model.state == "half_open"
+        if behaviour == "ok":
+            self.model.succeed()
+            return "ok", probe
+        if behaviour == "error":
+            self.model.fail(self.now)
+            return "RuntimeError", probe
+        if behaviour == "serviceTimeout":
+            self.model.fail(self.now)
+            return "TimeoutError", probe
+        if behaviour == "hang" and probe:
+            self.model.fail(self.now)
+            return "ProbeTimeoutError", probe
+        return "cancelled", probe
+
+    @rule(behaviour=st.sampled_from(["ok", "error", "serviceTimeout", "hang", "cancel"]))
+    def call(self, behaviour: Behaviour) -> None:
+        expected, probe = self.expect(behaviour)
+        assert self.loop.run_until_complete(drive(self.breaker, behaviour, probe)) == expected
+
+    @rule(seconds=st.one_of(st.floats(0.0, 3.0), st.just(2.0)))
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    @invariant()
+    def agreesWithModel(self) -> None:
+        stats = self.breaker.statistics()
+        assert self.breaker.state == self.model.state
+        assert self.breaker.failureCount == self.model.failureCount
+        assert self.breaker.lastFailureTime == self.model.lastFailureTime
+        assert self.breaker.successCountInHalfOpen == self.model.successCountInHalfOpen
+        assert [(str(c.previous), str(c.current)) for c in self.changes] == self.model.transitions
+        assert not stats.probeInFlight
+        assert stats.admitted == stats.successes + stats.failures + stats.released
+        assert stats.stale == 0
+
+
+class TwoProbeBreakerMachine(AsyncBreakerMachine):
+    """Threshold 1 and two successful probes to close: the same model, other parameters."""
+
+    threshold = 1
+    reset = 0.5
+    needed = 2
+
+
+AsyncBreakerMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=25)
+TwoProbeBreakerMachine.TestCase.settings = settings(max_examples=25, stateful_step_count=25)
+TestAsyncBreaker = AsyncBreakerMachine.TestCase
+TestTwoProbeBreaker = TwoProbeBreakerMachine.TestCase
+
+
+@given(st.lists(st.one_of(st.sampled_from(["ok", "error"]), st.floats(0.0, 3.0)), max_size=40))
+def test_sync_and_async_breakers_share_one_state_machine(ops: list[str | float]) -> None:
+    now = [0.0]
+    syncChanges: list[l31.StateChange] = []
+    asyncChanges: list[l31.StateChange] = []
+    sync = l31.CircuitBreaker(clock=lambda: now[0], onStateChange=syncChanges.append)
+    async_ = l31.AsyncCircuitBreaker(clock=lambda: now[0], onStateChange=asyncChanges.append)
+
+    def work(op: str) -> str:
+        if op == "error":
+            raise RuntimeError(op)
+        return op
+
+    async def awork(op: str) -> str:
+        return work(op)
+
+    async def run() -> None:
+        for op in ops:
+            if isinstance(op, float):
+                now[0] += op
+                continue
+            outcomes: list[str] = []
+            try:
+                outcomes.append(sync.call(work, op))
+            except (RuntimeError, l31.CircuitOpenError) as error:
+                outcomes.append(type(error).__name__)
+            try:
+                outcomes.append(await async_.call(awork, op))
+            except (RuntimeError, l31.CircuitOpenError) as error:
+                outcomes.append(type(error).__name__)
+            assert outcomes[0] == outcomes[1]
+
+    asyncio.run(run())
+    assert syncChanges == asyncChanges
+    assert sync.statistics() == async_.statistics()
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def failing() -> None:
+    raise RuntimeError("down")
+
+
+async def tripBreaker(breaker: l31.AsyncCircuitBreaker) -> None:
+    """Fail once through a threshold-1 breaker: it opens."""
+    with pytest.raises(RuntimeError, match=r"^down$"):
+        await breaker.call(failing)
+    assert breaker.state == "open"
+
+
+def test_half_open_admits_one_probe_and_rejects_concurrent_callers() -> None:
+    clock = FakeClock()
+    breaker = l31.AsyncCircuitBreaker(1, 2.0, 5.0, clock=clock)
+
+    async def scenario() -> None:
+        await tripBreaker(breaker)
+        clock.now = 2.0
+        release = asyncio.Event()
+
+        async def slow() -> str:
+            await release.wait()
+            return "answer"
+
+        probe = asyncio.create_task(breaker.call(slow))
+        await asyncio.sleep(0)
+        assert breaker.state == "half_open"
+        others = await asyncio.gather(*(breaker.call(slow) for _ in range(5)), return_exceptions=True)
+        assert all(isinstance(o, l31.CircuitOpenError) for o in others)
+        assert breaker.statistics().probeInFlight
+        release.set()
+        assert await asyncio.wait_for(probe, timeout=5.0) == "answer"
+
+    asyncio.run(scenario())
+    stats = breaker.statistics()
+    assert breaker.state == "closed"
+    assert stats.rejected == 5
+    assert not stats.probeInFlight
+    assert breaker.successCountInHalfOpen == 1
+
+
+def test_a_cancelled_probe_frees_the_permit_and_counts_nothing() -> None:
+    clock = FakeClock()
+    breaker = l31.AsyncCircuitBreaker(1, 2.0, 5.0, clock=clock)
+
+    async def scenario() -> None:
+        await tripBreaker(breaker)
+        clock.now = 3.0
+        probe = asyncio.create_task(breaker.call(asyncio.sleep, 60.0))
+        await asyncio.sleep(0)
+        probe.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await probe
+        assert breaker.state == "half_open"
+        assert await breaker.call(asyncio.sleep, 0.0, "second probe") == "second probe"
+
+    asyncio.run(scenario())
+    stats = breaker.statistics()
+    assert breaker.state == "closed"
+    assert stats.released == 1
+    assert stats.failures == 1
+
+
+def test_outer_wait_for_is_not_a_failure_but_the_probe_timeout_is() -> None:
+    clock = FakeClock()
+    breaker = l31.AsyncCircuitBreaker(2, 2.0, 0.001, clock=clock)
+
+    async def scenario() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(breaker.call(asyncio.sleep, 60.0), timeout=0.001)
+        assert breaker.failureCount == 0
+        assert breaker.statistics().released == 1
+        for _ in range(2):
+            with pytest.raises(RuntimeError):
+                await breaker.call(failing)
+        assert breaker.state == "open"
+        clock.now = 2.5
+        with pytest.raises(l31.ProbeTimeoutError, match=r"^probe exceeded 0.001 s$"):
+            await asyncio.wait_for(breaker.call(asyncio.sleep, 60.0), timeout=5.0)
+
+    asyncio.run(scenario())
+    assert breaker.state == "open"
+    assert breaker.lastFailureTime == 2.5
+    assert issubclass(l31.ProbeTimeoutError, TimeoutError)
+
+
+def test_open_circuit_fails_fast_until_the_reset_time() -> None:
+    clock = FakeClock()
+    changes: list[l31.StateChange] = []
+    breaker = l31.AsyncCircuitBreaker(clock=clock, onStateChange=changes.append)
+
+    async def scenario() -> None:
+        for _ in range(3):
+            with pytest.raises(RuntimeError):
+                await breaker.call(failing)
+        clock.now = 1.999
+        with pytest.raises(l31.CircuitOpenError, match=r"^circuit open: probe allowed in 0.001 s$"):
+            await breaker.call(asyncio.sleep, 0.0)
+        clock.now = 2.0
+        await breaker.call(asyncio.sleep, 0.0)
+
+    asyncio.run(scenario())
+    assert [(c.previous, c.current) for c in changes] == [
+        ("closed", "open"),
+        ("open", "half_open"),
+        ("half_open", "closed"),
+    ]
+    assert [c.at for c in changes] == [0.0, 2.0, 2.0]
+    assert changes[0].reason == "3 consecutive failures"
+
+
+def test_an_outcome_from_before_a_transition_is_stale() -> None:
+    clock = FakeClock()
+    breaker = l31.AsyncCircuitBreaker(1, 2.0, None, clock=clock)
+
+    async def scenario() -> None:
+        release = asyncio.Event()
+
+        async def slowFailure() -> None:
+            await release.wait()
+            raise RuntimeError("late")
+
+        slow = asyncio.create_task(breaker.call(slowFailure))
+        await asyncio.sleep(0)
+        await tripBreaker(breaker)
+        clock.now = 2.0
+        await breaker.call(asyncio.sleep, 0.0)
+        assert breaker.state == "closed"
+        release.set()
+        with pytest.raises(RuntimeError, match=r"^late$"):
+            await slow
+
+    asyncio.run(scenario())
+    assert breaker.state == "closed"
+    assert breaker.failureCount == 0
+    assert breaker.statistics().stale == 1
+
+
+def test_a_listener_error_does_not_leak_the_probe_permit() -> None:
+    clock = FakeClock()
+    raising = [True]
+
+    def listener(change: l31.StateChange) -> None:
+        if change.current == "half_open" and raising[0]:
+            raise ValueError("listener broke")
+
+    breaker = l31.AsyncCircuitBreaker(1, 2.0, None, clock=clock, onStateChange=listener)
+
+    async def scenario() -> None:
+        await tripBreaker(breaker)
+        clock.now = 2.0
+        with pytest.raises(ValueError, match=r"^listener broke$"):
+            await breaker.call(asyncio.sleep, 0.0)
+        raising[0] = False
+        await breaker.call(asyncio.sleep, 0.0)
+
+    asyncio.run(scenario())
+    assert breaker.state == "closed"
+
+
+def test_breaker_states_are_the_spec_strings() -> None:
+    assert [str(s) for s in l31.BreakerState] == ["closed", "open", "half_open"]
+    breaker = l31.AsyncCircuitBreaker()
+    assert breaker.state == "closed"
+    assert breaker.lastFailureTime is None
+    with pytest.raises(ConfigError, match=r"^failureThreshold must be >= 1 and <= 1000000, got 0$"):
+        l31.AsyncCircuitBreaker(failureThreshold=0)
+
+
+def test_flaky_service_draws_sixty_thirty_ten_from_the_seed() -> None:
+    service = l31.FlakyAsyncService(seed=11)
+    behaviours = [service.behaviour(i) for i in range(3000)]
+    assert behaviours == [l31.FlakyAsyncService(seed=11).behaviour(i) for i in range(3000)]
+    share = {str(b): behaviours.count(b) / len(behaviours) for b in l31.ServiceBehaviour}
+    assert share["ok"] == pytest.approx(0.6, abs=0.03)
+    assert share["error"] == pytest.approx(0.3, abs=0.03)
+    assert share["hang"] == pytest.approx(0.1, abs=0.03)
+
+
+def test_exercise3_harness_accounts_and_fails_fast() -> None:
+    config = l31.Exercise3Config(timeScale=0.01)
+    lines: list[str] = []
+    result = l31.runExercise3(config, seed=4, log=lines.append)
+    assert len(result.calls) == 30
+    assert sum(line.startswith("call") for line in lines) == 30
+    assert sum(result.count(o) for o in l31.CallOutcome) == 30
+    for record in result.calls:
+        assert record.reachedService is (record.outcome is not l31.CallOutcome.CIRCUIT_OPEN)
+        assert record.behaviour is l31.FlakyAsyncService(seed=4).behaviour(record.requestId)
+    assert result.serviceCalls == 30 - result.count(l31.CallOutcome.CIRCUIT_OPEN)
+    assert result.count(l31.CallOutcome.CIRCUIT_OPEN) > 0
+    assert l31.transitionsFollowSpec(result.changes, config.scaled(config.resetTimeoutSeconds))
+    assert structuralHold(result.claims)
+
+
+def test_exercise3_config_rejects_rates_above_one() -> None:
+    with pytest.raises(ConfigError, match=r"^errorRate must be >= 0.0 and <= 0.30000000000000004, got 0.5$"):
+        l31.Exercise3Config(successRate=0.7, errorRate=0.5)
+
+
+# ============================================================================
+# Exercise 4
+# ============================================================================
+
+SMALL4 = l31.Exercise4Config(sizes=(1, 3), processWorkers=2, storeWorkers=1, batches=3, batchSize=3)
+
+
+def test_stages_compute_the_spec_fields() -> None:
+    normalized = l31.normalizeReading({"sensorId": 3, "rawValue": 65.0}, iterations=10)
+    assert normalized["normalized"] == 1.0
+    assert normalized["sensorId"] == 3
+    assert l31.storeReading(normalized, seconds=0.0) == {"stored": True, "sensorId": 3}
+    with pytest.raises(l31.StoreError, match=r"^store failed for sensor 3$"):
+        l31.storeReading(normalized, fail=True, seconds=0.0)
+    readings = [{**normalized, "normalized": v} for v in (1.0, 2.0, 3.0)]
+    assert l31.aggregateResults(readings) == {  # type: ignore[arg-type]
+        "count": 3,
+        "mean": 2.0,
+        "std": pytest.approx((2 / 3) ** 0.5),
+    }
+
+
+@given(st.integers(1, 12), st.integers(1, 4), st.sampled_from([0.15, 0.5, 0.9]))
+def test_runProbability_matches_enumeration(trials: int, runLength: int, probability: float) -> None:
+    exact = 0.0
+    for flags in itertools.product([False, True], repeat=trials):
+        if l31.longestRun(flags) >= runLength:
+            hits = sum(flags)
+            exact += probability**hits * (1 - probability) ** (trials - hits)
+    assert l31.runProbability(trials, runLength, probability) == pytest.approx(exact)
+
+
+def test_exercise4_breaker_opens_and_fails_fast_reproducibly() -> None:
+    config = l31.Exercise4Config(
+        sizes=(1,), processWorkers=1, storeWorkers=1, batches=3, batchSize=4, storeFailureProbability=0.9
+    )
+    first = l31.runExercise4(config, seed=2, executor="inline")
+    second = l31.runExercise4(config, seed=2, executor="inline")
+    assert first.batches == second.batches
+    assert all(row.total == 4 for row in first.batches)
+    assert first.fastFails > 0
+    stats = first.breakerStatistics
+    assert stats.admitted == stats.successes + stats.failures
+    assert stats.rejected == first.fastFails
+    assert structuralHold(first.claims)
+
+
+@pytest.mark.parametrize("startMethod", ["fork", "spawn"])
+def test_exercise4_process_pool_matches_naive(startMethod: StartMethod) -> None:
+    result = l31.runExercise4(SMALL4, seed=6, executor="process", startMethod=startMethod)
+    assert all(row.aggregatesMatch for row in result.rows)
+    assert [row.aggregate["count"] for row in result.rows] == [1, 3]
+    assert all(row.naiveIdealSeconds > 0 and row.correctIdealSeconds > 0 for row in result.rows)
+    assert sum(row.total for row in result.batches) == 9
+    assert structuralHold(result.claims)
+
+
+def test_main_lists_and_rejects_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    assert l31.main(["--list"]) == 0
+    assert "Circuit breaker implementation" in capsys.readouterr().out
+    assert l31.main(["--ex", "9"]) == 2
