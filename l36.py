@@ -24,7 +24,8 @@ from collections import Counter, deque
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
-from typing import Final, Protocol, final
+from random import Random
+from typing import Final, Literal, Protocol, final
 
 from shared import (
     Claim,
@@ -45,6 +46,7 @@ from shared import (
     judge,
     lectureMain,
     makeRng,
+    percentile,
     requireRange,
     runInExecutor,
     silent,
@@ -459,7 +461,8 @@ async def runPipeline(
         nonlocal processed
         sizes[len(batch)] += 1
         try:
-            results = await asyncio.wait_for(compute.submit_batch(pool, batch), timeout=settings.batchTimeoutSec)
+            async with asyncio.timeout(settings.batchTimeoutSec):
+                results = await compute.submit_batch(pool, batch)
         finally:
             slots.release()
         processed += len(results)
@@ -471,7 +474,8 @@ async def runPipeline(
         batches = assembler.assemble(ingestion.queue, settings.batchSize, settings.maxWaitSec)
         async with contextlib.aclosing(batches):
             async for batch in batches:
-                await asyncio.wait_for(slots.acquire(), timeout=settings.batchTimeoutSec)
+                async with asyncio.timeout(settings.batchTimeoutSec):
+                    await slots.acquire()
                 group.create_task(process(batch))
     elapsed = watch.stop()
 
@@ -1480,6 +1484,627 @@ def exercise2(options: RunOptions, log: Log) -> Outcome:
 
 
 # ============================================================================
+# Exercise 3 - Worker pool with priority queuing
+# ============================================================================
+
+SAFE_LOW: Final = 15.0
+SAFE_HIGH: Final = 85.0
+URGENT_SCORE: Final = 50.0
+Priority = Literal["CRITICAL", "NORMAL"]
+PRIORITIES: Final[tuple[Priority, ...]] = ("CRITICAL", "NORMAL")
+
+
+def classify(record: SensorReading) -> Priority:
+    """Requirement 2: CRITICAL above 85.0 (overheat) or below 15.0 (sensor failure), else NORMAL."""
+    return "CRITICAL" if record.value > SAFE_HIGH or record.value < SAFE_LOW else "NORMAL"
+
+
+def urgencyScore(value: float) -> float:
+    """How far outside the safe range [15, 85] a value lies, in percent of the way to the scale's end.
+
+    85 -> 0 %, 100 -> 100 %; 15 -> 0 %, 0 -> 100 %; 0 inside the range. The spec
+    says "as a percentage" without saying of what; measured against the room left
+    on the scale, a score above 50 % means past halfway to the worst reading.
+    """
+    if value > SAFE_HIGH:
+        return (value - SAFE_HIGH) / (SCALE_HIGH - SAFE_HIGH) * 100.0
+    if value < SAFE_LOW:
+        return (SAFE_LOW - value) / (SAFE_LOW - SCALE_LOW) * 100.0
+    return 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PriorityResult:
+    """``computePriorityBatch``'s answer for one record; ``urgencyScore`` only for CRITICAL ones."""
+
+    sensorId: int
+    seq: int
+    value: float
+    priority: Priority
+    normalized: float
+    urgencyScore: float | None
+
+
+def computePriorityBatch(records: Sequence[SensorReading]) -> list[PriorityResult]:
+    """Requirement 4: normalize every value; for CRITICAL records also compute the urgencyScore."""
+    span = SCALE_HIGH - SCALE_LOW
+    results: list[PriorityResult] = []
+    for record in records:
+        priority = classify(record)
+        normalized = min(1.0, max(0.0, (record.value - SCALE_LOW) / span))
+        urgency = urgencyScore(record.value) if priority == "CRITICAL" else None
+        results.append(PriorityResult(record.sensorId, record.seq, record.value, priority, normalized, urgency))
+    return results
+
+
+@final
+class PriorityBatchQueue:
+    """Requirement 1: two bounded queues, and batches that drain CRITICAL before NORMAL.
+
+    Within a class the order is FIFO (each is an ``asyncio.Queue``). Priority is
+    strict: a NORMAL record leaves only when no CRITICAL one is waiting, so a
+    steady stream of CRITICAL work can hold NORMAL records back indefinitely.
+    """
+
+    def __init__(self, *, maxsize: int = 100) -> None:
+        requireRange("maxsize", maxsize, 1, 1_000_000)
+        self.criticalQueue: asyncio.Queue[SensorReading] = asyncio.Queue(maxsize=maxsize)
+        self.normalQueue: asyncio.Queue[SensorReading] = asyncio.Queue(maxsize=maxsize)
+        self._arrived = asyncio.Event()
+
+    async def put(self, record: SensorReading, priority: Priority) -> None:
+        """Route ``record`` to its class's queue; waits while that queue is full."""
+        queue = self.criticalQueue if priority == "CRITICAL" else self.normalQueue
+        await queue.put(record)
+        self._arrived.set()
+
+    def empty(self) -> bool:
+        """Neither class has a record waiting."""
+        return self.criticalQueue.empty() and self.normalQueue.empty()
+
+    async def get_batch(self, batchSize: int, *, timeoutSec: float = 1.0) -> list[SensorReading]:
+        """Up to ``batchSize`` records: every waiting CRITICAL one first, then NORMAL to fill.
+
+        Waits up to ``timeoutSec`` for a first record and returns ``[]`` if none came.
+        Once records are there the batch is taken without awaiting, so nothing can
+        slip in between draining the CRITICAL queue and filling from the NORMAL one.
+        """
+        requireRange("batchSize", batchSize, 1)
+        if self.empty():
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeoutSec):
+                    await self._arrived.wait()
+        batch: list[SensorReading] = []
+        while len(batch) < batchSize and not self.criticalQueue.empty():
+            batch.append(self.criticalQueue.get_nowait())
+        while len(batch) < batchSize and not self.normalQueue.empty():
+            batch.append(self.normalQueue.get_nowait())
+        return batch
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyStats:
+    """Latency of one class, creation to result, in ms."""
+
+    count: int
+    meanMs: float
+    p50Ms: float
+    p95Ms: float
+    maxMs: float
+
+    @classmethod
+    def of(cls, latenciesMs: Sequence[float]) -> LatencyStats:
+        """Summarize a list of latencies (all zeros for an empty one)."""
+        if not latenciesMs:
+            return cls(0, 0.0, 0.0, 0.0, 0.0)
+        return cls(
+            len(latenciesMs),
+            sum(latenciesMs) / len(latenciesMs),
+            percentile(latenciesMs, 50),
+            percentile(latenciesMs, 95),
+            max(latenciesMs),
+        )
+
+
+@final
+class PriorityPoolProcessor:
+    """Requirement 3: batches from the priority queue to the pool, counted and timed per class.
+
+    A batch is taken only when a worker slot is free (``maxInFlight`` batches in the
+    pool), so records wait in the priority queue, where order is decided, rather
+    than in the pool's FIFO queue, where it is not. Latency runs from the record's
+    ``createdAt`` to the moment its batch's results are back in this process.
+    """
+
+    def __init__(
+        self,
+        queue: PriorityBatchQueue,
+        executor: TaskExecutor,
+        *,
+        batchSize: int = 10,
+        maxInFlight: int = 2,
+        pollSec: float = 0.05,
+        batchTimeoutSec: float = 30.0,
+    ) -> None:
+        requireRange("batchSize", batchSize, 1)
+        requireRange("maxInFlight", maxInFlight, 1, 10_000)
+        self._queue = queue
+        self._executor = executor
+        self._batchSize = batchSize
+        self._maxInFlight = maxInFlight
+        self._pollSec = pollSec
+        self._batchTimeoutSec = batchTimeoutSec
+        self.criticalProcessed = 0
+        self.normalProcessed = 0
+        self.criticalLatencyMs: list[float] = []
+        self.normalLatencyMs: list[float] = []
+        self.results: list[PriorityResult] = []
+        self.dispatchOrder: dict[Priority, list[int]] = {priority: [] for priority in PRIORITIES}
+        self.dispatchedWhileProducing: Counter[Priority] = Counter()
+        self.priorityViolations = 0
+        self.longestNormalWaitGapMs = 0.0
+        self._normalWaitingSince: float | None = None
+
+    def _noteDispatch(self, batch: Sequence[SensorReading], producing: bool) -> None:
+        """Check the batch's order and track how long NORMAL records go without a dispatch."""
+        classes = [classify(record) for record in batch]
+        if "NORMAL" in classes and not self._queue.criticalQueue.empty():
+            self.priorityViolations += 1
+        if classes != sorted(classes):  # "CRITICAL" < "NORMAL": criticals first
+            self.priorityViolations += 1
+        for record, priority in zip(batch, classes, strict=True):
+            self.dispatchOrder[priority].append(record.seq)
+            if producing:
+                self.dispatchedWhileProducing[priority] += 1
+        now = time.perf_counter()
+        if self._normalWaitingSince is not None:
+            self.longestNormalWaitGapMs = max(self.longestNormalWaitGapMs, (now - self._normalWaitingSince) * 1e3)
+        if "NORMAL" in classes or self._queue.normalQueue.empty():
+            self._normalWaitingSince = None
+        elif self._normalWaitingSince is None:
+            self._normalWaitingSince = now
+
+    async def _process(self, batch: list[SensorReading], slots: asyncio.Semaphore) -> None:
+        try:
+            async with asyncio.timeout(self._batchTimeoutSec):
+                results = await runInExecutor(self._executor, computePriorityBatch, batch)
+        finally:
+            slots.release()
+        now = time.perf_counter()
+        for record, result in zip(batch, results, strict=True):
+            latencyMs = (now - record.createdAt) * 1e3
+            if result.priority == "CRITICAL":
+                self.criticalProcessed += 1
+                self.criticalLatencyMs.append(latencyMs)
+            else:
+                self.normalProcessed += 1
+                self.normalLatencyMs.append(latencyMs)
+        self.results.extend(results)
+
+    async def run(self, sourceDone: asyncio.Event) -> None:
+        """Dispatch batches until the source is done and both queues are empty, then wait for the pool."""
+        slots = asyncio.Semaphore(self._maxInFlight)
+        async with asyncio.TaskGroup() as group:
+            while True:
+                async with asyncio.timeout(self._batchTimeoutSec):
+                    await slots.acquire()
+                batch = await self._queue.get_batch(self._batchSize, timeoutSec=self._pollSec)
+                if not batch:
+                    slots.release()
+                    if sourceDone.is_set() and self._queue.empty():
+                        break
+                    continue
+                self._noteDispatch(batch, producing=not sourceDone.is_set())
+                group.create_task(self._process(batch, slots))
+
+
+def priorityValue(rng: Random, criticalFraction: float) -> float:
+    """A value on [0, 100]: CRITICAL (outside [15, 85]) with probability ``criticalFraction``."""
+    if rng.random() < criticalFraction:
+        if rng.random() < 0.5:
+            return SAFE_LOW * rng.random()  # [0, 15): a failing sensor
+        return SAFE_HIGH + (SCALE_HIGH - SAFE_HIGH) * (1.0 - rng.random())  # (85, 100]: overheating
+    return rng.uniform(SAFE_LOW, SAFE_HIGH)
+
+
+@dataclass(frozen=True, slots=True)
+class PriorityRun:
+    """One run of the priority pipeline: counts, latency per class, order checks, starvation."""
+
+    label: str
+    criticalFraction: float
+    durationSec: float
+    elapsedSec: float
+    produced: int
+    producedCritical: int
+    criticalProcessed: int
+    normalProcessed: int
+    critical: LatencyStats
+    normal: LatencyStats
+    urgent: tuple[PriorityResult, ...]
+    results: tuple[PriorityResult, ...]
+    priorityViolations: int
+    fifo: bool
+    dispatchedWhileProducing: tuple[int, int]  # (CRITICAL, NORMAL) dispatched before the source stopped
+    longestNormalWaitGapMs: float
+
+    @property
+    def processed(self) -> int:
+        """Records whose results came back."""
+        return self.criticalProcessed + self.normalProcessed
+
+    @property
+    def normalShareWhileProducing(self) -> float:
+        """NORMAL's share of the records dispatched while the source was still producing."""
+        total = sum(self.dispatchedWhileProducing)
+        return self.dispatchedWhileProducing[1] / total if total else 0.0
+
+    @property
+    def classifiedCorrectly(self) -> bool:
+        """Every result's class is classify(value), and only CRITICAL ones carry an urgencyScore."""
+        return all(
+            (r.priority == ("CRITICAL" if r.value > SAFE_HIGH or r.value < SAFE_LOW else "NORMAL"))
+            and ((r.urgencyScore is not None) == (r.priority == "CRITICAL"))
+            for r in self.results
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PriorityScenario:
+    """What one run of the priority pipeline is fed, and how it is wired."""
+
+    label: str
+    criticalFraction: float
+    intervalSec: float
+    durationSec: float
+    queueMaxsize: int = 100
+    batchSize: int = 10
+    maxInFlight: int = 2
+    pollSec: float = 0.05
+    batchTimeoutSec: float = 30.0
+    splitSources: bool = False  # one source per class instead of one mixed source
+
+
+async def runPriorityPipeline(scenario: PriorityScenario, pool: TaskExecutor, *, seed: int) -> PriorityRun:
+    """Requirement 5: a source of mixed records -> PriorityBatchQueue -> PriorityPoolProcessor.
+
+    The source stops after ``durationSec``; the processor then drains both queues,
+    so every record produced is processed (and counted) before the run returns.
+    """
+    queue = PriorityBatchQueue(maxsize=scenario.queueMaxsize)
+    processor = PriorityPoolProcessor(
+        queue,
+        pool,
+        batchSize=scenario.batchSize,
+        maxInFlight=scenario.maxInFlight,
+        pollSec=scenario.pollSec,
+        batchTimeoutSec=scenario.batchTimeoutSec,
+    )
+    sourceDone = asyncio.Event()
+    nextSeq = produced = producedCritical = 0
+    if scenario.splitSources:
+        feeds = [(1.0, makeRng(seed, LECTURE, 3, "CRITICAL")), (0.0, makeRng(seed, LECTURE, 3, "NORMAL"))]
+    else:
+        feeds = [(scenario.criticalFraction, makeRng(seed, LECTURE, 3, scenario.criticalFraction))]
+    running = len(feeds)
+
+    async def source(criticalFraction: float, rng: Random) -> None:
+        nonlocal nextSeq, produced, producedCritical, running
+        deadline = time.perf_counter() + scenario.durationSec
+        try:
+            while time.perf_counter() < deadline:
+                if scenario.intervalSec > 0:
+                    await asyncio.sleep(scenario.intervalSec)
+                value = priorityValue(rng, criticalFraction)
+                record = SensorReading(nextSeq % 5, nextSeq, value, time.perf_counter())
+                nextSeq += 1
+                priority = classify(record)
+                async with asyncio.timeout(scenario.batchTimeoutSec):
+                    await queue.put(record, priority)
+                produced += 1
+                producedCritical += priority == "CRITICAL"
+        finally:
+            running -= 1
+            if running == 0:
+                sourceDone.set()
+
+    watch = Stopwatch().start()
+    async with asyncio.TaskGroup() as group:
+        for criticalFraction, rng in feeds:
+            group.create_task(source(criticalFraction, rng))
+        group.create_task(processor.run(sourceDone))
+    elapsed = watch.stop()
+    return PriorityRun(
+        label=scenario.label,
+        criticalFraction=scenario.criticalFraction,
+        durationSec=scenario.durationSec,
+        elapsedSec=elapsed,
+        produced=produced,
+        producedCritical=producedCritical,
+        criticalProcessed=processor.criticalProcessed,
+        normalProcessed=processor.normalProcessed,
+        critical=LatencyStats.of(processor.criticalLatencyMs),
+        normal=LatencyStats.of(processor.normalLatencyMs),
+        urgent=tuple(
+            sorted(
+                (r for r in processor.results if r.urgencyScore is not None and r.urgencyScore > URGENT_SCORE),
+                key=lambda r: r.seq,
+            )
+        ),
+        results=tuple(sorted(processor.results, key=lambda r: r.seq)),
+        priorityViolations=processor.priorityViolations,
+        fifo=all(order == sorted(order) for order in processor.dispatchOrder.values()),
+        dispatchedWhileProducing=(
+            processor.dispatchedWhileProducing["CRITICAL"],
+            processor.dispatchedWhileProducing["NORMAL"],
+        ),
+        longestNormalWaitGapMs=processor.longestNormalWaitGapMs,
+    )
+
+
+ScenarioKind = Literal["spec", "coupled", "split"]
+
+
+@dataclass(frozen=True, slots=True)
+class Exercise3Config:
+    """The spec's numbers: 80% NORMAL / 20% CRITICAL for 3 s, two queues of maxsize 100.
+
+    The spec leaves the rate, the batch size and the pool open: one record every
+    10 ms, batches of 10, 2 workers. The starvation run feeds a CRITICAL-heavy mix
+    (80% CRITICAL) as fast as the source can go, so the pool is the bottleneck.
+    """
+
+    durationSec: float = 3.0
+    criticalFraction: float = 0.2
+    intervalSec: float = 0.01
+    queueMaxsize: int = 100
+    batchSize: int = 10
+    workers: int = 2
+    heavyCriticalFraction: float = 0.8
+    heavyIntervalSec: float = 0.0
+    heavyDurationSec: float = 1.0
+    pollSec: float = 0.05
+    batchTimeoutSec: float = 30.0
+    urgentRowsShown: int = 12
+
+    def __post_init__(self) -> None:
+        requireRange("durationSec", self.durationSec, 0.01, 3_600.0)
+        requireRange("criticalFraction", self.criticalFraction, 0.0, 1.0)
+        requireRange("intervalSec", self.intervalSec, 0.0, 60.0)
+        requireRange("queueMaxsize", self.queueMaxsize, 1, 1_000_000)
+        requireRange("batchSize", self.batchSize, 1, 100_000)
+        requireRange("workers", self.workers, 1, 256)
+        requireRange("heavyCriticalFraction", self.heavyCriticalFraction, 0.0, 1.0)
+        requireRange("heavyIntervalSec", self.heavyIntervalSec, 0.0, 60.0)
+        requireRange("heavyDurationSec", self.heavyDurationSec, 0.0, 3_600.0)
+        requireRange("pollSec", self.pollSec, 0.001, 10.0)
+        requireRange("batchTimeoutSec", self.batchTimeoutSec, 0.01, 3_600.0)
+        requireRange("urgentRowsShown", self.urgentRowsShown, 0)
+
+    @classmethod
+    def quick(cls) -> Exercise3Config:
+        """Same mix, 0.8 s and a 0.4 s starvation run."""
+        return cls(durationSec=0.8, heavyDurationSec=0.4)
+
+    def scenario(self, kind: ScenarioKind) -> PriorityScenario:
+        """The spec's run, or one of the two CRITICAL-heavy overload runs."""
+        if kind == "spec":
+            return PriorityScenario(
+                label="spec mix",
+                criticalFraction=self.criticalFraction,
+                intervalSec=self.intervalSec,
+                durationSec=self.durationSec,
+                queueMaxsize=self.queueMaxsize,
+                batchSize=self.batchSize,
+                maxInFlight=self.workers,
+                pollSec=self.pollSec,
+                batchTimeoutSec=self.batchTimeoutSec,
+            )
+        split = kind == "split"
+        return PriorityScenario(
+            label="overload, a source per class" if split else "overload, one source",
+            criticalFraction=self.heavyCriticalFraction,
+            intervalSec=self.heavyIntervalSec,
+            durationSec=self.heavyDurationSec,
+            queueMaxsize=self.queueMaxsize,
+            batchSize=self.batchSize,
+            maxInFlight=self.workers,
+            pollSec=self.pollSec,
+            batchTimeoutSec=self.batchTimeoutSec,
+            splitSources=split,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Exercise3Result:
+    """Every figure exercise 3 measured: the spec's run and the starvation run."""
+
+    config: Exercise3Config
+    executor: ExecutorKind
+    main: PriorityRun
+    heavy: PriorityRun
+    split: PriorityRun
+    claims: tuple[Claim, ...]
+
+    @property
+    def runs(self) -> tuple[PriorityRun, PriorityRun, PriorityRun]:
+        """The spec's run, then the two overload runs."""
+        return (self.main, self.heavy, self.split)
+
+
+def runExercise3(
+    config: Exercise3Config,
+    *,
+    seed: int,
+    executor: ExecutorKind = "process",
+    startMethod: StartMethod | None = None,
+    log: Log = silent,
+) -> Exercise3Result:
+    """Requirement 5's run with the spec's mix, then the same pipeline under a CRITICAL-heavy overload."""
+    with executorScope(executor, config.workers, startMethod) as pool:
+        warmUp(pool, config.workers)
+        log(f"[priority] {config.criticalFraction:.0%} CRITICAL, one record every {config.intervalSec:g} s ...")
+        main = asyncio.run(runPriorityPipeline(config.scenario("spec"), pool, seed=seed))
+        log(f"[priority] {config.heavyCriticalFraction:.0%} CRITICAL from one source, as fast as it goes ...")
+        heavy = asyncio.run(runPriorityPipeline(config.scenario("coupled"), pool, seed=seed))
+        log("[priority] one CRITICAL and one NORMAL source, both as fast as they go ...")
+        split = asyncio.run(runPriorityPipeline(config.scenario("split"), pool, seed=seed))
+    partial = Exercise3Result(config, executor, main, heavy, split, ())
+    return replace(partial, claims=claims3(partial))
+
+
+def claims3(result: Exercise3Result) -> tuple[Claim, ...]:
+    """Judge exercise 3's claims from the measured figures."""
+    config = result.config
+    runs = result.runs
+    main, heavy, split = result.runs
+    share = main.producedCritical / main.produced if main.produced else 0.0
+    return (
+        judge(
+            LECTURE,
+            3,
+            "CRITICAL records are always processed before NORMAL records",
+            measured="batches out of order: " + ", ".join(f"{run.priorityViolations} ({run.label})" for run in runs),
+            holds=all(run.priorityViolations == 0 for run in runs),
+            kind=ClaimKind.STRUCTURAL,
+            reason="a NORMAL record left while a CRITICAL one was waiting",
+        ),
+        judge(
+            LECTURE,
+            3,
+            "within a class, records leave in arrival order (FIFO)",
+            measured=", ".join(f"{'FIFO' if run.fifo else 'NOT FIFO'} ({run.label})" for run in runs),
+            holds=all(run.fifo for run in runs),
+            kind=ClaimKind.STRUCTURAL,
+            reason="a queue reordered records of one class",
+        ),
+        judge(
+            LECTURE,
+            3,
+            "CRITICAL = value > 85 or < 15; urgencyScore for CRITICAL only",
+            measured=f"{sum(len(run.results) for run in runs):,} results checked",
+            holds=all(run.classifiedCorrectly for run in runs),
+            kind=ClaimKind.STRUCTURAL,
+            reason="a record was misclassified",
+        ),
+        judge(
+            LECTURE,
+            3,
+            "every record produced is processed, counted per class",
+            measured="produced = processed: "
+            + ", ".join(f"{run.produced:,} = {run.processed:,} ({run.label})" for run in runs),
+            holds=all(run.processed == run.produced and run.criticalProcessed == run.producedCritical for run in runs),
+            kind=ClaimKind.STRUCTURAL,
+            reason="records were left in a queue at shutdown",
+        ),
+        judge(
+            LECTURE,
+            3,
+            "the source produces 80% NORMAL and 20% CRITICAL",
+            measured=f"{share:.1%} CRITICAL of {main.produced:,}",
+            holds=abs(share - config.criticalFraction) <= 0.05,
+            kind=ClaimKind.TIMING,
+            reason="a small sample strays from the mix",
+        ),
+        judge(
+            LECTURE,
+            3,
+            "strict priority can starve NORMAL under a CRITICAL-heavy load",
+            measured=(
+                f"one source: NORMAL p95 {heavy.normal.p95Ms:,.1f} ms vs CRITICAL {heavy.critical.p95Ms:,.1f} ms; "
+                f"a source per class: NORMAL {split.dispatchedWhileProducing[1]:,} of "
+                f"{sum(split.dispatchedWhileProducing):,} dispatches while producing"
+            ),
+            holds=heavy.normal.p95Ms > 2 * heavy.critical.p95Ms and split.normalShareWhileProducing < 0.05,
+            kind=ClaimKind.TIMING,
+            reason="the pool kept up with the source, so the queues never held records long enough to matter",
+        ),
+    )
+
+
+def formatLatency(run: PriorityRun) -> str:
+    """Counts and latency per class for one run."""
+    rows = [
+        (
+            priority,
+            stats.count,
+            f"{stats.meanMs:,.2f}",
+            f"{stats.p50Ms:,.2f}",
+            f"{stats.p95Ms:,.2f}",
+            f"{stats.maxMs:,.2f}",
+        )
+        for priority, stats in (("CRITICAL", run.critical), ("NORMAL", run.normal))
+    ]
+    return formatTable(("class", "processed", "mean ms", "p50 ms", "p95 ms", "max ms"), rows)
+
+
+def formatExercise3(result: Exercise3Result) -> str:
+    """Requirement 5's report, NORMAL latency beside CRITICAL, then the starvation run."""
+    config = result.config
+    main, heavy, split = result.runs
+    ratio = heavy.normal.p95Ms / heavy.critical.p95Ms if heavy.critical.p95Ms > 0 else math.inf
+    shown = main.urgent[: config.urgentRowsShown]
+    urgent = formatTable(
+        ("seq", "value", "urgencyScore %"),
+        [(r.seq, f"{r.value:.2f}", f"{r.urgencyScore or 0.0:.1f}") for r in shown],
+    )
+    lines = [
+        "",
+        (
+            f"{main.label}: {main.produced:,} records in {config.durationSec:g} s, {config.workers} {result.executor} "
+            f"workers, batches of {config.batchSize}"
+        ),
+        f"Total processed: {main.processed:,}  CRITICAL: {main.criticalProcessed:,}  NORMAL: {main.normalProcessed:,}",
+        f"Mean CRITICAL latency: {main.critical.meanMs:.2f} ms (NORMAL: {main.normal.meanMs:.2f} ms)",
+        formatLatency(main),
+        "",
+        f"Records with urgencyScore > {URGENT_SCORE:g}%: {len(main.urgent)}"
+        + (f" (first {len(shown)} shown)" if len(shown) < len(main.urgent) else ""),
+        urgent,
+        "",
+        "At this rate the pool is idle most of the time: a batch rarely finds more than one record",
+        "waiting, so priority has nothing to reorder and both classes see the pool's round trip.",
+        "",
+        (
+            "Starvation: the pool as the bottleneck, sources without sleep "
+            f"for {config.heavyDurationSec:g} s, {heavy.criticalFraction:.0%} CRITICAL"
+        ),
+        "",
+        f"{heavy.label}: {heavy.produced:,} records",
+        formatLatency(heavy),
+        (
+            f"NORMAL got {heavy.normalShareWhileProducing:.0%} of the dispatches while the source ran "
+            f"({1 - heavy.criticalFraction:.0%} of the arrivals), but waited {ratio:.1f}x longer at p95:"
+        ),
+        "it leaves only when the CRITICAL queue is empty. The wait stays bounded because the one source",
+        "blocks on the full NORMAL queue, and that stops CRITICAL arrivals too.",
+        "",
+        f"{split.label}: {split.produced:,} records",
+        formatLatency(split),
+        (
+            f"NORMAL got {split.dispatchedWhileProducing[1]:,} of {sum(split.dispatchedWhileProducing):,} dispatches "
+            f"while the sources ran; the longest spell with NORMAL waiting and none dispatched was "
+            f"{split.longestNormalWaitGapMs:,.0f} ms of the {config.heavyDurationSec:g} s run."
+        ),
+        "With CRITICAL arriving faster than the pool drains it, NORMAL records wait until CRITICAL stops:",
+        "strict priority starves them. An aging rule (promote a NORMAL record past a deadline) or a",
+        "weighted share (say one NORMAL slot in every batch) would bound the wait.",
+    ]
+    return "\n".join(lines)
+
+
+def exercise3(options: RunOptions, log: Log) -> Outcome:
+    """Registry entry: run exercise 3 with the spec's numbers (or quick ones) and print it."""
+    config = Exercise3Config.quick() if options.quick else Exercise3Config()
+    result = runExercise3(
+        config, seed=options.seed, executor=options.executor, startMethod=options.startMethod, log=log
+    )
+    log(formatExercise3(result))
+    return Outcome(result, result.claims)
+
+
+# ============================================================================
 # Registry and entry point
 # ============================================================================
 
@@ -1487,6 +2112,7 @@ TITLE = "Process Pool for CPU-Bound Pipeline Stages"
 EXERCISES = (
     Exercise(1, "Full async + process pool pipeline", exercise1),
     Exercise(2, "Adaptive batch sizing", exercise2),
+    Exercise(3, "Worker pool with priority queuing", exercise3),
 )
 
 
