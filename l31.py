@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import gc
-import heapq
 import itertools
 import math
 import statistics
@@ -56,15 +55,19 @@ from shared import (
     cpuCount,
     efficiency,
     executorScope,
+    flowMakespan,
     formatTable,
     judge,
     lectureMain,
     makeRng,
+    parallelBound,
     percentile,
     requireRange,
     runInExecutor,
+    sideBySide,
     silent,
     speedup,
+    timeRepeats,
     warmUp,
 )
 
@@ -76,23 +79,6 @@ R = TypeVar("R")
 # ============================================================================
 # Candidates for shared.py
 # ============================================================================
-
-
-def fifoFinishTimes(arrivals: Sequence[float], durations: Sequence[float], servers: int) -> list[float]:
-    """When each job finishes on ``servers`` identical servers taking jobs in arrival order.
-
-    The latency model behind every "ideal time" in this lecture: a pool of N
-    workers is N servers, the event loop running blocking code is one server.
-    Ties in arrival keep submission order, as a pool's queue does.
-    """
-    requireRange("servers", servers, 1)
-    free = [0.0] * servers
-    finish = [0.0] * len(arrivals)
-    for index in sorted(range(len(arrivals)), key=lambda i: arrivals[i]):
-        start = max(arrivals[index], heapq.heappop(free))
-        finish[index] = start + durations[index]
-        heapq.heappush(free, finish[index])
-    return finish
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,18 +299,17 @@ class Exercise1Result:
 
 
 def idealThreeTier(parseSeconds: float, delays: Sequence[float], parseWidth: int, threads: int) -> float:
-    """The latency model: parses queue for ``parseWidth`` workers, then each metadata call for a thread."""
-    parsed = fifoFinishTimes([0.0] * len(delays), [parseSeconds] * len(delays), parseWidth)
-    return max(fifoFinishTimes(parsed, delays, threads))
+    """The latency model: parses queue for ``parseWidth`` workers, then each metadata call for a thread.
+
+    With ``parseWidth`` 1 it is the thread tier alone: the loop parses one chunk at a time.
+    """
+    return flowMakespan([([parseSeconds] * len(delays), parseWidth), (delays, threads)])
 
 
-def calibrateParse(config: Exercise1Config, seed: int, repeats: int = 3) -> float:
-    """Mean seconds ``parseCsvChunk`` takes for one chunk here (sleep granularity included)."""
+def calibrateParse(config: Exercise1Config, seed: int, repeats: int = 5) -> float:
+    """Median seconds ``parseCsvChunk`` takes for one chunk here (sleep granularity included)."""
     chunk = makeCsvChunk(0, config.recordsPerRequest, seed)
-    with Stopwatch() as watch:
-        for _ in range(repeats):
-            parseCsvChunk(chunk)
-    return watch.elapsed / repeats
+    return statistics.median(timeRepeats(lambda: parseCsvChunk(chunk), repeats))
 
 
 def timeAsync(
@@ -446,9 +431,11 @@ def _withClaims1(result: Exercise1Result) -> Exercise1Result:
             "each tier adds its own gain: the process tier beats parsing on the loop",
             measured=f"{result.threadTierOnly.seconds * 1e3:.0f} ms -> {result.threeTier.seconds * 1e3:.0f} ms "
             f"({gainOverThreads * 1e3:+.0f} ms saved)",
-            holds=gainOverThreads > 0,
+            holds=None if result.executor == "inline" else gainOverThreads > 0,
             kind=ClaimKind.TIMING,
-            reason=f"parsing is ~{result.parseSecondsPerChunk * 1e3:.1f} ms per chunk; IPC costs about as much",
+            reason="--executor inline: there is no CPU tier to compare"
+            if result.executor == "inline"
+            else f"parsing is ~{result.parseSecondsPerChunk * 1e3:.1f} ms per chunk; IPC costs about as much",
         ),
     )
     return replace(result, claims=claims)
@@ -1069,10 +1056,16 @@ def formatExercise2(result: Exercise2Result) -> str:
         "",
         drift,
         "",
-        barChart(
-            sampledTrajectory(result.comparison),
-            unit=" s",
-            title=f"x{result.comparison.multiplier}: the timeout over the long run",
+        sideBySide(
+            [
+                barChart(
+                    sampledTrajectory(t),
+                    width=24,
+                    unit=" s",
+                    title=f"x{t.multiplier}: timeout over {len(t.timeouts)} queries",
+                ).splitlines()
+                for t in trajectories
+            ]
         ),
         "",
         prose(
@@ -1902,7 +1895,8 @@ def formatExercise3(result: Exercise3Result) -> str:
         prose(
             f"Final state: {result.finalState} (failureCount {stats.failureCount}, "
             f"successCountInHalfOpen {stats.successCountInHalfOpen}); breaker counted {stats.successes} successes, "
-            f"{stats.failures} failures, {stats.rejected} rejections, {stats.released} cancelled calls."
+            f"{stats.failures} failures, {stats.rejected} rejections and {stats.released} calls cancelled by the "
+            "caller (not counted)."
         ),
     ]
     if fastFails:
@@ -1931,6 +1925,8 @@ def exercise3(options: RunOptions, log: Log) -> Outcome:
 # ============================================================================
 
 FETCH_DELAY_RANGE: Final = (0.08, 0.12)
+PARALLEL_KINDS: Final = frozenset({"process", "dask"})
+"""Executors whose workers are processes: pure-Python CPU work runs on min(workers, cores) of them."""
 NORMALIZE_ITERATIONS: Final = 5000
 STORE_SECONDS: Final = 0.02
 
@@ -2067,8 +2063,9 @@ async def correctPipeline(
 
 
 def naiveIdeal(delays: Sequence[float], normalizeSeconds: float, storeSeconds: float) -> float:
-    """The naive pipeline's time in the latency model: one server, jobs arriving as fetches finish."""
-    return max(fifoFinishTimes(delays, [normalizeSeconds + storeSeconds] * len(delays), 1))
+    """The naive pipeline in the latency model: all fetches at once, then one server (the loop) in arrival order."""
+    work = [normalizeSeconds + storeSeconds] * len(delays)
+    return flowMakespan([(delays, len(delays)), (work, 1)])
 
 
 def correctIdeal(
@@ -2076,8 +2073,8 @@ def correctIdeal(
 ) -> float:
     """The correct pipeline's time in the latency model: three stages separated by barriers."""
     count = len(delays)
-    normalizeStage = max(fifoFinishTimes([0.0] * count, [normalizeSeconds] * count, cpuWidth))
-    storeStage = max(fifoFinishTimes([0.0] * count, [storeSeconds] * count, threads))
+    normalizeStage = flowMakespan([([normalizeSeconds] * count, cpuWidth)])
+    storeStage = flowMakespan([([storeSeconds] * count, threads)])
     return max(delays) + normalizeStage + storeStage
 
 
@@ -2230,13 +2227,10 @@ class Exercise4Result:
         return sum(row.fastFails for row in self.batches)
 
 
-def calibrateNormalize(seed: int, repeats: int = 20) -> float:
-    """Mean seconds of one ``normalizeReading`` here: the CPU cost in the latency model."""
+def calibrateNormalize(seed: int, repeats: int = 21) -> float:
+    """Median seconds of one ``normalizeReading`` here: the CPU cost in the latency model."""
     reading: RawReading = {"sensorId": 0, "rawValue": sensorDraw(0, seed)[1]}
-    with Stopwatch() as watch:
-        for _ in range(repeats):
-            normalizeReading(reading)
-    return watch.elapsed / repeats
+    return statistics.median(timeRepeats(lambda: normalizeReading(reading), repeats))
 
 
 def timed(coroutine: Coroutine[Any, Any, R]) -> tuple[R, float]:
@@ -2334,7 +2328,7 @@ def runExercise4(
         config.sizes, naive, correct, strict=True
     ):
         delays = [sensorDraw(sensorId, seed)[0] for sensorId in range(size)]
-        cpuWidth = min(size, config.processWorkers, cores) if executor == "process" else 1
+        cpuWidth = parallelBound(size, config.processWorkers, cores) if executor in PARALLEL_KINDS else 1
         rows.append(
             BenchRow(
                 sensors=size,
@@ -2353,7 +2347,9 @@ def runExercise4(
         executor=executor,
         rows=tuple(rows),
         normalizeSeconds=normalizeSeconds,
-        cpuWidth=min(config.processWorkers, cores) if executor == "process" else 1,
+        cpuWidth=parallelBound(config.processWorkers, config.processWorkers, cores)
+        if executor in PARALLEL_KINDS
+        else 1,
         cores=cores,
         batches=tuple(batches),
         breakerStatistics=breaker.statistics(),

@@ -25,24 +25,6 @@ def structuralHold(claims: tuple[Claim, ...]) -> bool:
 # ============================================================================
 
 
-def test_fifoFinishTimes_queues_jobs_on_servers() -> None:
-    assert l31.fifoFinishTimes([0.0, 0.0, 0.0], [1.0, 1.0, 1.0], 2) == [1.0, 1.0, 2.0]
-    assert l31.fifoFinishTimes([0.5, 0.0], [1.0, 1.0], 1) == [2.0, 1.0]
-
-
-@given(
-    st.lists(st.tuples(st.floats(0, 10), st.floats(0, 5)), min_size=1, max_size=30),
-    st.integers(1, 8),
-)
-def test_fifoFinishTimes_makespan_bounds(jobs: list[tuple[float, float]], servers: int) -> None:
-    arrivals = [a for a, _ in jobs]
-    durations = [d for _, d in jobs]
-    finish = l31.fifoFinishTimes(arrivals, durations, servers)
-    assert all(f >= a + d - 1e-9 for f, a, d in zip(finish, arrivals, durations, strict=True))
-    assert max(finish) >= sum(durations) / servers - 1e-9
-    assert max(finish) <= max(arrivals) + sum(durations) + 1e-9
-
-
 def test_runWatched_reports_an_unretrieved_task_exception() -> None:
     async def leak() -> int:
         async def boom() -> None:
