@@ -72,6 +72,8 @@ from shared import (
 )
 
 LECTURE = 31
+STAGE_DEADLINE_SECONDS: Final = 60.0
+"""No stage of this lecture takes a minute: a hung worker fails the run instead of hanging it."""
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -224,13 +226,17 @@ async def asyncMain(
     records: int = 20,
     timeScale: float = 1.0,
 ) -> list[RequestResult]:
-    """Requirement 4, the spec's async ``main()``: every request at once through ``gather``."""
-    return await asyncio.gather(
-        *(
-            handleRequest(requestId, threadPool, processPool, seed=seed, records=records, timeScale=timeScale)
-            for requestId in range(requests)
+    """Requirement 4, the spec's async ``main()``: every request at once through ``gather``.
+
+    (``main`` is the command line here, hence the name.)
+    """
+    async with asyncio.timeout(STAGE_DEADLINE_SECONDS):
+        return await asyncio.gather(
+            *(
+                handleRequest(requestId, threadPool, processPool, seed=seed, records=records, timeScale=timeScale)
+                for requestId in range(requests)
+            )
         )
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,7 +350,7 @@ def runExercise1(
     """
     with executorScope(executor, config.processWorkers, startMethod) as processPool:
         warmUpSeconds = warmUp(processPool, config.processWorkers)
-        processPool.submit(parseCsvChunk, makeCsvChunk(0, 1, seed)).result(timeout=60.0)
+        processPool.submit(parseCsvChunk, makeCsvChunk(0, 1, seed)).result(timeout=STAGE_DEADLINE_SECONDS)
         with executorScope("thread", config.threadWorkers) as threadPool:
             concurrent, threeTierSeconds = timeAsync(config, threadPool, processPool, seed)
             log(f"three tiers: {config.requests} requests in {threeTierSeconds * 1e3:.0f} ms")
@@ -2046,9 +2052,10 @@ async def correctPipeline(
     seed: int = DEFAULT_SEED,
 ) -> Aggregate:
     """Requirement 3: each stage on its tier, one ``gather`` per stage, aggregate inline."""
-    readings = await asyncio.gather(*(fetchSensorReading(sensorId, seed=seed) for sensorId in sensorIds))
-    normalized = await asyncio.gather(*(runInExecutor(processPool, normalizeReading, r) for r in readings))
-    await asyncio.gather(*(runInExecutor(threadPool, storeReading, r) for r in normalized))
+    async with asyncio.timeout(STAGE_DEADLINE_SECONDS):
+        readings = await asyncio.gather(*(fetchSensorReading(sensorId, seed=seed) for sensorId in sensorIds))
+        normalized = await asyncio.gather(*(runInExecutor(processPool, normalizeReading, r) for r in readings))
+        await asyncio.gather(*(runInExecutor(threadPool, storeReading, r) for r in normalized))
     return aggregateResults(normalized)
 
 
@@ -2129,7 +2136,7 @@ def guardedStore(
 
 
 @dataclass(frozen=True, slots=True)
-class BenchRow:
+class ScaleRow:
     """One scale of requirement 4: measured and ideal seconds of both architectures."""
 
     sensors: int
@@ -2211,7 +2218,7 @@ class Exercise4Result:
 
     config: Exercise4Config
     executor: ExecutorKind
-    rows: tuple[BenchRow, ...]
+    rows: tuple[ScaleRow, ...]
     normalizeSeconds: float
     cpuWidth: int
     cores: int
@@ -2252,17 +2259,18 @@ async def breakerBatches(
     rows: list[BatchRow] = []
     for batch in range(1, config.batches + 1):
         sensorIds = [batch * 1000 + i for i in range(config.batchSize)]
-        readings = await asyncio.gather(*(fetchSensorReading(sensorId, seed=seed) for sensorId in sensorIds))
-        normalized = await asyncio.gather(*(runInExecutor(processPool, normalizeReading, r) for r in readings))
         plan = [storeFails(sensorId, config.storeFailureProbability, seed) for sensorId in sensorIds]
         finished: list[bool] = []
-        outcomes = await asyncio.gather(
-            *(
-                runInExecutor(threadPool, guardedStore, breaker, r, fail, finished)
-                for r, fail in zip(normalized, plan, strict=True)
-            ),
-            return_exceptions=True,
-        )
+        async with asyncio.timeout(STAGE_DEADLINE_SECONDS):
+            readings = await asyncio.gather(*(fetchSensorReading(sensorId, seed=seed) for sensorId in sensorIds))
+            normalized = await asyncio.gather(*(runInExecutor(processPool, normalizeReading, r) for r in readings))
+            outcomes = await asyncio.gather(
+                *(
+                    runInExecutor(threadPool, guardedStore, breaker, r, fail, finished)
+                    for r, fail in zip(normalized, plan, strict=True)
+                ),
+                return_exceptions=True,
+            )
         unexpected = [
             o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, StoreError | CircuitOpenError)
         ]
@@ -2313,7 +2321,7 @@ def runExercise4(
             processPool.submit(normalizeReading, {"sensorId": -1, "rawValue": 50.0}, 1)
             for _ in range(config.processWorkers)
         ]:
-            future.result(timeout=60.0)
+            future.result(timeout=STAGE_DEADLINE_SECONDS)
         with executorScope("thread", config.storeWorkers) as threadPool:
             for size in config.sizes:
                 aggregate, seconds = timed(correctPipeline(range(size), processPool, threadPool, seed=seed))
@@ -2323,14 +2331,14 @@ def runExercise4(
 
     normalizeSeconds = calibrateNormalize(seed)
     cores = cpuCount()
-    rows: list[BenchRow] = []
+    rows: list[ScaleRow] = []
     for size, (naiveAggregate, naiveSeconds), (correctAggregate, correctSeconds) in zip(
         config.sizes, naive, correct, strict=True
     ):
         delays = [sensorDraw(sensorId, seed)[0] for sensorId in range(size)]
         cpuWidth = parallelBound(size, config.processWorkers, cores) if executor in PARALLEL_KINDS else 1
         rows.append(
-            BenchRow(
+            ScaleRow(
                 sensors=size,
                 naiveSeconds=naiveSeconds,
                 correctSeconds=correctSeconds,
