@@ -18,14 +18,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import multiprocessing
+import os
+import signal
 import time
 import tracemalloc
 from collections import Counter, deque
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
 from dataclasses import dataclass, replace
 from random import Random
-from typing import Final, Literal, Protocol, final
+from types import TracebackType
+from typing import Final, Literal, NoReturn, Protocol, TypedDict, final
 
 from shared import (
     Claim,
@@ -33,6 +37,7 @@ from shared import (
     ConfigError,
     ExecutorKind,
     Exercise,
+    FailureRecord,
     Log,
     Outcome,
     RunOptions,
@@ -2105,6 +2110,972 @@ def exercise3(options: RunOptions, log: Log) -> Outcome:
 
 
 # ============================================================================
+# Exercise 4 - Process pool error handling and recovery
+# ============================================================================
+
+KILLER_EXIT_CODE: Final = 70
+Stage = Literal["main", "recovery", "replay"]
+Status = Literal["OK", "FAILED", "POISON_PILL"]
+STATUSES: Final[tuple[Status, ...]] = ("OK", "FAILED", "POISON_PILL")
+STATUS_LABELS: Final[tuple[tuple[str, Status], ...]] = (
+    ("successful (OK)", "OK"),
+    ("failed (error records)", "FAILED"),
+    ("poison pills", "POISON_PILL"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRecord:
+    """One input record; ``fatal`` marks data that ends the process that handles it.
+
+    A fatal record stands in for input that crashes native code (a segfault in a
+    C extension): no ``try`` can catch that, the worker process just disappears.
+    """
+
+    recordId: int
+    value: float
+    fatal: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ComputeJob:
+    """What crosses to a worker: the records and everything the worker's decisions derive from."""
+
+    batchId: int
+    stage: Stage
+    records: tuple[FaultRecord, ...]
+    seed: int
+    crashRate: float
+
+    def only(self, record: FaultRecord) -> ComputeJob:
+        """The same job (batch, stage, seed) for one of its records."""
+        return replace(self, records=(record,))
+
+
+class SuccessRecord(TypedDict):
+    """A record processed: its value and result."""
+
+    recordId: int
+    value: float
+    result: float
+    status: Literal["OK"]
+
+
+class ErrorRecord(TypedDict):
+    """The spec's error record: ``{"error", "originalRecord", "status"}``."""
+
+    error: str
+    originalRecord: FaultRecord
+    status: Literal["FAILED", "POISON_PILL"]
+
+
+ResultEntry = SuccessRecord | ErrorRecord
+
+
+def entryRecordId(entry: ResultEntry) -> int:
+    """The id of the record an entry is about."""
+    if entry["status"] == "OK":
+        return entry["recordId"]
+    return entry["originalRecord"].recordId
+
+
+class WorkerDeathError(Exception):
+    """A worker death where ``os._exit`` would take the whole program down (inline, thread, replay).
+
+    Raised instead of exiting when the fatal record is handled in the main
+    process; the processor treats it exactly as a ``BrokenProcessPool``.
+    """
+
+    def __init__(self, exitCode: int) -> None:
+        super().__init__(exitCode)
+        self.exitCode = exitCode
+
+    def __str__(self) -> str:
+        return f"worker exited abruptly with exit code {self.exitCode}"
+
+
+def crashDecision(seed: int, batchId: int, stage: Stage, crashRate: float) -> bool:
+    """Whether a batch's attempt at ``stage`` crashes: a draw keyed by seed, batch id and stage.
+
+    Never the global ``random`` module: forked workers inherit one state and would
+    all draw alike, and which worker gets which batch is timing. Keyed by stage, not
+    by attempt number, so a batch re-run only because a neighbour broke the pool
+    makes the same decision again and the accounting does not depend on timing.
+    """
+    return makeRng(seed, LECTURE, 4, "crash", batchId, stage).random() < crashRate
+
+
+def dieAbruptly(exitCode: int) -> NoReturn:
+    """End this worker process at once, as a segfault would: no exception, no cleanup.
+
+    In the main process (inline or thread executor, or a replay) it raises
+    ``WorkerDeathError`` instead, so the simulation never ends the program itself.
+    """
+    if multiprocessing.parent_process() is None:
+        raise WorkerDeathError(exitCode)
+    os._exit(exitCode)
+
+
+def transformValue(value: float) -> float:
+    """The per-record computation: ``ValueError`` (math domain error) for a value <= 0."""
+    return math.log(value) * 10.0 + math.sqrt(value)
+
+
+def faultTolerantCompute(job: ComputeJob) -> list[ResultEntry]:
+    """Requirements 1-3: the computeFn the pool runs; it never raises for a bad record.
+
+    Each record is processed inside ``try``: a ``ValueError`` or ``ArithmeticError``
+    becomes a FAILED error record, a NaN or infinity (``math.isfinite``) a
+    POISON_PILL one. What it does raise is the simulated crash,
+    ``RuntimeError("worker crash")``, decided before any record from the seed and
+    the batch id; and a fatal record ends the process outright.
+    """
+    if crashDecision(job.seed, job.batchId, job.stage, job.crashRate):
+        raise RuntimeError("worker crash")
+    results: list[ResultEntry] = []
+    for record in job.records:
+        if record.fatal:
+            dieAbruptly(KILLER_EXIT_CODE)
+        if not math.isfinite(record.value):
+            results.append(
+                {"error": f"non-finite value {record.value}", "originalRecord": record, "status": "POISON_PILL"}
+            )
+            continue
+        try:
+            result = transformValue(record.value)
+        except (ValueError, ArithmeticError) as error:
+            results.append({"error": str(error), "originalRecord": record, "status": "FAILED"})
+        else:
+            results.append({"recordId": record.recordId, "value": record.value, "result": result, "status": "OK"})
+    return results
+
+
+ComputeJobFn = Callable[[ComputeJob], list[ResultEntry]]
+RecoveryOutcome = Literal["recovered", "crashed again", "worker died"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """Requirement 4: a record given up on, with why, after how many attempts, and when.
+
+    ``failure`` holds the exception type and message, the attempt count and the
+    timestamp (``time.time()``); ``job`` is the one-record job it last failed in,
+    which is what a replay re-submits; ``exitCode`` is set when it killed its worker.
+    """
+
+    record: FaultRecord
+    job: ComputeJob
+    failure: FailureRecord
+    exitCode: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayReport:
+    """What one replay did: how many it retried, what came back, what is still dead."""
+
+    attempted: int
+    recovered: tuple[ResultEntry, ...]
+    stillDead: tuple[DeadLetter, ...]
+
+    @property
+    def successes(self) -> int:
+        """Dead letters that produced an outcome this time (OK, FAILED or POISON_PILL)."""
+        return len(self.recovered)
+
+
+@final
+class DeadLetterLog:
+    """Requirement 4: the records no stage could process, and one more try for each.
+
+    Attempts count the runs that can be pinned on the record: its own batch's
+    crashes and the runs in which its batch or itself, alone, killed the worker.
+    A pooled run that broke because of some other batch is not counted: which
+    batches were still unfinished when a pool broke is timing, and the log keeps
+    the same figures for the same seed.
+    """
+
+    def __init__(self) -> None:
+        self._entries: list[DeadLetter] = []
+
+    def add(
+        self,
+        job: ComputeJob,
+        record: FaultRecord,
+        error: BaseException,
+        *,
+        attempts: int,
+        exitCode: int | None = None,
+    ) -> DeadLetter:
+        """Log ``record`` as failed by ``error`` in ``job`` after ``attempts`` attempts."""
+        message = str(error)
+        if exitCode is not None and not isinstance(error, WorkerDeathError):
+            message = f"worker exit code {exitCode}: {message}"
+        failure = FailureRecord(record.recordId, type(error).__name__, message, attempts, time.time())
+        letter = DeadLetter(record, job.only(record), failure, exitCode)
+        self._entries.append(letter)
+        return letter
+
+    @property
+    def entries(self) -> tuple[DeadLetter, ...]:
+        """Every dead letter, in the order they were logged."""
+        return tuple(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def replay(self, computeFn: ComputeJobFn) -> ReplayReport:
+        """Retry every dead letter once more, here, grouped by batch; keep those that fail again.
+
+        It runs in this process, so a fatal record raises ``WorkerDeathError``
+        rather than exiting (see ``dieAbruptly``); a real crashing record must be
+        replayed in a supervised pool, never in the process that owns the log.
+        When a group dies, its records are retried one by one, as in the pool.
+        """
+        groups: dict[int, list[DeadLetter]] = {}
+        for letter in self._entries:
+            groups.setdefault(letter.job.batchId, []).append(letter)
+        recovered: list[ResultEntry] = []
+        stillDead: list[DeadLetter] = []
+        for batchId, letters in groups.items():
+            first = letters[0].job
+            job = ComputeJob(batchId, "replay", tuple(letter.record for letter in letters), first.seed, first.crashRate)
+            try:
+                recovered.extend(computeFn(job))
+            except WorkerDeathError:
+                for letter in letters:
+                    try:
+                        recovered.extend(computeFn(job.only(letter.record)))
+                    except Exception as error:  # noqa: BLE001 - a replay outlives whatever a record does
+                        stillDead.append(self._retried(letter, error))
+            except Exception as error:  # noqa: BLE001 - a replay outlives whatever a record does
+                stillDead.extend(self._retried(letter, error) for letter in letters)
+        attempted = len(self._entries)
+        self._entries = stillDead
+        return ReplayReport(attempted, tuple(recovered), tuple(stillDead))
+
+    @staticmethod
+    def _retried(letter: DeadLetter, error: BaseException) -> DeadLetter:
+        """The dead letter after one more failed attempt."""
+        failure = FailureRecord(
+            letter.record.recordId, type(error).__name__, str(error), letter.failure.attempts + 1, time.time()
+        )
+        exitCode = error.exitCode if isinstance(error, WorkerDeathError) else letter.exitCode
+        return replace(letter, job=replace(letter.job, stage="replay"), failure=failure, exitCode=exitCode)
+
+
+# Candidates for shared.py ----------------------------------------------------
+
+
+@final
+class SupervisedPool:
+    """A pool that is replaced when one of its workers dies (a candidate for shared.py).
+
+    A worker that exits abruptly breaks a ``ProcessPoolExecutor`` for good: every
+    pending future fails with ``BrokenProcessPool`` and every later submit too. This
+    owns one ``executorScope`` at a time; ``replace`` closes the broken one (its
+    manager thread has already reaped the workers) and opens a fresh, warmed one.
+    Warming starts every worker up front, so the pool's processes are known and
+    the dead one's exit code can be read from ``Process.exitcode``. No
+    ``max_tasks_per_child``: it hangs on 3.11-3.13 and is not needed for this.
+    """
+
+    def __init__(self, kind: ExecutorKind, workers: int, startMethod: StartMethod | None = None) -> None:
+        requireRange("workers", workers, 1, 256)
+        self._kind: ExecutorKind = kind
+        self._workers = workers
+        self._startMethod = startMethod
+        self._scope: contextlib.AbstractContextManager[TaskExecutor] | None = None
+        self._executor: TaskExecutor | None = None
+        self._processes: tuple[multiprocessing.process.BaseProcess, ...] = ()
+        self.replacements = 0
+
+    def __enter__(self) -> SupervisedPool:
+        self._open()
+        return self
+
+    def __exit__(
+        self, excType: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self._close(excType, exc, traceback)
+
+    @property
+    def executor(self) -> TaskExecutor:
+        """The current pool."""
+        if self._executor is None:
+            raise RuntimeError("the pool is not open")
+        return self._executor
+
+    def _open(self) -> None:
+        before = set(multiprocessing.active_children())
+        scope = executorScope(self._kind, self._workers, self._startMethod)
+        executor = scope.__enter__()
+        self._scope, self._executor = scope, executor
+        try:
+            warmUp(executor, self._workers)
+        except BaseException as error:
+            self._close(type(error), error, error.__traceback__)
+            raise
+        self._processes = tuple(child for child in multiprocessing.active_children() if child not in before)
+
+    def _close(
+        self, excType: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        scope, self._scope, self._executor = self._scope, None, None
+        if scope is not None:
+            scope.__exit__(excType, exc, traceback)
+
+    def replace(self) -> tuple[int, ...]:
+        """Shut the broken pool down, start a fresh one; return the exit codes of workers that died.
+
+        Workers the pool itself terminated after the break (-SIGTERM) are not counted.
+        """
+        self._close(None, None, None)
+        for process in self._processes:
+            process.join(timeout=5.0)
+        codes = tuple(
+            code for process in self._processes if (code := process.exitcode) not in (None, 0, -signal.SIGTERM)
+        )
+        self.replacements += 1
+        self._open()
+        return codes
+
+
+# -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSpec:
+    """Which pool a processor supervises: executor kind, workers, start method."""
+
+    kind: ExecutorKind = "process"
+    workers: int = 2
+    startMethod: StartMethod | None = None
+
+    def __post_init__(self) -> None:
+        requireRange("workers", self.workers, 1, 256)
+
+
+@dataclass(frozen=True, slots=True)
+class Isolation:
+    """A record that killed its worker on its own, and the exit code the worker died with."""
+
+    recordId: int
+    batchId: int
+    stage: Stage
+    exitCode: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessingReport:
+    """One pass of the fault-tolerant processor: an outcome for every record, and how it got there."""
+
+    total: int
+    results: tuple[ResultEntry, ...]
+    deadLetters: tuple[DeadLetter, ...]
+    crashes: int
+    crashedBatches: tuple[int, ...]
+    recoveredBatches: int
+    deadLetteredBatches: int
+    recoveryDeaths: int
+    poolReplacements: int
+    rerunAfterBreak: int
+    isolated: tuple[Isolation, ...]
+    seconds: float
+
+    def count(self, status: Status) -> int:
+        """Result entries with ``status``."""
+        return sum(entry["status"] == status for entry in self.results)
+
+    @property
+    def outcomeIds(self) -> tuple[list[int], list[int]]:
+        """Record ids with a result, and record ids dead-lettered."""
+        return [entryRecordId(e) for e in self.results], [letter.record.recordId for letter in self.deadLetters]
+
+    @property
+    def addsUp(self) -> bool:
+        """Every record has exactly one outcome: a result entry or a dead letter, never both, none missing."""
+        withResult, dead = self.outcomeIds
+        every = withResult + dead
+        return len(every) == self.total and set(every) == set(range(self.total))
+
+
+@final
+class FaultTolerantBatchProcessor:
+    """Requirements 1-3 and the real worker death: every record ends in exactly one outcome.
+
+    Main stage: every batch is submitted to the pool at once. A future that raises
+    ``RuntimeError`` is a crash: logged, and the batch goes to a 1-worker recovery
+    pool; if it crashes there too its records are dead-lettered. A future that
+    raises ``BrokenProcessPool`` means a worker died and took the pool with it: the
+    pool is replaced and the unfinished batches re-run one at a time, so the next
+    death points at one batch; that batch's records then run one at a time, so
+    the one after points at one record, which is dead-lettered with its exit code.
+    The recovery pool survives deaths the same way. The pools live one after the
+    other, never together, so no pool is ever forked from a process with another
+    pool's threads running.
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: int,
+        crashRate: float,
+        computeFn: ComputeJobFn = faultTolerantCompute,
+        batchSize: int = 20,
+        pool: PoolSpec | None = None,
+        deadLetterLog: DeadLetterLog | None = None,
+        timeoutSec: float = 60.0,
+        log: Log = silent,
+    ) -> None:
+        requireRange("crashRate", crashRate, 0.0, 1.0)
+        requireRange("batchSize", batchSize, 1, 1_000_000)
+        requireRange("timeoutSec", timeoutSec, 0.01, 3_600.0)
+        self.seed = seed
+        self.crashRate = crashRate
+        self.computeFn = computeFn
+        self.batchSize = batchSize
+        self.pool = pool if pool is not None else PoolSpec()
+        self.deadLetterLog = deadLetterLog if deadLetterLog is not None else DeadLetterLog()
+        self.timeoutSec = timeoutSec
+        self._log = log
+        self._reset()
+
+    def _reset(self) -> None:
+        self._results: dict[int, ResultEntry] = {}
+        self._attempts: Counter[int] = Counter()
+        self._crashes = 0
+        self._crashedBatches: list[int] = []
+        self._recoveryOutcomes: Counter[RecoveryOutcome] = Counter()
+        self._rerun = 0
+        self._isolated: list[Isolation] = []
+
+    def process(self, records: Sequence[FaultRecord]) -> ProcessingReport:
+        """Process every record; return the outcome of each and how the pools fared."""
+        self._reset()
+        before = len(self.deadLetterLog)
+        jobs = [
+            ComputeJob(batchId, "main", tuple(records[start : start + self.batchSize]), self.seed, self.crashRate)
+            for batchId, start in enumerate(range(0, len(records), self.batchSize))
+        ]
+        crashed: list[ComputeJob] = []
+        replacements = 0
+        with Stopwatch() as watch:
+            with SupervisedPool(self.pool.kind, self.pool.workers, self.pool.startMethod) as pool:
+                suspects = self._runTogether(pool, jobs, crashed)
+                self._rerun = len(suspects)
+                if suspects:
+                    codes = pool.replace()
+                    self._log(
+                        f"[main] the pool broke (worker exit code {', '.join(map(str, codes)) or 'n/a'}): "
+                        f"fresh pool, {len(suspects)} unfinished batches re-run one at a time"
+                    )
+                    for job in suspects:
+                        self._runAlone(pool, job, crashed)
+                replacements += pool.replacements
+            if crashed:
+                with SupervisedPool(self.pool.kind, 1, self.pool.startMethod) as recovery:
+                    for job in crashed:
+                        self._recoveryOutcomes[self._recover(recovery, replace(job, stage="recovery"))] += 1
+                    replacements += recovery.replacements
+        return ProcessingReport(
+            total=len(records),
+            results=tuple(self._results[key] for key in sorted(self._results)),
+            deadLetters=self.deadLetterLog.entries[before:],
+            crashes=self._crashes,
+            crashedBatches=tuple(sorted(self._crashedBatches)),
+            recoveredBatches=self._recoveryOutcomes["recovered"],
+            deadLetteredBatches=self._recoveryOutcomes["crashed again"],
+            recoveryDeaths=self._recoveryOutcomes["worker died"],
+            poolReplacements=replacements,
+            rerunAfterBreak=self._rerun,
+            isolated=tuple(self._isolated),
+            seconds=watch.elapsed,
+        )
+
+    def _runTogether(
+        self, pool: SupervisedPool, jobs: Sequence[ComputeJob], crashed: list[ComputeJob]
+    ) -> list[ComputeJob]:
+        """Submit every job at once; return the jobs lost to a broken pool (the suspects)."""
+        futures = [(job, pool.executor.submit(self.computeFn, job)) for job in jobs]
+        _, unfinished = wait([future for _, future in futures], timeout=self.timeoutSec)
+        if unfinished:
+            raise TimeoutError(f"{len(unfinished)} batches still running after {self.timeoutSec:g} s")
+        suspects: list[ComputeJob] = []
+        for job, future in futures:
+            error = future.exception(timeout=0)
+            if error is None:
+                self._countAttempt(job)
+                self._accept(job, future.result(timeout=0))
+            elif isinstance(error, BrokenExecutor | WorkerDeathError):
+                suspects.append(job)
+            elif isinstance(error, RuntimeError):
+                self._countAttempt(job)
+                self._crashed(job, error, crashed)
+            else:
+                raise error
+        return suspects
+
+    def _runOne(self, pool: SupervisedPool, job: ComputeJob) -> list[ResultEntry] | BaseException:
+        """Run ``job`` alone on ``pool``; its results, or the crash or death it ended in."""
+        future = pool.executor.submit(self.computeFn, job)
+        self._countAttempt(job)
+        try:
+            return future.result(timeout=self.timeoutSec)
+        except (BrokenExecutor, WorkerDeathError, RuntimeError) as error:
+            return error
+
+    def _runAlone(self, pool: SupervisedPool, job: ComputeJob, crashed: list[ComputeJob]) -> None:
+        """A main-stage job on its own: accept, send to recovery, or narrow a death down to one record."""
+        outcome = self._runOne(pool, job)
+        if isinstance(outcome, BrokenExecutor | WorkerDeathError):
+            self._died(pool, job, outcome, lambda single: self._runAlone(pool, single, crashed))
+        elif isinstance(outcome, BaseException):
+            self._crashed(job, outcome, crashed)
+        else:
+            self._accept(job, outcome)
+
+    def _recover(self, pool: SupervisedPool, job: ComputeJob) -> RecoveryOutcome:
+        """Requirement 3: a crashed job's second chance on the recovery pool."""
+        outcome = self._runOne(pool, job)
+        if isinstance(outcome, BrokenExecutor | WorkerDeathError):
+            self._died(pool, job, outcome, lambda single: self._recover(pool, single))
+            return "worker died"
+        if isinstance(outcome, BaseException):
+            self._crashes += 1
+            self._log(
+                f"[recovery] batch {job.batchId} crashed again ({outcome}): "
+                f"{len(job.records)} records to the dead-letter log"
+            )
+            for record in job.records:
+                self.deadLetterLog.add(job, record, outcome, attempts=self._attempts[record.recordId])
+            return "crashed again"
+        self._log(f"[recovery] batch {job.batchId} recovered ({len(job.records)} records)")
+        self._accept(job, outcome)
+        return "recovered"
+
+    def _died(
+        self,
+        pool: SupervisedPool,
+        job: ComputeJob,
+        error: BaseException,
+        retry: Callable[[ComputeJob], object],
+    ) -> None:
+        """A run of ``job`` alone killed its worker: replace the pool, then narrow down or dead-letter."""
+        codes = pool.replace()
+        exitCode = error.exitCode if isinstance(error, WorkerDeathError) else (codes[0] if codes else None)
+        if len(job.records) == 1:
+            record = job.records[0]
+            self._isolated.append(Isolation(record.recordId, job.batchId, job.stage, exitCode))
+            self.deadLetterLog.add(job, record, error, attempts=self._attempts[record.recordId], exitCode=exitCode)
+            self._log(
+                f"[{job.stage}] record {record.recordId} (batch {job.batchId}) killed its worker on its own, "
+                f"exit code {exitCode}: dead-lettered"
+            )
+            return
+        self._log(
+            f"[{job.stage}] batch {job.batchId} killed its worker (exit code {exitCode}): fresh pool, "
+            f"its {len(job.records)} records re-run one at a time"
+        )
+        for record in job.records:
+            retry(job.only(record))
+
+    def _crashed(self, job: ComputeJob, error: BaseException, crashed: list[ComputeJob]) -> None:
+        """Requirement 3: log the crash and queue the batch for the recovery pool."""
+        self._crashes += 1
+        self._crashedBatches.append(job.batchId)
+        self._log(f"[main] batch {job.batchId} crashed ({error}): re-submitted to the recovery pool")
+        crashed.append(job)
+
+    def _accept(self, job: ComputeJob, results: Sequence[ResultEntry]) -> None:
+        if len(results) != len(job.records):
+            raise RuntimeError(f"batch {job.batchId}: {len(results)} results for {len(job.records)} records")
+        for entry in results:
+            self._results[entryRecordId(entry)] = entry
+
+    def _countAttempt(self, job: ComputeJob) -> None:
+        for record in job.records:
+            self._attempts[record.recordId] += 1
+
+
+def makeFaultRecords(
+    count: int, *, seed: int, poisonRate: float, glitchRate: float, killers: int
+) -> tuple[FaultRecord, ...]:
+    """Requirement 2's generator: each record's fate is drawn from the seed and its id alone.
+
+    ``poisonRate`` of them are NaN or +/-inf (POISON_PILL), ``glitchRate`` are <= 0
+    (``math.log`` raises ValueError: FAILED), and ``killers`` chosen ids are fatal.
+    """
+    killerIds = set(makeRng(seed, LECTURE, 4, "killers").sample(range(count), min(killers, count)))
+    records: list[FaultRecord] = []
+    for recordId in range(count):
+        rng = makeRng(seed, LECTURE, 4, "record", recordId)
+        draw = rng.random()
+        if draw < poisonRate:
+            value = rng.choice((math.nan, math.inf, -math.inf))
+        elif draw < poisonRate + glitchRate:
+            value = -rng.uniform(0.0, 10.0)
+        else:
+            value = rng.uniform(1.0, SCALE_HIGH)
+        records.append(FaultRecord(recordId, value, recordId in killerIds))
+    return tuple(records)
+
+
+@dataclass(frozen=True, slots=True)
+class Exercise4Config:
+    """The spec's numbers: 2,000 records, 5% poison pills, 2% crash probability.
+
+    Added: 1% glitches (values <= 0, so some records FAIL), one fatal record that
+    kills its worker with ``os._exit``, and a stress run of the same records at a
+    30% crash rate, where recovery fails often enough to fill the dead-letter log.
+    The spec gives no batch size or pool size: batches of 20, 2 workers.
+    """
+
+    records: int = 2_000
+    poisonRate: float = 0.05
+    crashRate: float = 0.02
+    glitchRate: float = 0.01
+    killers: int = 1
+    batchSize: int = 20
+    workers: int = 2
+    stressCrashRate: float = 0.3
+    timeoutSec: float = 60.0
+
+    def __post_init__(self) -> None:
+        requireRange("records", self.records, 1, 10_000_000)
+        requireRange("poisonRate", self.poisonRate, 0.0, 1.0)
+        requireRange("crashRate", self.crashRate, 0.0, 1.0)
+        requireRange("glitchRate", self.glitchRate, 0.0, 1.0 - self.poisonRate)
+        requireRange("killers", self.killers, 0, self.records)
+        requireRange("batchSize", self.batchSize, 1, 1_000_000)
+        requireRange("workers", self.workers, 1, 256)
+        requireRange("stressCrashRate", self.stressCrashRate, 0.0, 1.0)
+        requireRange("timeoutSec", self.timeoutSec, 0.01, 3_600.0)
+
+    @classmethod
+    def quick(cls) -> Exercise4Config:
+        """The same faults on 400 records."""
+        return cls(records=400)
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRun:
+    """One processing pass and the replay after it."""
+
+    label: str
+    crashRate: float
+    records: tuple[FaultRecord, ...]
+    report: ProcessingReport
+    replay: ReplayReport
+
+    def finalCount(self, status: Status) -> int:
+        """Results with ``status`` after the replay."""
+        return self.report.count(status) + sum(entry["status"] == status for entry in self.replay.recovered)
+
+    @property
+    def finalAddsUp(self) -> bool:
+        """After the replay, too, every record has exactly one outcome."""
+        withResult, _ = self.report.outcomeIds
+        every = (
+            withResult
+            + [entryRecordId(entry) for entry in self.replay.recovered]
+            + [letter.record.recordId for letter in self.replay.stillDead]
+        )
+        return len(every) == len(self.records) and set(every) == {record.recordId for record in self.records}
+
+
+@dataclass(frozen=True, slots=True)
+class Exercise4Result:
+    """Every figure exercise 4 measured: the spec's run and the stress run."""
+
+    config: Exercise4Config
+    executor: ExecutorKind
+    main: FaultRun
+    stress: FaultRun
+    claims: tuple[Claim, ...]
+
+    @property
+    def runs(self) -> tuple[FaultRun, FaultRun]:
+        """The spec's run, then the stress run."""
+        return (self.main, self.stress)
+
+
+def runFaults(
+    config: Exercise4Config,
+    records: tuple[FaultRecord, ...],
+    crashRate: float,
+    *,
+    label: str,
+    seed: int,
+    executor: ExecutorKind,
+    startMethod: StartMethod | None,
+    log: Log,
+) -> FaultRun:
+    """Requirement 5: process the records, then ``deadLetterLog.replay(computeFn)``."""
+    deadLetterLog = DeadLetterLog()
+    processor = FaultTolerantBatchProcessor(
+        seed=seed,
+        crashRate=crashRate,
+        batchSize=config.batchSize,
+        pool=PoolSpec(executor, config.workers, startMethod),
+        deadLetterLog=deadLetterLog,
+        timeoutSec=config.timeoutSec,
+        log=log,
+    )
+    report = processor.process(records)
+    replay = deadLetterLog.replay(faultTolerantCompute)
+    log(
+        f"[replay] {replay.attempted} dead letters retried once: {replay.successes} came back, "
+        f"{len(replay.stillDead)} still dead"
+    )
+    return FaultRun(label, crashRate, records, report, replay)
+
+
+def runExercise4(
+    config: Exercise4Config,
+    *,
+    seed: int,
+    executor: ExecutorKind = "process",
+    startMethod: StartMethod | None = None,
+    log: Log = silent,
+) -> Exercise4Result:
+    """The spec's run (2% crashes), then the stress run (30%), on the same records."""
+    records = makeFaultRecords(
+        config.records, seed=seed, poisonRate=config.poisonRate, glitchRate=config.glitchRate, killers=config.killers
+    )
+    runs: list[FaultRun] = []
+    for label, crashRate in (("spec run", config.crashRate), ("stress run", config.stressCrashRate)):
+        log(f"[{label}] {config.records:,} records, crash rate {crashRate:.0%} ...")
+        runs.append(
+            runFaults(
+                config,
+                records,
+                crashRate,
+                label=label,
+                seed=seed,
+                executor=executor,
+                startMethod=startMethod,
+                log=log,
+            )
+        )
+    main, stress = runs
+    partial = Exercise4Result(config, executor, main, stress, ())
+    return replace(partial, claims=claims4(partial))
+
+
+def claims4(result: Exercise4Result) -> tuple[Claim, ...]:
+    """Judge exercise 4's claims from the measured figures."""
+    runs = result.runs
+    main = result.main
+
+    def idsOf(run: FaultRun, status: Status) -> set[int]:
+        return {entryRecordId(e) for e in run.report.results if e["status"] == status}
+
+    def deadIds(run: FaultRun) -> set[int]:
+        return {letter.record.recordId for letter in run.report.deadLetters}
+
+    def glitchIds(run: FaultRun) -> set[int]:
+        return {r.recordId for r in run.records if math.isfinite(r.value) and r.value <= 0 and not r.fatal}
+
+    def poisonIds(run: FaultRun) -> set[int]:
+        return {r.recordId for r in run.records if not math.isfinite(r.value) and not r.fatal}
+
+    def killerIds(run: FaultRun) -> set[int]:
+        return {r.recordId for r in run.records if r.fatal}
+
+    def crashDeadIds(run: FaultRun) -> set[int]:
+        return {
+            letter.record.recordId for letter in run.report.deadLetters if letter.failure.errorType == "RuntimeError"
+        }
+
+    isolatedOk = all(
+        {i.recordId for i in run.report.isolated} <= killerIds(run)
+        and all(i.exitCode == KILLER_EXIT_CODE for i in run.report.isolated)
+        and killerIds(run) <= deadIds(run)
+        and deadIds(run) - killerIds(run) <= crashDeadIds(run)
+        for run in runs
+    )
+    lettersOk = all(
+        letter.failure.errorType
+        and letter.failure.message
+        and letter.failure.attempts >= 1
+        and letter.failure.failedAt > 0
+        for run in runs
+        for letter in run.report.deadLetters
+    )
+    recoveryOk = all(
+        len(run.report.crashedBatches)
+        == run.report.recoveredBatches + run.report.deadLetteredBatches + run.report.recoveryDeaths
+        for run in runs
+    )
+    return (
+        judge(
+            LECTURE,
+            4,
+            "computeFn never raises for a bad record: it returns FAILED error records",
+            measured=", ".join(f"{len(idsOf(run, 'FAILED'))} FAILED ({run.label})" for run in runs),
+            holds=all(idsOf(run, "FAILED") == glitchIds(run) - deadIds(run) for run in runs),
+            kind=ClaimKind.STRUCTURAL,
+            reason="a record that raises was lost or mislabelled",
+        ),
+        judge(
+            LECTURE,
+            4,
+            "NaN/inf poison pills are detected with math.isfinite",
+            measured=f"{len(idsOf(main, 'POISON_PILL'))} POISON_PILL of {len(poisonIds(main))} generated "
+            f"({len(poisonIds(main) & deadIds(main))} in dead-lettered batches)",
+            holds=all(idsOf(run, "POISON_PILL") == poisonIds(run) - deadIds(run) for run in runs),
+            kind=ClaimKind.STRUCTURAL,
+            reason="a non-finite value got through as OK or FAILED",
+        ),
+        judge(
+            LECTURE,
+            4,
+            "a crashed batch goes to the 1-worker recovery pool; a second crash dead-letters it",
+            measured=", ".join(
+                f"{len(run.report.crashedBatches)} crashed -> {run.report.recoveredBatches} recovered, "
+                f"{run.report.deadLetteredBatches} dead-lettered ({run.label})"
+                for run in runs
+            ),
+            holds=recoveryOk,
+            kind=ClaimKind.STRUCTURAL,
+            reason="a crashed batch was neither recovered nor dead-lettered",
+        ),
+        judge(
+            LECTURE,
+            4,
+            "dead letters keep record, exception type, message, attempts, timestamp",
+            measured=f"{sum(len(run.report.deadLetters) for run in runs)} entries checked",
+            holds=lettersOk,
+            kind=ClaimKind.STRUCTURAL,
+            reason="an entry lacks a field",
+        ),
+        judge(
+            LECTURE,
+            4,
+            "a worker killed by os._exit: pool replaced, innocents re-run, killer dead-lettered",
+            measured=", ".join(
+                f"{len(run.report.isolated)} isolated with exit code "
+                f"{', '.join(str(i.exitCode) for i in run.report.isolated) or '-'}, "
+                f"{run.report.poolReplacements} pool replacements ({run.label})"
+                for run in runs
+            ),
+            holds=isolatedOk,
+            kind=ClaimKind.STRUCTURAL,
+            reason="an innocent record was dead-lettered, or a killer got through",
+        ),
+        judge(
+            LECTURE,
+            4,
+            "every record ends in exactly one outcome; the counts add up",
+            measured=", ".join(
+                f"{run.report.total} = {sum(run.report.count(s) for s in STATUSES)} results + "
+                f"{len(run.report.deadLetters)} dead ({run.label})"
+                for run in runs
+            ),
+            holds=all(run.report.addsUp and run.finalAddsUp for run in runs),
+            kind=ClaimKind.STRUCTURAL,
+            reason="a record was lost or counted twice",
+        ),
+        judge(
+            LECTURE,
+            4,
+            "replay(computeFn) retries every dead-letter record once more",
+            measured=", ".join(
+                f"{run.replay.attempted} retried, {run.replay.successes} back ({run.label})" for run in runs
+            ),
+            holds=all(
+                run.replay.attempted == len(run.report.deadLetters)
+                and run.replay.successes + len(run.replay.stillDead) == run.replay.attempted
+                and killerIds(run) <= {letter.record.recordId for letter in run.replay.stillDead}
+                for run in runs
+            ),
+            kind=ClaimKind.STRUCTURAL,
+            reason="a dead letter was skipped, or a killer came back to life",
+        ),
+    )
+
+
+def formatExercise4(result: Exercise4Result) -> str:
+    """Requirement 5's full report: the accounting table per run, the crashes and deaths, the replay."""
+    config = result.config
+    rows: list[tuple[str, ...]] = [("total records", *(f"{len(run.records):,}" for run in result.runs))]
+    rows += [
+        (label, *(f"{run.report.count(status):,} -> {run.finalCount(status):,}" for run in result.runs))
+        for label, status in STATUS_LABELS
+    ]
+    rows += [
+        (
+            "dead-letter entries",
+            *(f"{len(run.report.deadLetters):,} -> {len(run.replay.stillDead):,}" for run in result.runs),
+        ),
+        ("dead-letter replay successes", *(f"{run.replay.successes:,}" for run in result.runs)),
+        ("worker crashes (RuntimeError)", *(f"{run.report.crashes:,}" for run in result.runs)),
+        (
+            "  batches recovered / dead-lettered",
+            *(f"{run.report.recoveredBatches} / {run.report.deadLetteredBatches}" for run in result.runs),
+        ),
+        ("worker deaths: pool replacements", *(f"{run.report.poolReplacements}" for run in result.runs)),
+        ("  unfinished batches re-run", *(f"{run.report.rerunAfterBreak}" for run in result.runs)),
+        (
+            "  records isolated (exit code)",
+            *(", ".join(f"#{i.recordId} ({i.exitCode})" for i in run.report.isolated) or "-" for run in result.runs),
+        ),
+        ("seconds", *(f"{run.report.seconds:.2f}" for run in result.runs)),
+    ]
+    headers = ("", *(f"{run.label}, crash rate {run.crashRate:.0%}" for run in result.runs))
+    table = formatTable(headers, rows, title="Accounting (main run -> after replay):")
+    every = [letter for run in result.runs for letter in run.report.deadLetters]
+    killed = [letter for letter in every if letter.exitCode is not None]
+    lettersShown = (killed + [letter for letter in every if letter.exitCode is None])[:8]
+    letters = formatTable(
+        ("record", "batch", "exception", "message", "attempts", "exit code", "failed at"),
+        [
+            (
+                letter.record.recordId,
+                letter.job.batchId,
+                letter.failure.errorType,
+                letter.failure.message[:60],
+                letter.failure.attempts,
+                "" if letter.exitCode is None else str(letter.exitCode),
+                time.strftime("%H:%M:%S", time.localtime(letter.failure.failedAt)),
+            )
+            for letter in lettersShown
+        ],
+        title=f"Dead letters before the replay ({len(lettersShown)} of {len(every)}, worker deaths first):",
+    )
+    return "\n".join(
+        [
+            "",
+            (
+                f"{config.records:,} records in batches of {config.batchSize}, {config.workers} {result.executor} "
+                f"workers; {config.poisonRate:.0%} poison pills, {config.glitchRate:.0%} glitches, "
+                f"{config.killers} fatal record(s)"
+            ),
+            "",
+            table,
+            "",
+            "Each row adds up: OK + FAILED + POISON_PILL + dead letters = total, before and after the replay.",
+            "A killed worker breaks the whole ProcessPoolExecutor: every unfinished batch fails with",
+            "BrokenProcessPool. The processor replaces the pool, re-runs those batches one at a time, and",
+            "narrows the next death to one batch, then to one record, which it dead-letters with its exit code.",
+            "The replay runs in this process, where the fatal record raises instead of exiting: it stays dead.",
+            "",
+            letters,
+        ]
+    )
+
+
+def exercise4(options: RunOptions, log: Log) -> Outcome:
+    """Registry entry: run exercise 4 with the spec's numbers (or quick ones) and print it."""
+    config = Exercise4Config.quick() if options.quick else Exercise4Config()
+    result = runExercise4(
+        config, seed=options.seed, executor=options.executor, startMethod=options.startMethod, log=log
+    )
+    log(formatExercise4(result))
+    return Outcome(result, result.claims)
+
+
+# ============================================================================
 # Registry and entry point
 # ============================================================================
 
@@ -2113,6 +3084,7 @@ EXERCISES = (
     Exercise(1, "Full async + process pool pipeline", exercise1),
     Exercise(2, "Adaptive batch sizing", exercise2),
     Exercise(3, "Worker pool with priority queuing", exercise3),
+    Exercise(4, "Process pool error handling and recovery", exercise4),
 )
 
 
