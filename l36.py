@@ -2410,6 +2410,8 @@ class SupervisedPool:
         scope = executorScope(self._kind, self._workers, self._startMethod)
         executor = scope.__enter__()
         self._scope, self._executor = scope, executor
+        if self._kind != "process":
+            return  # threads and inline have no worker process to start or to read an exit code from
         try:
             warmUp(executor, self._workers)
         except BaseException as error:

@@ -1,0 +1,544 @@
+"""Lecture 36: pipeline accounting, adaptive sizing, priority order, fault tolerance, read from result objects."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import BrokenExecutor
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import l36
+from shared import (
+    Claim,
+    ClaimKind,
+    ConfigError,
+    ExecutorKind,
+    InlineExecutor,
+    SensorReading,
+    StartMethod,
+    Verdict,
+    makeRng,
+)
+
+START_METHODS: list[StartMethod] = ["fork", "spawn"]
+
+
+def structuralHold(claims: Sequence[Claim]) -> bool:
+    return all(claim.verdict is Verdict.HOLDS for claim in claims if claim.kind is ClaimKind.STRUCTURAL)
+
+
+def reading(seq: int, value: float, sensorId: int = 0) -> SensorReading:
+    return SensorReading(sensorId, seq, value, 0.0)
+
+
+# ============================================================================
+# Exercise 1
+# ============================================================================
+
+SMALL1 = l36.Exercise1Config(
+    workers=2, durationSec=0.25, faultAfter=3, intervalSec=0.02, loadShortSec=0.08, loadLongSec=0.2
+)
+
+
+def test_computeBatch_normalizes_on_the_scale_rolls_over_five_and_flags_above_0_8() -> None:
+    values = [10.0, 20.0, 30.0, 40.0, 50.0, 90.0, 120.0]
+    results = l36.computeBatch([reading(i, v) for i, v in enumerate(values)])
+    assert [r.normalized for r in results] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.9, 1.0]
+    assert results[0].rollingMean == pytest.approx(0.1)
+    assert results[4].rollingMean == pytest.approx(0.3)
+    assert results[6].rollingMean == pytest.approx((0.3 + 0.4 + 0.5 + 0.9 + 1.0) / 5)
+    assert [r.anomaly for r in results] == [False] * 5 + [True, True]
+
+
+def test_batchAssembler_fills_batches_then_flushes_after_a_quiet_spell_and_at_the_end() -> None:
+    async def scenario() -> tuple[list[int], l36.BatchAssembler]:
+        queue: asyncio.Queue[SensorReading | None] = asyncio.Queue()
+        for seq in range(19):
+            queue.put_nowait(reading(seq, 50.0))
+        assembler = l36.BatchAssembler()
+
+        async def feedLater() -> None:
+            await asyncio.sleep(0.08)
+            for seq in range(19, 21):
+                await queue.put(reading(seq, 50.0))
+            await queue.put(None)
+
+        feeder = asyncio.create_task(feedLater())
+        sizes = [len(batch) async for batch in assembler.assemble(queue, 15, 0.03)]
+        await feeder
+        return sizes, assembler
+
+    sizes, assembler = asyncio.run(scenario())
+    assert sizes == [15, 4, 2]
+    assert (assembler.fullBatches, assembler.timeoutFlushes, assembler.finalFlushes) == (1, 1, 1)
+
+
+def test_ingestion_keeps_going_when_one_source_raises() -> None:
+    async def scenario() -> tuple[l36.IngestionStatistics, int]:
+        sources = [
+            l36.AsyncSensorSource(sensorId, intervalSec=0.01, seed=1, failAfter=2 if sensorId == 1 else None)
+            for sensorId in range(3)
+        ]
+        layer = l36.AsyncIngestionLayer(sources, maxsize=50)
+        drained = 0
+
+        async def drain() -> None:
+            nonlocal drained
+            while await layer.queue.get() is not None:
+                drained += 1
+
+        consumer = asyncio.create_task(drain())
+        await layer.run(0.2)
+        await asyncio.wait_for(consumer, timeout=5)
+        return layer.statistics(), drained
+
+    statistics, drained = asyncio.run(scenario())
+    assert [(f.source, f.errorType, f.readings) for f in statistics.failures] == [("sensor-1", "SensorFaultError", 2)]
+    failedAt = statistics.failures[0].atSec
+    healthy = [row for row in statistics.sources if not row.failed]
+    assert [row.source for row in healthy] == ["sensor-0", "sensor-2"]
+    assert all(row.ingested > 2 and row.lastAtSec > failedAt for row in healthy)
+    assert drained == statistics.ingested
+
+
+def test_resultsSink_summarizes_every_100_records_and_can_keep_only_the_last() -> None:
+    lines: list[str] = []
+    sink = l36.ResultsSink(retain=10, log=lines.append)
+    batch = l36.computeBatch([reading(i, 90.0 if i % 3 == 0 else 10.0) for i in range(15)])
+    for _ in range(20):
+        sink.receive_batch(batch)
+    assert sink.received == 300
+    assert sink.anomalies == 100
+    assert sink.summaries == 3
+    assert len(lines) == 3
+    assert lines[0].startswith("[sink] 105 received, 35 anomalies")
+    assert len(sink.results) == 10
+
+
+def test_exercise1_inline_loses_nothing_and_names_the_failed_source() -> None:
+    lines: list[str] = []
+    result = l36.runExercise1(SMALL1, seed=3, executor="inline", log=lines.append, memory=False)
+    main = result.main
+    assert main.nothingLost
+    assert main.keysMatch is True
+    assert main.ingested == main.processed == main.received > 0
+    assert [f.source for f in main.ingestion.failures] == ["sensor-4"]
+    assert any("sensor-4 failed" in line for line in lines)
+    assert structuralHold(result.claims)
+    assert "sensor-4" in l36.formatExercise1(result)
+
+
+@pytest.mark.parametrize("startMethod", START_METHODS)
+def test_exercise1_fast_sources_are_throttled_by_the_queue_bound(startMethod: StartMethod) -> None:
+    result = l36.runExercise1(SMALL1, seed=4, executor="process", startMethod=startMethod)
+    assert result.shortLoad is not None
+    assert result.longLoad is not None
+    for run in (result.shortLoad, result.longLoad):
+        assert run.report.nothingLost
+        assert run.report.ingestion.maxDepth <= SMALL1.queueMaxsize
+        assert run.report.ingestion.blockedPuts > 0
+        assert run.peakBytes > 0
+    assert result.main.nothingLost
+    assert structuralHold(result.claims)
+
+
+def test_exercise1_same_seed_same_readings() -> None:
+    first = l36.makeSources(SMALL1, 7, intervalSec=0.0, faulty=False)
+    second = l36.makeSources(SMALL1, 7, intervalSec=0.0, faulty=False)
+
+    async def take(sources: list[l36.AsyncSensorSource]) -> list[float]:
+        return [(await source.read()).value for source in sources for _ in range(3)]
+
+    assert asyncio.run(take(first)) == asyncio.run(take(second))
+
+
+# ============================================================================
+# Exercise 2
+# ============================================================================
+
+
+def test_monitor_recommends_the_size_with_the_lowest_ms_per_record_among_the_last_10() -> None:
+    monitor = l36.ThroughputMonitor()
+    with pytest.raises(LookupError, match=r"^no batch recorded yet: nothing to recommend$"):
+        monitor.recommended_batch_size()
+    monitor.record_batch(10, 5.0)
+    monitor.record_batch(20, 8.0)
+    monitor.record_batch(40, 20.0)
+    assert monitor.recommended_batch_size() == 20
+    for _ in range(10):
+        monitor.record_batch(5, 4.0)
+    assert len(monitor.history) == 10
+    assert monitor.recommended_batch_size() == 5
+
+
+def test_monitor_alone_never_leaves_the_size_it_was_given() -> None:
+    monitor = l36.ThroughputMonitor()
+    for duration in (3.0, 2.0, 9.0):
+        monitor.record_batch(10, duration)
+    assert monitor.recommended_batch_size() == 10
+
+
+class CostModel:
+    """A fake clock and a compute function that advances it by ``overhead + perRecord * n ** power``."""
+
+    def __init__(self, overheadMs: float, perRecordMs: float, power: float) -> None:
+        self.now = 0.0
+        self.overheadMs = overheadMs
+        self.perRecordMs = perRecordMs
+        self.power = power
+
+    def clock(self) -> float:
+        return self.now
+
+    def compute(self, batch: Sequence[SensorReading]) -> list[float]:
+        self.now += (self.overheadMs + self.perRecordMs * len(batch) ** self.power) / 1e3
+        return l36.computeLightBatch(batch)
+
+
+def runModel(model: CostModel, records: int) -> l36.BatchRun:
+    processor = l36.AdaptiveBatchProcessor(model.compute, InlineExecutor())
+    readings = l36.makeReadings(records, 1, 2)
+    run = l36.processInBatches(model.compute, processor.executor, readings, processor, inFlight=1, clock=model.clock)
+    return replace(run, changes=processor.changes, finalSize=processor.batchSize)
+
+
+def test_processor_climbs_to_200_when_every_batch_pays_a_fixed_round_trip() -> None:
+    run = runModel(CostModel(overheadMs=0.5, perRecordMs=0.002, power=1.0), 5_000)
+    assert run.batches[0].planned == 10
+    assert [c.newSize for c in run.changes[:2]] == [80, 200]
+    assert run.finalSize == 200
+    assert run.outputsMatch
+
+
+def test_processor_comes_down_to_5_when_cost_grows_faster_than_the_batch() -> None:
+    run = runModel(CostModel(overheadMs=0.0, perRecordMs=0.01, power=2.0), 2_000)
+    assert run.finalSize == 5
+    assert all(5 <= batch.planned <= 200 for batch in run.batches)
+
+
+@given(
+    overheadMs=st.floats(0.0, 5.0),
+    perRecordMs=st.floats(0.0001, 0.1),
+    power=st.floats(0.5, 2.0),
+    records=st.integers(1, 1_500),
+)
+@settings(max_examples=40)
+def test_processor_invariants_hold_for_any_cost_model(
+    overheadMs: float, perRecordMs: float, power: float, records: int
+) -> None:
+    run = runModel(CostModel(overheadMs, perRecordMs, power), records)
+    assert run.outputsMatch
+    assert sum(batch.size for batch in run.batches) == records
+    assert all(5 <= batch.planned <= 200 for batch in run.batches)
+    assert [c.afterBatches for c in run.changes] == list(range(5, len(run.batches) + 1, 5))
+    assert all(5 <= c.newSize <= 200 for c in run.changes)
+
+
+@pytest.mark.parametrize("startMethod", START_METHODS)
+def test_exercise2_on_a_process_pool_keeps_every_result(startMethod: StartMethod) -> None:
+    config = l36.Exercise2Config(records=400, staticSizes=(10, 100), repeats=1)
+    result = l36.runExercise2(config, seed=2, startMethod=startMethod)
+    assert structuralHold(result.claims)
+    for workload in result.workloads:
+        assert workload.adaptive.outputsMatch
+        assert workload.staticOutputsMatch
+        assert [point.size for point in workload.static] == [10, 100]
+        assert workload.fraction > 0
+    timing = [claim for claim in result.claims if claim.kind is ClaimKind.TIMING]
+    assert len(timing) == 3
+    assert "computeLightBatch: batch size over time" in l36.formatExercise2(result)
+
+
+def test_heavy_batch_is_100_sines_per_record() -> None:
+    acc = 42.0
+    for _ in range(100):
+        acc = math.sin(acc) + 1.0
+    assert l36.computeHeavyBatch([reading(0, 42.0)]) == [acc]
+    assert l36.computeLightBatch([reading(0, 21.0)]) == [42.0]
+
+
+# ============================================================================
+# Exercise 3
+# ============================================================================
+
+
+@pytest.mark.parametrize(
+    ("value", "priority", "urgency"),
+    [
+        (85.0, "NORMAL", None),
+        (15.0, "NORMAL", None),
+        (50.0, "NORMAL", None),
+        (100.0, "CRITICAL", 100.0),
+        (92.5, "CRITICAL", 50.0),
+        (0.0, "CRITICAL", 100.0),
+        (7.5, "CRITICAL", 50.0),
+    ],
+)
+def test_classify_and_urgencyScore(value: float, priority: str, urgency: float | None) -> None:
+    record = reading(0, value)
+    assert l36.classify(record) == priority
+    [result] = l36.computePriorityBatch([record])
+    assert result.priority == priority
+    assert result.urgencyScore == (None if urgency is None else pytest.approx(urgency))
+    assert result.normalized == pytest.approx(value / 100)
+
+
+Op = tuple[str, int]
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.sampled_from(["CRITICAL", "NORMAL"]), st.just(0)),
+            st.tuples(st.just("get"), st.integers(1, 12)),
+        ),
+        max_size=80,
+    )
+)
+@settings(max_examples=60)
+def test_get_batch_drains_critical_first_and_keeps_fifo_within_a_class(ops: list[Op]) -> None:
+    async def scenario() -> None:
+        queue = l36.PriorityBatchQueue(maxsize=100)
+        model: dict[str, deque[int]] = {"CRITICAL": deque(), "NORMAL": deque()}
+        for seq, (kind, size) in enumerate(ops):
+            if kind == "get":
+                expected = [model["CRITICAL"].popleft() for _ in range(min(size, len(model["CRITICAL"])))]
+                room = size - len(expected)
+                expected += [model["NORMAL"].popleft() for _ in range(min(room, len(model["NORMAL"])))]
+                batch = await queue.get_batch(size, timeoutSec=0.001)
+                assert [record.seq for record in batch] == expected
+            else:
+                await queue.put(reading(seq, 50.0), "CRITICAL" if kind == "CRITICAL" else "NORMAL")
+                model[kind].append(seq)
+
+    asyncio.run(scenario())
+
+
+def test_get_batch_returns_empty_after_its_deadline() -> None:
+    async def scenario() -> list[SensorReading]:
+        return await l36.PriorityBatchQueue().get_batch(5, timeoutSec=0.01)
+
+    assert asyncio.run(scenario()) == []
+
+
+SMALL3 = l36.Exercise3Config(durationSec=0.2, intervalSec=0.005, heavyDurationSec=0.12)
+
+
+@pytest.mark.parametrize("startMethod", START_METHODS)
+def test_exercise3_processes_everything_in_priority_order(startMethod: StartMethod) -> None:
+    result = l36.runExercise3(SMALL3, seed=5, startMethod=startMethod)
+    assert structuralHold(result.claims)
+    for run in result.runs:
+        assert run.processed == run.produced > 0
+        assert run.priorityViolations == 0
+        assert run.fifo
+        assert run.criticalProcessed == run.producedCritical
+        assert run.critical.count == run.criticalProcessed
+    assert all(r.urgencyScore is not None and r.urgencyScore > 50 for r in result.main.urgent)
+    rng = makeRng(5, l36.LECTURE, 3, SMALL3.criticalFraction)
+    expected = [l36.priorityValue(rng, SMALL3.criticalFraction) for _ in range(result.main.produced)]
+    assert [r.value for r in result.main.results] == expected
+    report = l36.formatExercise3(result)
+    assert "Mean CRITICAL latency" in report
+    assert "NORMAL:" in report
+
+
+# ============================================================================
+# Exercise 4
+# ============================================================================
+
+
+def job(*values: float, crashRate: float = 0.0, fatal: int | None = None) -> l36.ComputeJob:
+    records = tuple(l36.FaultRecord(i, v, i == fatal) for i, v in enumerate(values))
+    return l36.ComputeJob(0, "main", records, seed=1, crashRate=crashRate)
+
+
+def test_faultTolerantCompute_returns_error_records_instead_of_raising() -> None:
+    results = l36.faultTolerantCompute(job(4.0, -1.0, math.nan, math.inf, 0.0))
+    assert [entry["status"] for entry in results] == ["OK", "FAILED", "POISON_PILL", "POISON_PILL", "FAILED"]
+    first = results[0]
+    assert first["status"] == "OK"
+    assert first["result"] == pytest.approx(math.log(4.0) * 10 + 2.0)
+    failed = results[1]
+    assert failed["status"] == "FAILED"
+    assert failed["error"] == "math domain error"
+    assert failed["originalRecord"] == l36.FaultRecord(1, -1.0)
+
+
+def test_faultTolerantCompute_crashes_at_rate_1_and_kills_in_process_as_an_exception() -> None:
+    with pytest.raises(RuntimeError, match=r"^worker crash$"):
+        l36.faultTolerantCompute(job(1.0, crashRate=1.0))
+    with pytest.raises(l36.WorkerDeathError) as death:
+        l36.faultTolerantCompute(job(1.0, 2.0, fatal=1))
+    assert death.value.exitCode == l36.KILLER_EXIT_CODE
+
+
+def test_crash_decision_comes_from_seed_batch_and_stage() -> None:
+    draws = [l36.crashDecision(9, batchId, "main", 0.5) for batchId in range(200)]
+    assert draws == [l36.crashDecision(9, batchId, "main", 0.5) for batchId in range(200)]
+    assert 60 < sum(draws) < 140
+    assert draws != [l36.crashDecision(9, batchId, "recovery", 0.5) for batchId in range(200)]
+
+
+def outcomes(report: l36.ProcessingReport) -> dict[int, str]:
+    found: dict[int, str] = {l36.entryRecordId(e): e["status"] for e in report.results}
+    found.update({letter.record.recordId: "DEAD" for letter in report.deadLetters})
+    return found
+
+
+def processRecords(
+    records: tuple[l36.FaultRecord, ...],
+    *,
+    crashRate: float,
+    seed: int,
+    batchSize: int,
+    kind: ExecutorKind = "inline",
+    startMethod: StartMethod | None = None,
+) -> tuple[l36.ProcessingReport, l36.ReplayReport]:
+    deadLetterLog = l36.DeadLetterLog()
+    processor = l36.FaultTolerantBatchProcessor(
+        seed=seed,
+        crashRate=crashRate,
+        batchSize=batchSize,
+        pool=l36.PoolSpec(kind, 2, startMethod),
+        deadLetterLog=deadLetterLog,
+        timeoutSec=20,
+    )
+    report = processor.process(records)
+    return report, deadLetterLog.replay(l36.faultTolerantCompute)
+
+
+@given(
+    seed=st.integers(0, 10_000),
+    crashRate=st.one_of(st.just(0.0), st.just(1.0), st.floats(0.0, 1.0)),
+    poisonRate=st.floats(0.0, 0.5),
+    count=st.integers(1, 80),
+    batchSize=st.integers(1, 25),
+    killers=st.integers(0, 3),
+)
+@settings(max_examples=60)
+def test_every_record_ends_in_exactly_one_outcome(
+    seed: int, crashRate: float, poisonRate: float, count: int, batchSize: int, killers: int
+) -> None:
+    records = l36.makeFaultRecords(count, seed=seed, poisonRate=poisonRate, glitchRate=0.1, killers=killers)
+    report, replay = processRecords(records, crashRate=crashRate, seed=seed, batchSize=batchSize)
+    assert report.addsUp
+    assert sum(report.count(status) for status in l36.STATUSES) + len(report.deadLetters) == count
+    killerIds = {r.recordId for r in records if r.fatal}
+    assert {i.recordId for i in report.isolated} <= killerIds
+    assert killerIds <= {letter.record.recordId for letter in report.deadLetters}
+    assert replay.attempted == len(report.deadLetters)
+    assert replay.successes + len(replay.stillDead) == replay.attempted
+    assert killerIds <= {letter.record.recordId for letter in replay.stillDead}
+    if crashRate == 0.0:
+        assert report.crashes == 0
+        assert {i.recordId for i in report.isolated} == killerIds
+        assert all(i.exitCode == l36.KILLER_EXIT_CODE for i in report.isolated)
+        assert {letter.record.recordId for letter in report.deadLetters} == killerIds
+    if crashRate == 1.0:
+        assert len(report.deadLetters) == count
+        assert report.isolated == ()
+        assert all(letter.failure.errorType == "RuntimeError" for letter in report.deadLetters)
+        assert all(letter.failure.attempts == 2 for letter in report.deadLetters)
+        assert replay.successes == 0
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("startMethod", START_METHODS)
+def test_a_real_worker_death_is_survived_isolated_and_reproducible(startMethod: StartMethod) -> None:
+    records = l36.makeFaultRecords(60, seed=11, poisonRate=0.1, glitchRate=0.05, killers=2)
+    killerIds = {r.recordId for r in records if r.fatal}
+    assert len(killerIds) == 2
+    report, replay = processRecords(
+        records, crashRate=0.1, seed=11, batchSize=10, kind="process", startMethod=startMethod
+    )
+    assert report.addsUp
+    assert report.poolReplacements >= 3
+    dead = {letter.record.recordId: letter for letter in report.deadLetters}
+    for killerId in killerIds:
+        assert dead[killerId].exitCode == l36.KILLER_EXIT_CODE
+        assert dead[killerId].failure.errorType == "BrokenProcessPool"
+        assert "exit code 70" in dead[killerId].failure.message
+    inline, inlineReplay = processRecords(records, crashRate=0.1, seed=11, batchSize=10)
+    assert outcomes(report) == outcomes(inline)
+    assert [(i.recordId, i.exitCode) for i in report.isolated] == [(i.recordId, i.exitCode) for i in inline.isolated]
+    assert [d.failure.attempts for d in report.deadLetters] == [d.failure.attempts for d in inline.deadLetters]
+    assert replay.successes == inlineReplay.successes
+
+
+@pytest.mark.timeout(20)
+def test_supervisedPool_replaces_a_broken_pool_and_reports_the_exit_code() -> None:
+    with l36.SupervisedPool("process", 2, "fork") as pool:
+        future = pool.executor.submit(l36.faultTolerantCompute, job(1.0, fatal=0))
+        with pytest.raises(BrokenExecutor):
+            future.result(timeout=10)
+        assert pool.replace() == (l36.KILLER_EXIT_CODE,)
+        assert pool.executor.submit(l36.faultTolerantCompute, job(1.0)).result(timeout=10)[0]["status"] == "OK"
+        assert pool.replacements == 1
+
+
+def test_deadLetterLog_replay_retries_each_entry_once() -> None:
+    deadLetterLog = l36.DeadLetterLog()
+    crashy = job(4.0, 9.0, fatal=None)
+    for record in crashy.records:
+        deadLetterLog.add(crashy, record, RuntimeError("worker crash"), attempts=2)
+    killer = job(1.0, fatal=0)
+    deadLetterLog.add(killer, killer.records[0], l36.WorkerDeathError(70), attempts=2, exitCode=70)
+    calls: list[l36.ComputeJob] = []
+
+    def computeFn(replayed: l36.ComputeJob) -> list[l36.ResultEntry]:
+        calls.append(replayed)
+        return l36.faultTolerantCompute(replayed)
+
+    report = deadLetterLog.replay(computeFn)
+    assert report.attempted == 3
+    assert report.successes == 2
+    assert [letter.record.recordId for letter in report.stillDead] == [0]
+    [still] = deadLetterLog.entries
+    assert still.failure.attempts == 3
+    assert still.exitCode == 70
+    assert all(call.stage == "replay" for call in calls)
+
+
+def test_exercise4_quick_inline_report_adds_up() -> None:
+    result = l36.runExercise4(l36.Exercise4Config(records=200), seed=3, executor="inline")
+    assert structuralHold(result.claims)
+    for run in result.runs:
+        assert run.report.addsUp
+        assert run.finalAddsUp
+        total = sum(run.finalCount(status) for status in l36.STATUSES) + len(run.replay.stillDead)
+        assert total == 200
+    assert "Accounting" in l36.formatExercise4(result)
+
+
+# ============================================================================
+# Configs and CLI
+# ============================================================================
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: l36.Exercise1Config(workers=0), r"^workers must be >= 1 and <= 256, got 0$"),
+        (lambda: l36.Exercise1Config(faultySensor=5), r"^faultySensor must be >= 0 and <= 4, got 5$"),
+        (lambda: l36.Exercise2Config(initialBatchSize=300), r"^initialBatchSize must be >= 5 and <= 200, got 300$"),
+        (lambda: l36.Exercise3Config(criticalFraction=1.5), r"^criticalFraction must be >= 0.0 and <= 1.0, got 1.5$"),
+        (lambda: l36.Exercise4Config(crashRate=-0.1), r"^crashRate must be >= 0.0 and <= 1.0, got -0.1$"),
+    ],
+)
+def test_configs_reject_bad_values(make: Callable[[], object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        make()
+
+
+def test_list_names_the_four_exercises(capsys: pytest.CaptureFixture[str]) -> None:
+    assert l36.main(["--list"]) == 0
+    out = capsys.readouterr().out
+    assert [e.number for e in l36.EXERCISES] == [1, 2, 3, 4]
+    assert all(e.title in out for e in l36.EXERCISES)
