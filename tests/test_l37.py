@@ -373,6 +373,8 @@ def test_exercise4_leak_grows_and_the_fix_does_not() -> None:
     assert result.leakFit.slope > 0
     assert result.leakFit.rSquared > 0.99
     assert abs(result.fixedFit.slope) < 0.05 * result.leakFit.slope
+    assert result.leaking[0].allocations[0].site.endswith("(AlertDetector.process)")
+    assert result.leaking[1].allocations == ()
     assert [s.name for s in result.main.stages] == ["ThresholdFilter", "Normalizer", "FeatureComputer", "AlertDetector"]
     assert result.main.stages[0].recordsIn == config.records
     assert len(result.stability) == config.runs
