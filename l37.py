@@ -1421,8 +1421,8 @@ def formatExercise2(result: Exercise2Result) -> str:
             (
                 f"What measuring costs: the fixed pipeline runs in {result.measuredMs:.1f} ms measured, "
                 f"{result.unmeasuredMs:.1f} ms unmeasured, about {result.overheadUsPerRecordStage:.2f} µs per record "
-                "per stage (four perf_counter calls and two generator hops) - more than a cheap stage's own work, "
-                "which is why after the fix the self times are mostly the instrument's."
+                "per stage (four perf_counter calls, a generator hop and a method call) - more than a cheap "
+                "stage's own work, which is why after the fix the self times are mostly the instrument's."
             ),
         ]
     )
