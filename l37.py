@@ -62,14 +62,17 @@ from shared import (
     ClaimKind,
     ConfigError,
     Exercise,
+    LinearFit,
     Log,
     Outcome,
     RunOptions,
     Stopwatch,
     barChart,
+    coefficientOfVariation,
     formatTable,
     judge,
     lectureMain,
+    linearFit,
     makeRng,
     percentile,
     requireRange,
@@ -81,37 +84,8 @@ LECTURE = 37
 P = ParamSpec("P")
 
 # ============================================================================
-# Candidates for shared.py
+# Profiling helpers: cProfile results as rows a report can tabulate and a claim can read
 # ============================================================================
-
-
-@dataclass(frozen=True, slots=True)
-class LinearFit:
-    """A least-squares line through points: slope, intercept and R² (nan when undefined)."""
-
-    slope: float
-    intercept: float
-    rSquared: float
-
-
-def linearFit(xs: Sequence[float], ys: Sequence[float]) -> LinearFit:
-    """Fit ``y = slope * x + intercept``; R² is nan when ``ys`` is constant (no variance to explain)."""
-    if len(xs) != len(ys) or len(xs) < 2:
-        raise ConfigError(f"linearFit needs two equal-length sequences of >= 2 points, got {len(xs)} and {len(ys)}")
-    slope, intercept = statistics.linear_regression(xs, ys)
-    try:
-        rSquared = statistics.correlation(xs, ys) ** 2
-    except statistics.StatisticsError:
-        rSquared = math.nan
-    return LinearFit(slope, intercept, rSquared)
-
-
-def coefficientOfVariation(values: Sequence[float]) -> float:
-    """Sample standard deviation over mean: 0.1 means the spread is 10% of the mean."""
-    if len(values) < 2:
-        return 0.0
-    mean = statistics.fmean(values)
-    return statistics.stdev(values) / mean if mean else math.inf
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@ What lives here, once:
   the one bridge from an executor to asyncio;
 - randomness: ``makeRng`` / ``deriveSeed``, reproducible from a seed and keys;
 - measurement: ``Stopwatch``, ``percentile``, ``speedup``, ``efficiency``,
-  ``parallelBound``, ``cpuCount``, ``flowMakespan`` (a latency model's lower bound);
+  ``parallelBound``, ``cpuCount``, ``linearFit``, ``coefficientOfVariation``,
+  ``flowMakespan`` (a latency model's lower bound);
 - queues: ``OccupancyQueue`` (an asyncio.Queue that records its size over time),
   ``timeWeightedMean``, ``binSteps``, ``occupancyPlot``;
 - reports: ``formatTable``, ``formatMarkdownTable``, ``bar``, ``barChart``, ``sideBySide``, ``banner``;
@@ -34,6 +35,7 @@ import math
 import multiprocessing
 import os
 import signal
+import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -437,6 +439,35 @@ def cpuCount() -> int:
 def parallelBound(tasks: int, workers: int, cores: int | None = None) -> int:
     """The best speedup parallel CPU work can reach: min(tasks, workers, cores)."""
     return max(1, min(tasks, workers, cpuCount() if cores is None else cores))
+
+
+@dataclass(frozen=True, slots=True)
+class LinearFit:
+    """A least-squares line through points: slope, intercept and R² (nan when undefined)."""
+
+    slope: float
+    intercept: float
+    rSquared: float
+
+
+def linearFit(xs: Sequence[float], ys: Sequence[float]) -> LinearFit:
+    """Fit ``y = slope * x + intercept``; R² is nan when ``ys`` is constant (no variance to explain)."""
+    if len(xs) != len(ys) or len(xs) < 2:
+        raise ConfigError(f"linearFit needs two equal-length sequences of >= 2 points, got {len(xs)} and {len(ys)}")
+    slope, intercept = statistics.linear_regression(xs, ys)
+    try:
+        rSquared = statistics.correlation(xs, ys) ** 2
+    except statistics.StatisticsError:
+        rSquared = math.nan
+    return LinearFit(slope, intercept, rSquared)
+
+
+def coefficientOfVariation(values: Sequence[float]) -> float:
+    """Sample standard deviation over mean: 0.1 means the spread is 10% of the mean."""
+    if len(values) < 2:
+        return 0.0
+    mean = statistics.fmean(values)
+    return statistics.stdev(values) / mean if mean else math.inf
 
 
 def flowMakespan(stages: Sequence[tuple[Sequence[float], int]]) -> float:

@@ -396,20 +396,6 @@ def test_alert_detector_keeps_nothing_without_the_leak() -> None:
 # ============================================================================
 
 
-def test_linearFit_on_a_line_and_on_a_constant() -> None:
-    line = l37.linearFit([1.0, 2.0, 3.0], [5.0, 7.0, 9.0])
-    assert (line.slope, line.intercept) == pytest.approx((2.0, 3.0))
-    assert line.rSquared == pytest.approx(1.0)
-    flat = l37.linearFit([1.0, 2.0, 3.0], [4.0, 4.0, 4.0])
-    assert flat.slope == pytest.approx(0.0)
-    assert math.isnan(flat.rSquared)
-
-
-def test_coefficientOfVariation() -> None:
-    assert l37.coefficientOfVariation([10.0, 10.0, 10.0]) == 0.0
-    assert l37.coefficientOfVariation([9.0, 11.0]) == pytest.approx(math.sqrt(2) / 10)
-
-
 def test_cli_lists_and_rejects_an_unknown_exercise(capsys: pytest.CaptureFixture[str]) -> None:
     assert l37.main(["--list"]) == 0
     assert "measurement dashboard" in capsys.readouterr().out

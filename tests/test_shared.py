@@ -26,6 +26,7 @@ from shared import (
     bar,
     barChart,
     binSteps,
+    coefficientOfVariation,
     deriveSeed,
     efficiency,
     executorScope,
@@ -33,6 +34,7 @@ from shared import (
     formatClaims,
     formatTable,
     judge,
+    linearFit,
     makeExecutor,
     makeRng,
     occupancyPlot,
@@ -344,3 +346,17 @@ def test_flowMakespan_lies_between_the_bounds(durations: list[float], servers: i
     span = flowMakespan([(durations, servers)])
     assert max(durations) - 1e-9 <= span <= sum(durations) + 1e-9
     assert span >= sum(durations) / servers - 1e-9
+
+
+def test_linearFit_on_a_line_and_on_a_constant() -> None:
+    line = linearFit([1.0, 2.0, 3.0], [5.0, 7.0, 9.0])
+    assert (line.slope, line.intercept) == pytest.approx((2.0, 3.0))
+    assert line.rSquared == pytest.approx(1.0)
+    flat = linearFit([1.0, 2.0, 3.0], [4.0, 4.0, 4.0])
+    assert flat.slope == pytest.approx(0.0)
+    assert math.isnan(flat.rSquared)
+
+
+def test_coefficientOfVariation() -> None:
+    assert coefficientOfVariation([10.0, 10.0, 10.0]) == 0.0
+    assert coefficientOfVariation([9.0, 11.0]) == pytest.approx(math.sqrt(2) / 10)
