@@ -211,7 +211,9 @@ def runModel(model: CostModel, records: int) -> l36.BatchRun:
 def test_processor_climbs_to_200_when_every_batch_pays_a_fixed_round_trip() -> None:
     run = runModel(CostModel(overheadMs=0.5, perRecordMs=0.002, power=1.0), 5_000)
     assert run.batches[0].planned == 10
-    assert [c.newSize for c in run.changes[:2]] == [80, 200]
+    assert [batch.planned for batch in run.batches[:5]] == [10, 30, 90, 200, 5]
+    assert [c.newSize for c in run.changes[:2]] == [200, 200]
+    assert [batch.planned for batch in run.batches[5:15]] == [200] * 4 + [200] + [200] * 4 + [100]
     assert run.finalSize == 200
     assert run.outputsMatch
 
