@@ -21,15 +21,16 @@ import math
 import multiprocessing
 import os
 import signal
+import sys
 import time
 import tracemalloc
 from collections import Counter, deque
-from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
 from dataclasses import dataclass, replace
 from random import Random
 from types import TracebackType
-from typing import Final, Literal, NoReturn, Protocol, TypedDict, final
+from typing import Final, Literal, NoReturn, Protocol, TypedDict, TypeVar, final
 
 from shared import (
     Benchmark,
@@ -63,6 +64,27 @@ from shared import (
 )
 
 LECTURE = 36
+T = TypeVar("T")
+
+# Candidates for shared.py ----------------------------------------------------
+
+if sys.version_info >= (3, 12):
+    waitFor = asyncio.wait_for
+else:
+
+    async def waitFor(awaitable: Awaitable[T], timeout: float | None) -> T:  # noqa: ASYNC109 - wait_for's signature
+        """``asyncio.wait_for`` as 3.12 has it: ``async with asyncio.timeout(timeout): await``.
+
+        3.11's ``wait_for`` swallows a cancellation that lands as the awaited result
+        arrives (it returns the result instead; gh-86296, fixed in 3.12 by rebuilding
+        it on ``asyncio.timeout``). With readings arriving all the time, Ctrl-C would
+        then be lost in ``queue.get()``. Same deadline, same ``TimeoutError``.
+        """
+        async with asyncio.timeout(timeout):
+            return await awaitable
+
+
+# -----------------------------------------------------------------------------
 
 # ============================================================================
 # Exercise 1 - Full async + process pool pipeline
@@ -206,18 +228,21 @@ class AsyncIngestionLayer:
     async def run(self, durationSec: float, *, closeTimeoutSec: float = 30.0) -> None:
         """Ingest every source through ``gather`` until ``durationSec`` elapses, then end the stream.
 
-        ``wait_for`` cancels the gathered sources at the deadline (a source waiting on a
-        full queue is cancelled in ``put``, so its reading is not counted and not lost).
-        Then the end-of-stream marker goes on the queue, behind every reading, so the
-        assembler flushes what is left.
+        ``wait_for`` (``waitFor``: on 3.11 the fixed equivalent) cancels the gathered
+        sources at the deadline; a source waiting on a full queue is cancelled in
+        ``put``, so its reading is neither counted nor lost. Then the end-of-stream
+        marker goes on the queue, behind every reading, so the assembler flushes
+        what is left.
         """
         requireRange("durationSec", durationSec, 0.0, 86_400.0)
         self._startedAt = time.perf_counter()
+        gathered = asyncio.gather(*(self._ingest(source) for source in self.sources))
+        # When Ctrl-C tears the loop down, asyncio.run cancels the source tasks directly and the
+        # gather records a CancelledError nobody awaits; reading it here keeps the exit quiet.
+        gathered.add_done_callback(lambda future: future.cancelled() or future.exception())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                asyncio.gather(*(self._ingest(source) for source in self.sources)), timeout=durationSec
-            )
-        await asyncio.wait_for(self.queue.put(EndOfStream), timeout=closeTimeoutSec)
+            await waitFor(gathered, timeout=durationSec)
+        await waitFor(self.queue.put(EndOfStream), timeout=closeTimeoutSec)
 
     def statistics(self) -> IngestionStatistics:
         """A frozen snapshot of the counters."""
@@ -232,7 +257,8 @@ class AsyncIngestionLayer:
 class BatchAssembler:
     """Requirement 2: readings into batches of exactly ``batchSize``, or fewer after a quiet spell.
 
-    ``queue.get`` is wrapped in ``wait_for(maxWaitSec)``: when no reading arrives for
+    ``queue.get`` is wrapped in ``wait_for(maxWaitSec)`` (``waitFor``, which on 3.11
+    is the fixed equivalent, so Ctrl-C is not lost here): when no reading arrives for
     that long, the partial batch is flushed rather than held back. The end-of-stream
     marker flushes the last partial batch and ends the iteration.
     """
@@ -251,7 +277,7 @@ class BatchAssembler:
         batch: list[SensorReading] = []
         while True:
             try:
-                item = await asyncio.wait_for(queue.get(), timeout=maxWaitSec)
+                item = await waitFor(queue.get(), timeout=maxWaitSec)
             except TimeoutError:
                 if batch:
                     self.timeoutFlushes += 1
