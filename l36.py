@@ -1444,7 +1444,7 @@ def claims2(result: Exercise2Result) -> tuple[Claim, ...]:
             kind=ClaimKind.TIMING,
             reason=(
                 "each batch pays a fixed round trip whatever its compute, so ms/record falls with size for both; "
-                "smaller batches help only for load balance, which 5,000 records over "
+                f"smaller batches help only for load balance, which {config.records:,} records over "
                 f"{config.workers} workers does not need"
             ),
         ),
@@ -1533,6 +1533,22 @@ def formatExercise2(result: Exercise2Result) -> str:
         "The monitor's rule is literal (lowest ms/record among the last 10); exploration is the processor's "
         "ladder: 1x, 3x, 9x, 27x the current size in each window of 5 batches, and 0.5x in one window of two."
     )
+    light, heavy = result.light, result.heavy
+    held = light.adaptive.finalSize > heavy.adaptive.finalSize
+    lines += [
+        (
+            f"The lecture expects light -> larger, heavy -> smaller: light went to {light.adaptive.finalSize}, "
+            f"heavy to {heavy.adaptive.finalSize} ({'as expected' if held else 'not as expected'}; the static "
+            f"sweep's best sizes are {light.bestStatic.size} and {heavy.bestStatic.size})."
+        ),
+        "Every batch pays a round trip (pickle, pipe, wake-up) whatever its compute, so ms per record falls with",
+        "the batch size for both; heavy work only makes the curve flatter. Smaller batches pay off for load",
+        (
+            f"balance when batches are few per worker ({result.config.records:,} records / 200 / "
+            f"{result.config.workers} workers = {result.config.records / 200 / result.config.workers:.1f} batches each "
+            "here), and for latency, which a throughput pass does not measure."
+        ),
+    ]
     return "\n".join(lines)
 
 
