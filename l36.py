@@ -1469,10 +1469,12 @@ def shortfall(workload: WorkloadResult, config: Exercise2Config) -> str:
     run, best = workload.adaptive, workload.bestStatic
     bestBatches = math.ceil(run.records / best.size)
     if run.finalSize != best.size:
+        settled = next((p for p in workload.static if p.size == run.finalSize), None)
+        gap = f" ({best.throughput / settled.throughput - 1:.0%} faster as a static size)" if settled else ""
         return (
-            f"it settled on {run.finalSize} where static {best.size} was best: with {bestBatches} batches of "
-            f"{best.size} over {config.workers} workers the last wave runs half empty, a load-balance effect "
-            "the monitor's per-batch ms/record cannot see, and the run-to-run noise is of the same size"
+            f"it settled on {run.finalSize} where static {best.size} was best{gap}: the monitor compares single "
+            "batches' ms/record, the sweep whole passes (how batches spread over the workers, the tail), and "
+            "run-to-run noise on this machine is of the same order"
         )
     return (
         f"the climb from {config.initialBatchSize} and the probes cost {len(run.batches)} batches "
