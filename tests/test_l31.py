@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import json
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -12,12 +20,62 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 import l31
-from shared import Claim, ClaimKind, ConfigError, InlineExecutor, StartMethod, Verdict, percentile
+from shared import (
+    EFFICIENCY_TARGET,
+    START_METHODS,
+    BenchOptions,
+    BenchRow,
+    Claim,
+    ClaimKind,
+    ConfigError,
+    InlineExecutor,
+    StartMethod,
+    Verdict,
+    executorScope,
+    percentile,
+    warmUp,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def structuralHold(claims: tuple[Claim, ...]) -> bool:
     """Every structural claim holds or could not be measured; none fails."""
     return all(c.verdict is not Verdict.FAILS for c in claims if c.kind is ClaimKind.STRUCTURAL)
+
+
+@contextlib.contextmanager
+def noWarnings() -> Iterator[None]:
+    """Fail if the block warns at all, the fork-with-threads warning of 3.12+ included.
+
+    ``os.fork`` in a process that has threads warns (DeprecationWarning) on 3.12+,
+    but under an "error" filter CPython drops the exception (a fork cannot fail
+    half-way), so pytest's filterwarnings = error never sees it. Recorded, it is seen.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    assert [f"{w.category.__name__}: {w.message}" for w in caught] == []
+
+
+def forkAfterThreads() -> None:
+    """The wrong order: a thread pool's threads are alive when the process pool forks its workers."""
+    with executorScope("thread", 1) as threads:
+        warmUp(threads, 1)
+        with executorScope("process", 1, "fork") as pool:
+            warmUp(pool, 1)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="the fork-with-threads warning is new in 3.12")
+def test_noWarnings_sees_a_fork_while_threads_run() -> None:
+    with pytest.raises(AssertionError, match="multi-threaded"), noWarnings():
+        forkAfterThreads()
+
+
+def verdictOf(claims: tuple[Claim, ...], words: str) -> Verdict:
+    """The verdict of the one claim whose statement contains ``words``."""
+    (claim,) = [c for c in claims if words in c.statement]
+    return claim.verdict
 
 
 # ============================================================================
@@ -75,10 +133,17 @@ def test_handleRequest_matches_the_sync_handler() -> None:
     assert expected[1] == {"requestId": 1, "parseCount": 5, "metadata": {"id": 1000, "label": "item_1000"}}
 
 
-@pytest.mark.parametrize("startMethod", ["fork", "spawn"])
-def test_exercise1_process_pool_matches_sequential(startMethod: StartMethod) -> None:
-    result = l31.runExercise1(SMALL1, seed=4, executor="process", startMethod=startMethod)
-    inline = l31.runExercise1(SMALL1, seed=4, executor="inline")
+@pytest.fixture(scope="module")
+def inline1() -> l31.Exercise1Result:
+    """Exercise 1 with no pool at all: the seeded results every executor must reproduce."""
+    return l31.runExercise1(SMALL1, seed=4, executor="inline")
+
+
+@pytest.mark.parametrize("startMethod", START_METHODS)
+def test_exercise1_process_pool_matches_sequential(startMethod: StartMethod, inline1: l31.Exercise1Result) -> None:
+    with noWarnings():
+        result = l31.runExercise1(SMALL1, seed=4, executor="process", startMethod=startMethod)
+    inline = inline1
     assert result.matchesSequential
     assert result.results == inline.results
     assert [r["requestId"] for r in result.results] == [0, 1, 2]
@@ -87,6 +152,29 @@ def test_exercise1_process_pool_matches_sequential(startMethod: StartMethod) -> 
     assert result.sequential.idealSeconds >= result.threeTier.idealSeconds
     assert structuralHold(result.claims)
     assert {c.kind for c in result.claims} == {ClaimKind.STRUCTURAL, ClaimKind.TIMING}
+
+
+def test_exercise1_claims_follow_the_figures(inline1: l31.Exercise1Result) -> None:
+    def judged(sequential: float, threads: float, tiers: float) -> tuple[Claim, ...]:
+        figures = replace(
+            inline1,
+            executor="process",
+            sequential=replace(inline1.sequential, seconds=sequential),
+            threadTierOnly=replace(inline1.threadTierOnly, seconds=threads),
+            threeTier=replace(inline1.threeTier, seconds=tiers),
+        )
+        return l31._withClaims1(figures).claims
+
+    fast = judged(0.8, 0.13, 0.11)
+    assert verdictOf(fast, "beats the sequential handler") is Verdict.HOLDS
+    assert verdictOf(fast, "each tier adds its own gain") is Verdict.HOLDS
+    slow = judged(0.8, 0.10, 0.9)
+    assert verdictOf(slow, "beats the sequential handler") is Verdict.FAILS
+    assert verdictOf(slow, "each tier adds its own gain") is Verdict.FAILS
+    assert verdictOf(l31._withClaims1(inline1).claims, "each tier adds its own gain") is Verdict.NOT_MEASURED
+    differ = l31._withClaims1(replace(inline1, matchesSequential=False)).claims
+    assert verdictOf(differ, "returns what the synchronous handler returns") is Verdict.FAILS
+    assert not structuralHold(differ)
 
 
 def test_exercise1_config_rejects_bad_values() -> None:
@@ -589,7 +677,13 @@ def test_exercise3_config_rejects_rates_above_one() -> None:
 # Exercise 4
 # ============================================================================
 
-SMALL4 = l31.Exercise4Config(sizes=(1, 3), processWorkers=2, storeWorkers=1, batches=3, batchSize=3)
+SMALL4 = l31.Exercise4Config(sizes=(1, 3), processWorkers=2, storeWorkers=1, batches=2, batchSize=3, timeScale=0.1)
+
+
+@pytest.fixture(scope="module")
+def inline4() -> l31.Exercise4Result:
+    """Exercise 4 with normalisation inline: the seeded figures every executor must reproduce."""
+    return l31.runExercise4(SMALL4, seed=6, executor="inline")
 
 
 def test_stages_compute_the_spec_fields() -> None:
@@ -619,7 +713,7 @@ def test_runProbability_matches_enumeration(trials: int, runLength: int, probabi
 
 def test_exercise4_breaker_opens_and_fails_fast_reproducibly() -> None:
     config = l31.Exercise4Config(
-        sizes=(1,), processWorkers=1, storeWorkers=1, batches=3, batchSize=4, storeFailureProbability=0.9
+        sizes=(1,), processWorkers=1, storeWorkers=1, batches=3, batchSize=4, storeFailureProbability=0.9, timeScale=0.1
     )
     first = l31.runExercise4(config, seed=2, executor="inline")
     second = l31.runExercise4(config, seed=2, executor="inline")
@@ -632,14 +726,174 @@ def test_exercise4_breaker_opens_and_fails_fast_reproducibly() -> None:
     assert structuralHold(first.claims)
 
 
-@pytest.mark.parametrize("startMethod", ["fork", "spawn"])
-def test_exercise4_process_pool_matches_naive(startMethod: StartMethod) -> None:
-    result = l31.runExercise4(SMALL4, seed=6, executor="process", startMethod=startMethod)
+@pytest.mark.parametrize("startMethod", START_METHODS)
+def test_exercise4_process_pool_matches_naive(startMethod: StartMethod, inline4: l31.Exercise4Result) -> None:
+    with noWarnings():
+        result = l31.runExercise4(SMALL4, seed=6, executor="process", startMethod=startMethod)
     assert all(row.aggregatesMatch for row in result.rows)
+    assert [row.aggregate for row in result.rows] == [row.aggregate for row in inline4.rows]
     assert [row.aggregate["count"] for row in result.rows] == [1, 3]
+    assert result.batches == inline4.batches
     assert all(row.naiveIdealSeconds > 0 and row.correctIdealSeconds > 0 for row in result.rows)
-    assert sum(row.total for row in result.batches) == 9
+    assert sum(row.total for row in result.batches) == 6
+    assert result.cpuWidth == 2
+    assert inline4.cpuWidth == 1
     assert structuralHold(result.claims)
+
+
+def test_exercise4_claims_follow_the_figures(inline4: l31.Exercise4Result) -> None:
+    def judged(*pairs: tuple[float, float]) -> tuple[Claim, ...]:
+        rows = tuple(
+            replace(row, naiveSeconds=naive, correctSeconds=correct)
+            for row, (naive, correct) in zip(inline4.rows, pairs, strict=True)
+        )
+        return l31._withClaims4(replace(inline4, rows=rows)).claims
+
+    growing = judged((0.33, 0.17), (0.59, 0.18))
+    assert verdictOf(growing, "beats the naive one at every scale") is Verdict.HOLDS
+    assert verdictOf(growing, "speedup increases with more sensors") is Verdict.HOLDS
+    flat = judged((0.33, 0.11), (0.59, 0.30))
+    assert verdictOf(flat, "beats the naive one at every scale") is Verdict.HOLDS
+    assert verdictOf(flat, "speedup increases with more sensors") is Verdict.FAILS
+    losing = judged((0.10, 0.17), (0.59, 0.18))
+    assert verdictOf(losing, "beats the naive one at every scale") is Verdict.FAILS
+    assert structuralHold(losing)
+
+
+# ============================================================================
+# Dask: the CPU tier on a LocalCluster gives the process pool's seeded results
+# ============================================================================
+
+DASK_RUN = f"""
+import json
+import l31
+
+result = l31.runExercise1(l31.{SMALL1!r}, seed=4, executor="dask")
+print(json.dumps({{"results": list(result.results), "matches": result.matchesSequential}}))
+"""
+
+
+def test_exercise1_on_a_dask_cluster_matches_the_process_pool() -> None:
+    # In a child process: a Dask client leaves a thread behind (its offload pool), and on
+    # 3.12+ any later fork in this process would then warn, which the suite treats as an error.
+    pytest.importorskip("distributed")
+    done = subprocess.run(
+        [sys.executable, "-c", DASK_RUN], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    onDask = json.loads(done.stdout.strip().splitlines()[-1])
+    onPool = l31.runExercise1(SMALL1, seed=4, executor="process")
+    assert onDask["matches"]
+    assert onDask["results"] == [dict(r) for r in onPool.results]
+
+
+# ============================================================================
+# Benchmarks: the logic, not the clock (tiny sizes, one repeat)
+# ============================================================================
+
+TINY_BENCH = BenchOptions(seed=3, repeats=1)
+TINY4 = l31.Exercise4Config(processWorkers=2, storeWorkers=2, timeScale=0.02)
+
+
+def test_interleavedMedians_rotates_the_order_and_keeps_every_label() -> None:
+    calls: list[str] = []
+    medians = l31.interleavedMedians({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 3)
+    assert calls == ["a", "b", "b", "a", "a", "b"]
+    assert list(medians) == ["a", "b"]
+    assert all(seconds >= 0 for seconds in medians.values())
+
+
+def test_benchThreeTier_rows_are_the_three_architectures() -> None:
+    with noWarnings():
+        report = l31.benchThreeTier(SMALL1, TINY_BENCH, extensions=(5,))
+    labels = [row.label for row in report.rows]
+    assert report.key == "31.1"
+    assert labels[:3] == [
+        "sequential (baseline)",
+        "async + 3 threads, parse on the loop",
+        "async + 3 threads + 2 processes",
+    ]
+    assert all(label.endswith(", 5 requests") for label in labels[3:])
+    sequential, threads, tiers = report.rows[:3]
+    assert all(row.medianSeconds > 0 and row.repeats == 1 for row in report.rows)
+    assert sequential.baselineSeconds == threads.baselineSeconds == tiers.baselineSeconds == sequential.medianSeconds
+    assert tiers.idealSeconds <= threads.idealSeconds <= sequential.idealSeconds
+    for row in report.rows[:3]:
+        named = any(note.startswith(f"{row.label}: ") for note in report.notes)
+        assert named is (row.efficiency < EFFICIENCY_TARGET)
+
+
+def test_benchPipeline_measures_both_architectures_and_extends_below_target() -> None:
+    with noWarnings():
+        report = l31.benchPipeline(TINY4, 2, (4,), TINY_BENCH)
+    labels = [row.label for row in report.rows]
+    assert labels[:2] == ["naive, 2 sensors", "correct, 2 sensors"]
+    naive, correct = report.rows[:2]
+    assert naive.baselineSeconds == naive.medianSeconds == correct.baselineSeconds
+    assert correct.idealSeconds <= naive.idealSeconds
+    if correct.efficiency < EFFICIENCY_TARGET:
+        assert labels[2:] == ["correct, 4 sensors"]
+        assert "target" in report.notes[-1]
+    else:
+        assert labels[2:] == []
+
+
+def test_benchSweep_has_one_row_per_size_and_reads_the_speedup() -> None:
+    report = l31.benchSweep(TINY4, (2, 4), TINY_BENCH)
+    assert [row.label for row in report.rows] == ["2 sensors", "4 sensors"]
+    assert all(row.medianSeconds > 0 and row.baselineSeconds > 0 for row in report.rows)
+    text = "\n".join(report.notes)
+    assert "Speedup (naive / correct) per size" in text
+    assert "Does the speedup keep growing?" in text
+    assert "What bounds it on" in text
+
+
+def point(sensors: int, naive: float, correct: float, ideal: float, stages: tuple[float, ...]) -> l31.PipelinePoint:
+    return l31.PipelinePoint(sensors, naive, correct, naive, ideal, stages, (0.1, 0.005, 0.02), 5)
+
+
+def test_growthReading_tells_shrinking_steps_from_a_drop() -> None:
+    assert "yes, but by ever smaller steps (x1.50, x1.17)" in l31.growthReading([2.0, 3.0, 3.5])
+    assert "not started to shrink" in l31.growthReading([1.0, 2.0, 4.1])
+    assert "not at every step (x0.75)" in l31.growthReading([2.0, 1.5])
+    assert "one size" in l31.growthReading([2.0])
+
+
+def test_marginalCosts_read_the_last_two_sizes() -> None:
+    small = point(48, 1.10, 0.24, 0.22, (0.12, 0.04, 0.08))
+    large = point(96, 2.10, 0.37, 0.32, (0.12, 0.08, 0.16))
+    margin = l31.marginalCosts([small, large])
+    assert margin is not None
+    assert margin.naiveSeconds == pytest.approx(1.0 / 48)
+    assert margin.correctSeconds == pytest.approx(0.13 / 48)
+    assert margin.normalizeSeconds == pytest.approx(0.04 / 48)
+    assert margin.storeSeconds == pytest.approx(0.08 / 48)
+    assert margin.speedup == pytest.approx(1.0 / 0.13)
+    assert l31.marginalCosts([large]) is None
+    assert large.outsideSeconds == pytest.approx(0.37 - 0.36)
+
+
+def test_targetNote_says_where_the_target_is_reached_or_why_not() -> None:
+    low = point(12, 0.33, 0.20, 0.14, (0.12, 0.01, 0.02))
+    reached = point(24, 0.59, 0.19, 0.17, (0.12, 0.01, 0.04))
+    worse = point(24, 0.59, 0.30, 0.17, (0.12, 0.10, 0.04))
+    assert "reached at 24 sensors (89%)" in l31.targetNote([low, reached])
+    assert "not reached up to 24" in l31.targetNote([low, worse])
+    assert "growing with the batch" in l31.targetNote([low, worse])
+    assert "no larger size was tried" in l31.targetNote([low])
+
+
+def test_extensionNote_names_each_architecture_below_target() -> None:
+    first = BenchRow("tiers", 0.2, 0.8, 0.1, 5)
+    later = BenchRow("tiers, 20 requests", 0.2, 1.6, 0.18, 5)
+    assert "tiers, 20 requests reaches the target (90%)" in l31.extensionNote([first, later], [first], [10, 20])
+    missed = BenchRow("tiers, 20 requests", 0.4, 1.6, 0.18, 5)
+    assert "does not reach it up to 20 requests (45%)" in l31.extensionNote([first, missed], [first], [10, 20])
+    assert "no larger size was tried" in l31.extensionNote([first], [first], [10])
+
+
+def test_benchmarks_are_registered() -> None:
+    assert [b.key for b in l31.BENCHMARKS] == ["31.1", "31.4", "31.4s"]
 
 
 def test_main_lists_and_rejects_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
