@@ -1333,7 +1333,8 @@ def measureWorkload(
     # One untimed pass first: the workers' first calls of computeFn (unpickling it, warming
     # caches) would otherwise land on whichever timed pass comes first.
     processInBatches(computeFn, pool, records, FixedBatchSize(config.initialBatchSize), inFlight=config.workers)
-    for _ in range(config.repeats):
+
+    def adaptivePass() -> None:
         processor = AdaptiveBatchProcessor(
             computeFn,
             pool,
@@ -1344,6 +1345,12 @@ def measureWorkload(
             evaluateEvery=config.evaluateEvery,
         )
         adaptiveRuns.append(processor.process(records, inFlight=config.workers, timeoutSec=config.timeoutSec))
+
+    for repeat in range(config.repeats):
+        # Adaptive first in even passes, last in odd ones: whatever drifts over a pass
+        # (another process waking up, a warm cache) does not always land on the same side.
+        if repeat % 2 == 0:
+            adaptivePass()
         for size in config.staticSizes:
             staticRuns[size].append(
                 processInBatches(
@@ -1356,6 +1363,8 @@ def measureWorkload(
                     label=f"static {size}",
                 )
             )
+        if repeat % 2 == 1:
+            adaptivePass()
     static = tuple(StaticPoint(size, medianRun(runs).seconds, len(records)) for size, runs in staticRuns.items())
     return WorkloadResult(
         name,
@@ -3154,13 +3163,14 @@ def formatExercise4(result: Exercise4Result) -> str:
     ]
     headers = ("", *(f"{run.label}, crash rate {run.crashRate:.0%}" for run in result.runs))
     table = formatTable(headers, rows, title="Accounting (main run -> after replay):")
-    every = [letter for run in result.runs for letter in run.report.deadLetters]
-    killed = [letter for letter in every if letter.exitCode is not None]
-    lettersShown = (killed + [letter for letter in every if letter.exitCode is None])[:8]
+    every = [(run.label, letter) for run in result.runs for letter in run.report.deadLetters]
+    killed = [(label, letter) for label, letter in every if letter.exitCode is not None]
+    lettersShown = (killed + [(label, letter) for label, letter in every if letter.exitCode is None])[:8]
     letters = formatTable(
-        ("record", "batch", "exception", "message", "attempts", "exit code", "failed at"),
+        ("run", "record", "batch", "exception", "message", "attempts", "exit code", "failed at"),
         [
             (
+                label,
                 letter.record.recordId,
                 letter.job.batchId,
                 letter.failure.errorType,
@@ -3169,7 +3179,7 @@ def formatExercise4(result: Exercise4Result) -> str:
                 "" if letter.exitCode is None else str(letter.exitCode),
                 time.strftime("%H:%M:%S", time.localtime(letter.failure.failedAt)),
             )
-            for letter in lettersShown
+            for label, letter in lettersShown
         ],
         title=f"Dead letters before the replay ({len(lettersShown)} of {len(every)}, worker deaths first):",
     )
