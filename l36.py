@@ -617,8 +617,8 @@ class Exercise1Config:
 
     @classmethod
     def quick(cls) -> Exercise1Config:
-        """Same pipeline, 1 s run, load runs of 0.25 s and 1 s: about 2.5 s in all."""
-        return cls(durationSec=1.0, faultAfter=8, loadShortSec=0.25, loadLongSec=1.0)
+        """Same pipeline, 1 s run, load runs of 0.2 s and 0.8 s: about 2 s in all."""
+        return cls(durationSec=1.0, faultAfter=8, loadShortSec=0.2, loadLongSec=0.8)
 
     def settings(self, durationSec: float) -> PipelineSettings:
         """The pipeline's wiring for a run of ``durationSec``.
