@@ -3,17 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import json
 import math
 import statistics
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import l29
-from shared import ClaimKind, ConfigError, InlineExecutor, StartMethod, Verdict, executorScope
+from shared import (
+    EFFICIENCY_TARGET,
+    BenchOptions,
+    Claim,
+    ClaimKind,
+    ConfigError,
+    InlineExecutor,
+    StartMethod,
+    Verdict,
+    cpuCount,
+    executorScope,
+    flowMakespan,
+)
 
+ROOT = Path(__file__).resolve().parent.parent
+START_METHODS = ["fork", "spawn", "forkserver"]
 SMALL = l29.Exercise1Config(requests=4, valuesPerRequest=500, workers=2)
 
 
@@ -48,7 +67,7 @@ def test_exercise1_same_seed_same_figures() -> None:
     assert first.highRiskCount == sum(row.highRisk for row in first.rows)
 
 
-@pytest.mark.parametrize("startMethod", ["fork", "spawn"])
+@pytest.mark.parametrize("startMethod", START_METHODS)
 def test_exercise1_process_pool_matches_inline(startMethod: StartMethod) -> None:
     pooled = l29.runExercise1(SMALL, seed=5, executor="process", startMethod=startMethod)
     inline = l29.runExercise1(SMALL, seed=5, executor="inline")
@@ -72,6 +91,28 @@ def test_exercise1_claims_are_judged() -> None:
 def test_exercise1_bound_is_min_of_requests_workers_cores() -> None:
     result = l29.runExercise1(SMALL, seed=2, executor="inline")
     assert result.bound == max(1, min(SMALL.requests, SMALL.workers, result.cores))
+
+
+def verdicts(claims: tuple[Claim, ...]) -> list[Verdict]:
+    return [claim.verdict for claim in claims]
+
+
+def test_exercise1_speedup_claim_holds_at_85_percent_of_the_bound_and_fails_below() -> None:
+    base = replace(l29.runExercise1(SMALL, seed=2, executor="inline"), cores=2, sequentialSeconds=1.0)
+    fast = l29._withClaims1(replace(base, warmSeconds=0.55, coldSeconds=0.6))
+    slow = l29._withClaims1(replace(base, warmSeconds=0.9, coldSeconds=1.2))
+    assert fast.bound == slow.bound == 2
+    assert verdicts(fast.claims) == [Verdict.HOLDS, Verdict.HOLDS, Verdict.HOLDS]
+    assert verdicts(slow.claims) == [Verdict.HOLDS, Verdict.HOLDS, Verdict.FAILS]
+    assert "min(10/3, 1) = 1 is a typo for min(requests, workers, cores) = 2" in slow.claims[2].reason
+    assert "1.11x warm" in slow.claims[2].measured
+
+
+def test_exercise1_structural_claims_fail_on_a_blocked_loop_or_different_results() -> None:
+    base = l29.runExercise1(SMALL, seed=2, executor="inline")
+    broken = l29._withClaims1(replace(base, dispatchedBeforeAnyCompleted=False, matchesSequential=False))
+    structural = [claim for claim in broken.claims if claim.kind is ClaimKind.STRUCTURAL]
+    assert [claim.verdict for claim in structural] == [Verdict.FAILS, Verdict.FAILS]
 
 
 @pytest.mark.parametrize(
@@ -144,9 +185,9 @@ def test_exercise2_accounts_for_every_record_and_respects_the_bound() -> None:
     assert slow.maxInFlight > STREAM.workers
 
 
-@pytest.mark.parametrize("startMethod", ["fork", "spawn"])
+@pytest.mark.parametrize("startMethod", START_METHODS)
 def test_exercise2_process_pool_gives_the_same_results(startMethod: StartMethod) -> None:
-    config = replace(STREAM, totalRecords=6, comparedMaxsizes=(2,))
+    config = replace(STREAM, totalRecords=6, comparedMaxsizes=(2,), workers=2, storeMs=5.0)
     pooled = l29.runExercise2(config, seed=4, executor="process", startMethod=startMethod)
     assert [recordId for recordId, _ in pooled.expected] == list(range(6))
     assert all(run.results == pooled.expected for run in (pooled.main, *pooled.comparison))
@@ -224,6 +265,56 @@ def test_put_and_get_give_up_after_their_deadline() -> None:
         asyncio.run(noProducer())
 
 
+def queueRun(consumer: l29.ConsumerKind, maxsize: int, storeMs: float, sizes: tuple[int, ...]) -> l29.QueueRun:
+    """A hand-made run whose producer saw ``sizes`` before its puts."""
+    return l29.QueueRun(
+        consumer=consumer,
+        maxsize=maxsize,
+        storeMs=storeMs,
+        results=((0, 1.0), (1, 2.0)),
+        sizesBeforePut=sizes,
+        trace=tuple((index * 0.01, size) for index, size in enumerate(sizes)),
+        producerBlockedSeconds=0.0,
+        maxInFlight=2,
+        elapsedSeconds=0.1,
+    )
+
+
+def test_exercise2_occupancy_claims_read_the_queue_sizes() -> None:
+    assert l29._throttled(queueRun("bounded", 2, 20.0, (0, 1, 2, 2, 2)))
+    assert not l29._throttled(queueRun("literal", 2, 20.0, (0, 0, 1, 0, 0)))
+    assert l29._sizesDiffer(queueRun("bounded", 2, 20.0, (2,)), queueRun("bounded", 20, 20.0, (4,)))
+    assert not l29._sizesDiffer(queueRun("literal", 2, 0.0, (1,)), queueRun("literal", 20, 0.0, (1,)))
+
+
+def test_exercise2_claims_hold_for_a_throttled_run_and_fail_for_a_lost_record() -> None:
+    config = replace(STREAM, comparedMaxsizes=(2, 20))
+    comparison = tuple(
+        queueRun(consumer, maxsize, storeMs, (0, 1, 2, 2, 2) if maxsize == 2 else (0, 2, 4, 6, 8))
+        for storeMs in (0.0, config.storeMs)
+        for maxsize in (2, 20)
+        for consumer in ("literal", "bounded")
+    )
+    failure = l29.FailureDemo("consumer crashed", 0.05, 3, True, 0)
+    held = l29._withClaims2(
+        l29.Exercise2Result(
+            config=config,
+            executor="thread",
+            main=comparison[0],
+            comparison=comparison,
+            expected=((0, 1.0), (1, 2.0)),
+            failure=failure,
+            transformSeconds=0.0001,
+            claims=(),
+        )
+    )
+    assert all(verdict is Verdict.HOLDS for verdict in verdicts(held.claims))
+    lost = l29._withClaims2(replace(held, expected=((0, 1.0), (1, 2.0), (2, 3.0))))
+    assert lost.claims[0].verdict is Verdict.FAILS
+    hung = l29._withClaims2(replace(held, failure=replace(failure, pendingTasks=1)))
+    assert hung.claims[-1].verdict is Verdict.FAILS
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
@@ -281,7 +372,40 @@ def test_exercise3_configurations_agree_and_are_judged() -> None:
     assert "Expected ordering (a) < (b) < (c)" in l29.formatExercise3(result)
 
 
-@pytest.mark.parametrize("startMethod", ["fork", "spawn"])
+def test_exercise3_ordering_claims_follow_the_measured_times() -> None:
+    base = l29.runExercise3(TIERS, seed=1, executor="inline")
+
+    def timed(a: float, b: float, c: float) -> l29.Exercise3Result:
+        runs = tuple(replace(run, seconds=seconds) for run, seconds in zip(base.runs, (a, b, c), strict=True))
+        return l29._withClaims3(replace(base, runs=runs))  # type: ignore[arg-type]  # three runs in, three out
+
+    assert verdicts(timed(0.1, 0.2, 0.9).claims) == [Verdict.HOLDS] * 3
+    assert verdicts(timed(0.3, 0.2, 0.9).claims) == [Verdict.HOLDS, Verdict.FAILS, Verdict.FAILS]
+    assert verdicts(timed(0.1, 0.95, 0.9).claims) == [Verdict.HOLDS, Verdict.HOLDS, Verdict.FAILS]
+    assert "(b) was faster on this run" in timed(0.3, 0.2, 0.9).claims[1].reason
+
+
+@settings(max_examples=40)
+@given(
+    items=st.lists(st.tuples(st.floats(0.0, 1.0), st.floats(0.0, 1.0)), min_size=1, max_size=12),
+    threads=st.integers(1, 8),
+    cpuServers=st.integers(1, 4),
+)
+def test_tier_model_bounds_lie_between_the_obvious_limits(
+    items: list[tuple[float, float]], threads: int, cpuServers: int
+) -> None:
+    latencies = tuple(latency for latency, _ in items)
+    cpu = tuple(seconds for _, seconds in items)
+    model = l29.TierModel(latencies, cpu, threads=threads, poolServers=threads, cpuServers=cpuServers)
+    tiered, poolOnly, sequential = model.ideals
+    floor = max(sum(cpu) / cpuServers, *(latency + seconds for latency, seconds in items))
+    assert floor - 1e-9 <= tiered <= sequential + 1e-9
+    assert tiered == poolOnly
+    assert sequential == pytest.approx(sum(latencies) + sum(cpu))
+    assert tiered == flowMakespan([(latencies, threads), (cpu, cpuServers)])
+
+
+@pytest.mark.parametrize("startMethod", START_METHODS)
 def test_exercise3_process_pool_matches_threads(startMethod: StartMethod) -> None:
     pooled = l29.runExercise3(TIERS, seed=7, executor="process", startMethod=startMethod)
     threaded = l29.runExercise3(TIERS, seed=7, executor="thread")
@@ -330,27 +454,71 @@ def test_planTasks_splits_4_4_4_shortest_hold_first(seed: int) -> None:
     assert {task.timeoutMs for task in plan if task.role == "succeeds"} == {100.0}
 
 
+SUM_OF_ROOTS = round(sum(math.sqrt(i) for i in range(50000)), 4)
+
+
+def expectedReports(config: l29.Exercise4Config, seed: int) -> tuple[l29.TaskReport, ...]:
+    """What every run with this seed must report, whatever the executor or start method."""
+    reports: list[l29.TaskReport] = []
+    for task in sorted(l29.planTasks(config, seed), key=lambda task: task.taskId):
+        if task.role == "succeeds":
+            reports.append({"taskId": task.taskId, "status": "ok", "result": SUM_OF_ROOTS})
+        elif task.role == "fails":
+            error = f"Task {task.taskId} failed intentionally"
+            reports.append({"taskId": task.taskId, "status": "failed", "error": error, "errorType": "ValueError"})
+        else:
+            error = f"no result within the {config.deadlineMs:.0f} ms deadline"
+            reports.append({"taskId": task.taskId, "status": "failed", "error": error, "errorType": "TimeoutError"})
+    return tuple(reports)
+
+
 def test_exercise4_split_is_exact_and_retries_all_succeed() -> None:
     first = l29.runExercise4(RISKY, seed=11, executor="thread")
-    second = l29.runExercise4(RISKY, seed=11, executor="thread")
     assert (first.successes, first.valueErrors, first.timeouts, first.otherFailures) == (4, 4, 4, 0)
     assert first.matchingRoles == 12
     assert first.retriesSucceeded == len(first.run.retries) == 8
-    assert [report["taskId"] for report in first.run.reports] == list(range(12))
-    assert first.run.reports == second.run.reports
-    assert first.run.retries == second.run.retries
+    assert first.run.reports == expectedReports(RISKY, 11)
+    assert all(report["status"] == "ok" and report["result"] == SUM_OF_ROOTS for report in first.run.retries)
     assert len(first.run.abandoned) == 4
     assert all(timing.finished and timing.busyAfterDeadlineSeconds > 0 for timing in first.run.abandoned)
     assert all(claim.verdict is Verdict.HOLDS for claim in first.claims if claim.kind is ClaimKind.STRUCTURAL)
     assert "Sum check: 4 + 4 + 4 = 12 of 12: ok" in l29.formatExercise4(first)
 
 
-@pytest.mark.parametrize("startMethod", ["fork", "spawn"])
+@pytest.mark.parametrize("startMethod", START_METHODS)
 def test_exercise4_process_pool_split(startMethod: StartMethod) -> None:
-    result = l29.runExercise4(RISKY, seed=12, executor="process", startMethod=startMethod)
-    assert (result.successes, result.valueErrors, result.timeouts) == (4, 4, 4)
-    assert result.matchingRoles == 12
-    assert result.retriesSucceeded == 8
+    config = replace(RISKY, failing=2, slow=2, succeeding=2, workers=2)
+    result = l29.runExercise4(config, seed=12, executor="process", startMethod=startMethod)
+    assert (result.successes, result.valueErrors, result.timeouts) == (2, 2, 2)
+    assert result.matchingRoles == 6
+    assert result.retriesSucceeded == 4
+    assert result.run.reports == expectedReports(config, 12)
+
+
+def test_exercise4_claims_catch_a_lost_task_and_a_split_that_timing_changed() -> None:
+    config = l29.Exercise4Config()
+    plan = l29.planTasks(config, 3)
+    expected = {"fails": "ValueError", "too slow": "TimeoutError", "succeeds": "ok"}
+
+    def report(task: l29.PlannedTask, outcome: str) -> l29.TaskReport:
+        if outcome == "ok":
+            return {"taskId": task.taskId, "status": "ok", "result": 1.0}
+        return {"taskId": task.taskId, "status": "failed", "error": "x", "errorType": outcome}
+
+    def judged(outcomes: dict[int, str]) -> l29.Exercise4Result:
+        reports = tuple(report(task, outcomes.get(task.taskId, expected[task.role])) for task in plan)
+        retries = tuple(report(task, "ok") for task in plan if task.role != "succeeds")
+        busy = tuple(l29.AbandonedTiming(task.taskId, 0.3, True) for task in plan if task.role == "too slow")
+        run = l29.RecoveryRun(reports, retries, busy, 0.5, 0.3, 0.1)
+        return l29._withClaims4(l29.Exercise4Result(config, "thread", plan, run, 0.01, ()))
+
+    assert all(verdict is Verdict.HOLDS for verdict in verdicts(judged({}).claims))
+    succeeding = next(task.taskId for task in plan if task.role == "succeeds")
+    late = judged({succeeding: "TimeoutError"})
+    assert verdicts(late.claims)[:2] == [Verdict.HOLDS, Verdict.FAILS]
+    other = judged({succeeding: "RuntimeError"})
+    assert verdicts(other.claims)[:2] == [Verdict.FAILS, Verdict.FAILS]
+    assert "(+1 other)" in other.claims[0].measured
 
 
 def test_exercise4_refuses_the_inline_executor() -> None:
@@ -374,3 +542,186 @@ def test_exercise4_config_refuses_a_split_that_timing_could_change(changes: dict
 def test_registry_lists_all_four_exercises() -> None:
     assert [exercise.number for exercise in l29.EXERCISES] == [1, 2, 3, 4]
     assert l29.main(["--list"]) == 0
+
+
+# ============================================================================
+# Benchmarks: the logic, on tiny sizes with one repeat (no wall-clock thresholds)
+# ============================================================================
+
+ONCE = BenchOptions(seed=3, repeats=1, startMethod="fork")
+TINY = l29.Exercise1Config(requests=3, valuesPerRequest=200, workers=2)
+
+
+def batch(size: int, sequential: float, warm: float, cold: float, ipc: float = 0.0) -> l29.BatchTimings:
+    """Hand-made figures for one size of the sweep: 10 requests, 3 workers, 2 cores."""
+    return l29.BatchTimings(
+        config=l29.Exercise1Config(valuesPerRequest=size),
+        cores=2,
+        repeats=1,
+        sequentialSeconds=sequential,
+        warmSeconds=warm,
+        coldSeconds=cold,
+        dumpsSeconds=ipc / 3,
+        loadsSeconds=2 * ipc / 3,
+    )
+
+
+def test_benchExercise1_rows_are_sequential_warm_cold_against_sequential_over_the_bound() -> None:
+    report = l29.benchExercise1(TINY, ONCE)
+    assert [row.label for row in report.rows] == ["sequential loop", "warm pool, 2 workers", "cold pool, 2 workers"]
+    sequential = report.rows[0].medianSeconds
+    bound = max(1, min(TINY.requests, TINY.workers, cpuCount()))
+    for row in report.rows:
+        assert row.medianSeconds > 0
+        assert row.baselineSeconds == sequential
+        assert row.repeats == 1
+    assert [row.idealSeconds for row in report.rows[1:]] == [sequential / bound] * 2
+    assert all(row.idealSeconds <= row.baselineSeconds for row in report.rows)
+    assert report.key == "29.1"
+
+
+def test_sweepExercise1_gives_a_warm_and_a_cold_row_per_size_and_reads_them() -> None:
+    report = l29.sweepExercise1((100, 400), TINY, ONCE)
+    assert [row.label for row in report.rows] == [
+        "warm pool, 2 workers, 100",
+        "cold pool, 2 workers, 100",
+        "warm pool, 2 workers, 400",
+        "cold pool, 2 workers, 400",
+    ]
+    assert all(row.medianSeconds > 0 and row.idealSeconds <= row.baselineSeconds for row in report.rows)
+    text = "\n".join(report.notes)
+    assert "The warm pool beats the sequential loop" in text
+    assert "85% of ideal (warm pool) is reached" in text
+
+
+def test_batch_timings_ceiling_floor_and_overheads() -> None:
+    timings = batch(10_000, sequential=1.0, warm=0.8, cold=0.9, ipc=0.5)
+    assert timings.bound == 2
+    assert timings.idealSeconds == 0.5
+    assert timings.ipcFloorSeconds == pytest.approx(0.75)
+    assert timings.ipcCeiling == pytest.approx(1.0 / 1.5)
+    assert timings.dispatchSeconds == pytest.approx(0.05)
+    assert timings.startupSeconds == pytest.approx(0.1)
+    warm, cold = timings.rows(", 10,000")
+    assert (warm.label, cold.label) == ("warm pool, 3 workers, 10,000", "cold pool, 3 workers, 10,000")
+    assert warm.efficiency == pytest.approx(0.5 / 0.8)
+    notes = "\n".join(l29.batchNotes(timings))
+    assert "no pool can beat 750.0 ms (67% of ideal)" in notes
+    assert "adds 100.0 ms to every batch" in notes
+    assert l29.batchNotes(batch(10_000, sequential=1.0, warm=0.5, cold=0.55))[1:] == ()
+
+
+def test_sweep_notes_say_where_the_pool_pays_and_where_it_reaches_the_target() -> None:
+    paying = [
+        batch(1_000, 0.01, 0.03, 0.05),
+        batch(10_000, 0.1, 0.08, 0.12),
+        batch(100_000, 1.0, 0.55, 0.58),
+    ]
+    assert l29.firstSizeFrom(paying, l29._warmPays) == 10_000
+    assert l29.firstSizeFrom(paying, l29._coldPays) == 100_000
+    assert l29.firstSizeFrom(paying, l29._warmOnTarget) == 100_000
+    text = "\n".join(l29.sweepNotes(paying))
+    assert "beats the sequential loop from 10,000 values per request on (up to 100,000 tried)" in text
+    assert "85% of ideal (warm pool) is reached from 100,000 values per request on" in text
+    assert "Large requests do not escape" not in text
+
+    flickering = [
+        batch(1_000, 0.01, 0.03, 0.05, 0.005),
+        batch(10_000, 0.1, 0.09, 0.2, 0.05),
+        batch(100_000, 1.0, 1.1, 1.2, 0.5),
+    ]
+    text = "\n".join(l29.sweepNotes(flickering))
+    assert "beats the sequential loop at 10,000 values per request only, not at the largest tried (100,000)" in text
+    assert "beats it at no size tried (1,000-100,000 values per request)" in text
+    assert "the ceiling stays at 67%-67% over all sizes, below 85%" in text
+
+
+def test_benchExercise3_rows_hold_each_configuration_to_its_flow_bound() -> None:
+    config = replace(TIERS, items=4, valuesPerItem=200)
+    report = l29.benchExercise3(config, ONCE)
+    labels = [row.label for row in report.rows]
+    assert labels[:3] == list(l29.tierLabels(config, "process"))
+    tiered, poolOnly, sequential = report.rows[:3]
+    assert all(row.baselineSeconds == sequential.medianSeconds for row in (tiered, poolOnly, sequential))
+    assert tiered.idealSeconds <= sequential.idealSeconds
+    assert poolOnly.idealSeconds <= sequential.idealSeconds
+    assert all(row.medianSeconds > 0 for row in report.rows)
+    for row in report.rows[3:]:
+        assert row.label[:3] in {"(a)", "(b)"}
+        assert "fetches" in row.label
+    below = [row.label[:3] for row in (tiered, poolOnly) if row.efficiency < EFFICIENCY_TARGET]
+    assert {row.label[:3] for row in report.rows[3:]} == set(below)
+
+
+def test_tierNotes_name_the_overheads_of_a_configuration_below_target() -> None:
+    model = l29.TierModel((0.01, 0.01), (0.002, 0.002), threads=8, poolServers=4, cpuServers=2)
+    timings = l29.TierTimings(
+        config=replace(TIERS, items=2),
+        model=model,
+        labels=l29.tierLabels(replace(TIERS, items=2), "process"),
+        medians=(0.024, 0.0121, 0.024),
+        repeats=1,
+        generationSeconds=0.001,
+        dumpsSeconds=0.0005,
+        loadsSeconds=0.0005,
+    )
+    notes = "\n".join(l29.tierNotes(timings))
+    assert "(a) at 50%, 12.0 ms over its bound" in notes
+    assert "crosses a process boundary 1x, 1.0 ms of (un)pickling; the other 10.0 ms is scheduling" in notes
+    assert "(b) at" not in notes
+
+
+def test_warmUpEvery_returns_once_every_worker_answered() -> None:
+    assert l29.warmUpEvery(InlineExecutor(), 3) >= 0.0
+    with executorScope("thread", 3) as pool:
+        assert l29.warmUpEvery(pool, 3) > 0.0
+        holders = [pool.submit(l29._workerIdentity, 0.05) for _ in range(3)]
+        assert len({holder.result(timeout=30) for holder in holders}) == 3
+
+
+def test_interleaved_repeats_time_every_function_in_rounds() -> None:
+    calls: list[str] = []
+    durations = l29.interleavedRepeats([lambda: calls.append("a"), lambda: calls.append("b")], 3)
+    assert calls == ["a", "b"] * 3
+    assert [len(times) for times in durations] == [3, 3]
+    assert all(seconds >= 0 for times in durations for seconds in times)
+
+
+def test_foreign_load_is_measured_or_unknown() -> None:
+    with l29.ForeignLoad() as load:
+        sum(range(10_000))
+    assert load.cores is None or load.cores >= 0.0
+    assert l29.foreignLoadNote(load, "forkserver", 2) == ()
+
+
+def test_registry_lists_the_benchmarks() -> None:
+    assert [benchmark.key for benchmark in l29.BENCHMARKS] == ["29.1", "29.1-sweep", "29.3"]
+    assert l29.SWEEP_SIZES[0] == 1_000
+    assert l29.SWEEP_SIZES[-1] == 1_000_000
+
+
+# ============================================================================
+# Dask: the CPU tier on a LocalCluster gives the process pool's seeded results
+# ============================================================================
+
+DASK_RUN = """
+import json, l29
+config = l29.Exercise1Config(requests=4, valuesPerRequest=500, workers=2)
+result = l29.runExercise1(config, seed=5, executor="dask")
+print(json.dumps({"rows": [[r.requestId, r.riskScore, r.highRisk] for r in result.rows],
+                  "matches": result.matchesSequential}))
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="the optional 'distributed' is absent")
+def test_exercise1_on_dask_gives_the_process_pools_results() -> None:
+    """In a child interpreter: a LocalCluster leaves daemon threads (Dask's profiler, its offload pool)
+    in the process that started it, and a later fork in this session would fork a multi-threaded process."""
+    completed = subprocess.run(
+        [sys.executable, "-c", DASK_RUN], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+    onDask = json.loads(completed.stdout.strip().splitlines()[-1])
+    pooled = l29.runExercise1(SMALL, seed=5, executor="process", startMethod="fork")
+    assert onDask["rows"] == [[row.requestId, row.riskScore, row.highRisk] for row in pooled.rows]
+    assert onDask["matches"] is True
