@@ -21,11 +21,10 @@ import math
 import multiprocessing
 import os
 import signal
-import sys
 import time
 import tracemalloc
 from collections import Counter, deque
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
 from dataclasses import dataclass, replace
 from random import Random
@@ -60,31 +59,13 @@ from shared import (
     requireRange,
     runInExecutor,
     silent,
+    waitFor,
     warmUp,
 )
 
 LECTURE = 36
 T = TypeVar("T")
 
-# Candidates for shared.py ----------------------------------------------------
-
-if sys.version_info >= (3, 12):
-    waitFor = asyncio.wait_for
-else:
-
-    async def waitFor(awaitable: Awaitable[T], timeout: float | None) -> T:  # noqa: ASYNC109 - wait_for's signature
-        """``asyncio.wait_for`` as 3.12 has it: ``async with asyncio.timeout(timeout): await``.
-
-        3.11's ``wait_for`` swallows a cancellation that lands as the awaited result
-        arrives (it returns the result instead; gh-86296, fixed in 3.12 by rebuilding
-        it on ``asyncio.timeout``). With readings arriving all the time, Ctrl-C would
-        then be lost in ``queue.get()``. Same deadline, same ``TimeoutError``.
-        """
-        async with asyncio.timeout(timeout):
-            return await awaitable
-
-
-# -----------------------------------------------------------------------------
 
 # ============================================================================
 # Exercise 1 - Full async + process pool pipeline

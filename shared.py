@@ -7,6 +7,7 @@ multiprocessing (fork, spawn, forkserver).
 What lives here, once:
 
 - records: frozen, slotted dataclasses for the shapes that recur;
+- asyncio: ``waitFor`` (``asyncio.wait_for`` with 3.12's cancellation semantics on 3.11);
 - executors: the ``TaskExecutor`` Protocol, ``InlineExecutor``, ``makeExecutor``,
   ``executorScope`` (shutdown that leaves no worker behind) and ``runInExecutor``,
   the one bridge from an executor to asyncio;
@@ -38,7 +39,7 @@ import signal
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from random import Random
@@ -226,8 +227,9 @@ def _makeDaskExecutor(workers: int) -> DaskExecutor:
     distributed = _importDask("distributed")
     address = daskSchedulerAddress()
     if address is None:
+        # ":0": any free port for the scheduler's HTTP server, so clusters never fight over 8787.
         cluster = distributed.LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", host="127.0.0.1"
         )
         return DaskExecutor(distributed.Client(cluster), cluster)
     try:
@@ -241,9 +243,43 @@ def _ignoreSigint() -> None:
     """Worker initializer: Ctrl-C is the parent's to handle, so workers ignore SIGINT.
 
     Without it every worker prints its own KeyboardInterrupt traceback and the
-    pool's bookkeeping breaks mid-shutdown.
+    pool's bookkeeping breaks mid-shutdown. The worker starts with SIGINT blocked
+    (see ``_SigintSafePool``); a Ctrl-C that arrived meanwhile is pending, and is
+    discarded once the handler is SIG_IGN and the signal is unblocked.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+@contextlib.contextmanager
+def _sigintDeferred() -> Iterator[None]:
+    """Hold SIGINT back in this thread for the duration; a Ctrl-C meanwhile is raised right after."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+class _SigintSafePool(ProcessPoolExecutor):
+    """A ``ProcessPoolExecutor`` whose workers are never born able to die of Ctrl-C.
+
+    A pool starts workers inside ``submit`` (all at once under fork, one per
+    submission under spawn and forkserver). A SIGINT that lands in that window can
+    kill a worker before its initializer runs (a traceback and a broken pool) or be
+    lost in the parent's at-fork handling. Blocking SIGINT across ``submit`` closes
+    the window: children inherit the blocked mask, and the parent raises the
+    deferred KeyboardInterrupt as soon as ``submit`` returns.
+    """
+
+    def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+        """``ProcessPoolExecutor.submit`` with SIGINT held back while workers may be starting."""
+        with _sigintDeferred():
+            return super().submit(fn, *args, **kwargs)
 
 
 def makeExecutor(kind: ExecutorKind, workers: int, startMethod: StartMethod | None = None) -> TaskExecutor:
@@ -257,7 +293,7 @@ def makeExecutor(kind: ExecutorKind, workers: int, startMethod: StartMethod | No
         if startMethod is not None and startMethod not in START_METHODS:
             raise ConfigError(f"start method must be one of {', '.join(START_METHODS)}, got {startMethod!r}")
         context = multiprocessing.get_context(startMethod)
-        return ProcessPoolExecutor(workers, mp_context=context, initializer=_ignoreSigint)
+        return _SigintSafePool(workers, mp_context=context, initializer=_ignoreSigint)
     if kind == "thread":
         return ThreadPoolExecutor(workers)
     if kind == "inline":
@@ -281,10 +317,12 @@ def executorScope(kind: ExecutorKind, workers: int, startMethod: StartMethod | N
         yield executor
     except BaseException:
         executor.shutdown(wait=False, cancel_futures=True)
-        if stopChildren(exclude=before):
-            # The pool's manager thread reaps the workers we stopped; joining it makes
-            # sure none is left half-reaped when the scope ends. With its workers gone
-            # it sees a broken pool and returns at once.
+        stopChildren(exclude=before)
+        if isinstance(executor, ProcessPoolExecutor):
+            # With its workers gone the pool's manager thread sees a broken pool and
+            # returns at once; joining it here means it neither races us to reap the
+            # workers nor is still running (and printing) at interpreter exit.
+            # A thread pool is not joined: its running calls cannot be stopped.
             executor.shutdown(wait=True)
         raise
     executor.shutdown(wait=True)
@@ -312,6 +350,22 @@ async def runInExecutor(executor: TaskExecutor, fn: Callable[P, R], /, *args: P.
     Cancelling the awaiting task cancels the submission if it has not started.
     """
     return await asyncio.wrap_future(executor.submit(fn, *args, **kwargs))
+
+
+if sys.version_info >= (3, 12):
+    waitFor = asyncio.wait_for
+else:
+
+    async def waitFor(awaitable: Awaitable[T], timeout: float | None) -> T:  # noqa: ASYNC109 - wait_for's signature
+        """``asyncio.wait_for`` as 3.12 has it: ``async with asyncio.timeout(timeout): await``.
+
+        3.11's ``wait_for`` swallows a cancellation that lands as the awaited result
+        arrives (it returns the result instead; gh-86296, fixed in 3.12 by rebuilding
+        it on ``asyncio.timeout``). A stream of queue items could then
+        swallow Ctrl-C in ``await waitFor(queue.get(), ...)``. Same deadline, same ``TimeoutError``.
+        """
+        async with asyncio.timeout(timeout):
+            return await awaitable
 
 
 def _touch(delaySeconds: float) -> int:

@@ -94,40 +94,53 @@ def groupMembers(pgid: int) -> list[int]:
 
 
 def interrupt(args: list[str], afterSeconds: float) -> tuple[int, str, float, list[int]]:
-    """Start ``args`` in its own process group, press Ctrl-C after a while, wait for it to end.
+    """Start ``args`` in its own process group, press Ctrl-C mid-run, wait for it to end.
 
-    Returns the exit status, stderr, seconds from SIGINT to exit, and the processes of its
-    group still alive a moment later (workers, forkservers, resource trackers).
+    Ctrl-C comes ``afterSeconds`` after the first line of output (so never during
+    imports). Returns the exit status, stderr, seconds from SIGINT to exit, and the
+    processes of its group still alive a moment later (workers, forkservers, trackers).
     """
     process = subprocess.Popen(
-        args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+        args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
-    time.sleep(afterSeconds)
-    assert process.poll() is None, "the exercise ended before it could be interrupted"
-    os.killpg(process.pid, signal.SIGINT)  # what a terminal does: the whole foreground group
-    sent = time.perf_counter()
     try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first, "the exercise printed nothing"
+        time.sleep(afterSeconds)
+        assert process.poll() is None, "the exercise ended before it could be interrupted"
+        os.killpg(process.pid, signal.SIGINT)  # what a terminal does: the whole foreground group
+        sent = time.perf_counter()
         _, stderr = process.communicate(timeout=10)
+        stopped = time.perf_counter() - sent
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-    stopped = time.perf_counter() - sent
+            process.wait(timeout=10)
     deadline = time.monotonic() + 2.0
     while (left := groupMembers(process.pid)) and time.monotonic() < deadline:
         time.sleep(0.05)
     return process.returncode, stderr, stopped, left
 
 
+# One long-running exercise per lecture, interrupted a second after its first line, and once
+# through invoke. (`invoke ctrlc` times every exercise; these keep the suite fast.)
 CTRL_C_CASES = [
-    pytest.param(["l29.py", "--ex", "1"], 0.15, id="l29-ex1"),
+    pytest.param(["l29.py", "--ex", "2"], 1.0, "l29.py: interrupted", id="l29-ex2"),
+    pytest.param(["l31.py", "--ex", "3"], 1.0, "l31.py: interrupted", id="l31-ex3"),
+    pytest.param(["l36.py", "--ex", "1"], 1.0, "l36.py: interrupted", id="l36-ex1"),
+    pytest.param(["l37.py", "--ex", "4"], 1.0, "l37.py: interrupted", id="l37-ex4"),
+    pytest.param(
+        ["-m", "invoke", "run", "--lecture", "36", "--ex", "1"], 1.0, "invoke run: interrupted", id="invoke-l36-ex1"
+    ),
 ]
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
-@pytest.mark.parametrize(("argv", "after"), CTRL_C_CASES)
-def test_ctrl_c_ends_within_2_s_with_status_130_and_no_process_left(argv: list[str], after: float) -> None:
+@pytest.mark.parametrize(("argv", "after", "message"), CTRL_C_CASES)
+def test_ctrl_c_ends_in_2_s_with_status_130_and_no_process_left(argv: list[str], after: float, message: str) -> None:
     status, stderr, seconds, left = interrupt([sys.executable, *argv], after)
     assert status == 130, stderr
-    assert stderr.strip().splitlines() == [f"{argv[0]}: interrupted"]
+    assert stderr.strip().splitlines() == [message]
     assert seconds < 2.0
     assert left == []
