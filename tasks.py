@@ -22,9 +22,11 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, is_dataclass
@@ -48,6 +50,7 @@ from shared import (
     Claim,
     ClaimKind,
     ConfigError,
+    ExecutorKind,
     Exercise,
     Log,
     RunOptions,
@@ -527,6 +530,136 @@ def bench(
 
 
 # ============================================================================
+# Portability: Ctrl-C on every exercise; every start method and executor
+# ============================================================================
+
+
+def groupMembers(pgid: int) -> list[int]:
+    """Live (non-zombie) processes whose process group is ``pgid``, read from /proc (Linux)."""
+    members: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupted:
+    """How a run took Ctrl-C: exit status, stderr, seconds from SIGINT to exit, processes left."""
+
+    status: int | None
+    stderr: str
+    seconds: float
+    leftover: tuple[int, ...]
+    finishedFirst: bool
+
+
+def interrupt(args: Sequence[str], afterSeconds: float) -> Interrupted:
+    """Start ``args`` in its own process group and press Ctrl-C ``afterSeconds`` after its first line.
+
+    SIGINT goes to the whole group, as a terminal sends it. A run that ends before
+    the interrupt is reported as ``finishedFirst``. Leftover processes (workers,
+    forkservers, trackers) are looked for during 2 s after the exit.
+    """
+    process = subprocess.Popen(
+        list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        if process.stdout is not None:
+            process.stdout.readline()
+        time.sleep(afterSeconds)
+        if process.poll() is not None:
+            _, stderr = process.communicate(timeout=30)
+            return Interrupted(process.returncode, stderr, 0.0, (), finishedFirst=True)
+        os.killpg(process.pid, signal.SIGINT)
+        with Stopwatch() as watch:
+            _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    deadline = time.monotonic() + 2.0
+    while (left := groupMembers(process.pid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return Interrupted(process.returncode, stderr, watch.elapsed, tuple(left), finishedFirst=False)
+
+
+def ctrlc(
+    c: Context,  # noqa: ARG001 - invoke passes the context to every task
+    lecture: str = "",
+    after: str = "1.0",
+    start_method: str = "",
+) -> None:
+    """Press Ctrl-C in every exercise (spec parameters) and time how it stops; exit 1 on any failure."""
+    try:
+        afterSeconds = float(after)
+        requireRange("--after", afterSeconds, 0.0, 60.0)
+    except ValueError:
+        raise badOption(f"--after must be seconds from 0 to 60, got {after!r}") from None
+    options = parseOptions("", False, "", start_method)
+    extra = ["--start-method", options.startMethod] if options.startMethod else []
+    rows: list[tuple[str, str, str, str, str]] = []
+    failed = False
+    for lectureNo, exercise in select(lecture, "", runAll=True).chosen:
+        script = f"l{lectureNo}.py"
+        outcome = interrupt([PYTHON, script, "--ex", str(exercise.number), *extra], afterSeconds)
+        lines = outcome.stderr.strip().splitlines()
+        good = outcome.finishedFirst or (
+            outcome.status == 130 and lines == [f"{script}: interrupted"] and outcome.seconds < 2.0
+        )
+        failed |= not good or bool(outcome.leftover)
+        stopped = "ended before Ctrl-C" if outcome.finishedFirst else f"{outcome.seconds:.2f} s"
+        message = lines[-1][:60] if lines else ""
+        rows.append(
+            (f"{lectureNo}.{exercise.number}", str(outcome.status), stopped, str(len(outcome.leftover)), message)
+        )
+        print(f"{lectureNo}.{exercise.number}: status {outcome.status}, {stopped}", flush=True)
+    print(formatTable(("ex", "status", "SIGINT to exit", "processes left", "stderr"), rows, title="\nCtrl-C"))
+    if failed:
+        raise Exit("invoke ctrlc: a run did not stop cleanly (status 130, one line, < 2 s, nothing left)", code=1)
+
+
+def matrix(
+    c: Context,  # noqa: ARG001 - invoke passes the context to every task
+    lecture: str = "",
+    dask: bool = False,
+) -> None:
+    """Every exercise (quick) under every start method and executor: pass = no error, structural claims hold."""
+    selection = select(lecture, "", runAll=True)
+    kinds: list[ExecutorKind] = ["process", "thread", "inline"]
+    if dask:
+        kinds.append("dask")
+    rows: list[tuple[str, str, str, str]] = []
+    failures = 0
+    for startMethod in START_METHODS:
+        for kind in kinds:
+            if kind != "process" and startMethod != START_METHODS[0]:
+                continue  # only process pools have a start method
+            options = RunOptions(quick=True, executor=kind, startMethod=startMethod)
+            with Stopwatch() as watch:
+                records = verifyAll(selection, options, silent)
+            bad = [f"{r.lecture}.{r.exercise}" for r in records if r.error or r.structuralFailures]
+            failures += len(bad)
+            label = startMethod if kind == "process" else "-"
+            rows.append((kind, label, "pass" if not bad else "FAIL " + " ".join(bad), f"{watch.elapsed:.1f}"))
+            print(f"{kind} {label}: {rows[-1][2]} ({watch.elapsed:.1f} s)", flush=True)
+    print(
+        formatTable(
+            ("executor", "start method", "result", "seconds"), rows, title=f"\nPython {platform.python_version()}"
+        )
+    )
+    if failures:
+        raise Exit(f"invoke matrix: {failures} exercise run(s) failed", code=1)
+
+
+# ============================================================================
 # Quality gates
 # ============================================================================
 
@@ -629,6 +762,20 @@ verify_task: Task[TaskBody] = Task(
         "out": "also write the table as Markdown to this file",
         "json": "also write the raw figures, interpreter, platform, CPU count and seed as JSON",
     },
+)
+ctrlc_task: Task[TaskBody] = Task(
+    ctrlc,
+    name="ctrlc",
+    help={
+        "lecture": "only this lecture (default: all four)",
+        "after": "seconds after the first line of output to press Ctrl-C (default 1.0)",
+        "start-method": f"process start method: {', '.join(START_METHODS)}",
+    },
+)
+matrix_task: Task[TaskBody] = Task(
+    matrix,
+    name="matrix",
+    help={"lecture": "only this lecture (default: all four)", "dask": "also run every exercise on a Dask cluster"},
 )
 bench_task: Task[TaskBody] = Task(
     bench,

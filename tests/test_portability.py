@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import importlib
-import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from shared import Exercise
+from tasks import interrupt
 
 ROOT = Path(__file__).resolve().parent.parent
 LECTURES = ("l29", "l31", "l36", "l37")
@@ -77,52 +75,6 @@ def test_shared_alone_imports_bare_and_passes_mypy_strict(tmp_path: Path, mypyCa
 # ------------------------------------------------------------------ Ctrl-C
 
 
-def groupMembers(pgid: int) -> list[int]:
-    """Live (non-zombie) processes whose process group is ``pgid``, read from /proc."""
-    members: list[int] = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(entry.name))
-    return members
-
-
-def interrupt(args: list[str], afterSeconds: float) -> tuple[int, str, float, list[int]]:
-    """Start ``args`` in its own process group, press Ctrl-C mid-run, wait for it to end.
-
-    Ctrl-C comes ``afterSeconds`` after the first line of output (so never during
-    imports). Returns the exit status, stderr, seconds from SIGINT to exit, and the
-    processes of its group still alive a moment later (workers, forkservers, trackers).
-    """
-    process = subprocess.Popen(
-        args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline()
-        assert first, "the exercise printed nothing"
-        time.sleep(afterSeconds)
-        assert process.poll() is None, "the exercise ended before it could be interrupted"
-        os.killpg(process.pid, signal.SIGINT)  # what a terminal does: the whole foreground group
-        sent = time.perf_counter()
-        _, stderr = process.communicate(timeout=10)
-        stopped = time.perf_counter() - sent
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-    deadline = time.monotonic() + 2.0
-    while (left := groupMembers(process.pid)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return process.returncode, stderr, stopped, left
-
-
 # One long-running exercise per lecture, interrupted a second after its first line, and once
 # through invoke. (`invoke ctrlc` times every exercise; these keep the suite fast.)
 CTRL_C_CASES = [
@@ -139,8 +91,9 @@ CTRL_C_CASES = [
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
 @pytest.mark.parametrize(("argv", "after", "message"), CTRL_C_CASES)
 def test_ctrl_c_ends_in_2_s_with_status_130_and_no_process_left(argv: list[str], after: float, message: str) -> None:
-    status, stderr, seconds, left = interrupt([sys.executable, *argv], after)
-    assert status == 130, stderr
-    assert stderr.strip().splitlines() == [message]
-    assert seconds < 2.0
-    assert left == []
+    outcome = interrupt([sys.executable, *argv], after)
+    assert not outcome.finishedFirst
+    assert outcome.status == 130, outcome.stderr
+    assert outcome.stderr.strip().splitlines() == [message]
+    assert outcome.seconds < 2.0
+    assert outcome.leftover == ()
