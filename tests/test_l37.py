@@ -706,6 +706,14 @@ def test_sweep_notes_name_the_size_from_which_the_target_is_reached() -> None:
     assert "85% of the floor is reached from 10,000 records." in notes
 
 
+def test_sweep_notes_explain_a_floor_that_rises_with_size() -> None:
+    small = replace(_sweepPoint(1_000, 3.0), inputMb=0.2)
+    large = replace(_sweepPoint(100_000, 2.2), floorSeconds=100_000 * 150e-9, inputMb=24.0)
+    notes = "\n".join(l37.sweepNotes([small, large], BREAKDOWN))
+    assert "The floor per record rises from 100 to 150 ns while the input grows from 0.2 to 24 MB" in notes
+    assert "rises from" not in "\n".join(l37.sweepNotes([small, replace(small, records=2_000)], BREAKDOWN))
+
+
 def _pipelinePoint(records: int, afterOverFloor: float) -> l37.PipelinePoint:
     floor = records * 2e-6
     before = floor + records * records * 1e-8
