@@ -316,14 +316,16 @@ def executorScope(kind: ExecutorKind, workers: int, startMethod: StartMethod | N
     try:
         yield executor
     except BaseException:
-        executor.shutdown(wait=False, cancel_futures=True)
-        stopChildren(exclude=before)
         if isinstance(executor, ProcessPoolExecutor):
-            # With its workers gone the pool's manager thread sees a broken pool and
-            # returns at once; joining it here means it neither races us to reap the
-            # workers nor is still running (and printing) at interpreter exit.
-            # A thread pool is not joined: its running calls cannot be stopped.
-            executor.shutdown(wait=True)
+            # Workers first: a running task cannot be cancelled. With them gone the
+            # pool's manager thread sees a broken pool and returns, and shutdown joins
+            # it, so nothing is left reaping (or printing) after the scope.
+            stopChildren(exclude=before)
+            executor.shutdown(wait=True, cancel_futures=True)
+        else:
+            # A thread pool's running calls cannot be stopped: do not wait for them.
+            executor.shutdown(wait=False, cancel_futures=True)
+            stopChildren(exclude=before)
         raise
     executor.shutdown(wait=True)
 
