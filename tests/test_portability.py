@@ -41,24 +41,53 @@ def run(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.Complete
     return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
+def runTogether(commands: dict[str, list[str]], cwd: Path, timeout: float = 120) -> dict[str, tuple[int, str, str]]:
+    """Run the commands at the same time (most exercises mostly wait); (status, stdout, stderr) by name.
+
+    Output goes to files, not pipes, so no child ever stalls on a full pipe while another is read.
+    """
+    running: dict[str, tuple[subprocess.Popen[bytes], Path, Path]] = {}
+    for name, args in commands.items():
+        out, err = cwd / f"{name}.out", cwd / f"{name}.err"
+        with out.open("wb") as stdout, err.open("wb") as stderr:
+            running[name] = (subprocess.Popen(args, cwd=cwd, stdout=stdout, stderr=stderr), out, err)
+    results: dict[str, tuple[int, str, str]] = {}
+    try:
+        for name, (process, out, err) in running.items():
+            status = process.wait(timeout=timeout)
+            results[name] = (status, out.read_text(encoding="utf-8"), err.read_text(encoding="utf-8"))
+    finally:
+        for process, _, _ in running.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+    return results
+
+
 @pytest.mark.parametrize("name", LECTURES)
-def test_a_lecture_file_with_shared_runs_alone(name: str, tmp_path: Path) -> None:
+def test_a_lecture_file_with_shared_runs_alone_and_passes_mypy_strict(
+    name: str, tmp_path: Path, mypyCache: Path
+) -> None:
     folder = copied(tmp_path, f"{name}.py", "shared.py")
     assert sorted(p.name for p in folder.iterdir()) == sorted([f"{name}.py", "shared.py"])
-    for exercise in exercisesOf(name):
-        done = run([*BARE, f"{name}.py", "--ex", str(exercise.number), "--quick"], folder)
-        assert done.returncode == 0, f"{name} --ex {exercise.number}: {done.stderr[-2000:]}"
-        assert "Traceback" not in done.stderr
-        assert "the lecture says" in done.stdout
-
-
-@pytest.mark.parametrize("name", LECTURES)
-def test_a_lecture_file_with_shared_passes_mypy_strict_alone(name: str, tmp_path: Path, mypyCache: Path) -> None:
-    folder = copied(tmp_path, f"{name}.py", "shared.py")
-    done = run(
-        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(mypyCache), "shared.py", f"{name}.py"], folder
-    )
-    assert done.returncode == 0, done.stdout
+    commands = {f"ex{e.number}": [*BARE, f"{name}.py", "--ex", str(e.number), "--quick"] for e in exercisesOf(name)}
+    commands["mypy"] = [
+        sys.executable,
+        "-m",
+        "mypy",
+        "--strict",
+        "--cache-dir",
+        str(mypyCache),
+        "shared.py",
+        f"{name}.py",
+    ]
+    results = runTogether(commands, folder)
+    status, stdout, _ = results.pop("mypy")
+    assert status == 0, stdout
+    for label, (status, stdout, stderr) in results.items():
+        assert status == 0, f"{name} {label}: {stderr[-2000:]}"
+        assert "Traceback" not in stderr
+        assert "the lecture says" in stdout
 
 
 def test_shared_alone_imports_bare_and_passes_mypy_strict(tmp_path: Path, mypyCache: Path) -> None:
