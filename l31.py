@@ -1347,8 +1347,38 @@ class BreakerCore:
                 self._listener(change)
 
 
+class _BreakerShell:
+    """What both shells expose: the spec's attributes, read from the one ``BreakerCore``."""
+
+    _core: BreakerCore
+
+    @property
+    def state(self) -> BreakerState:
+        """ "closed", "open" or "half_open"."""
+        return self._core.state
+
+    @property
+    def failureCount(self) -> int:
+        """Consecutive failures counted while closed."""
+        return self._core.failureCount
+
+    @property
+    def lastFailureTime(self) -> float | None:
+        """Clock time of the last counted failure (None before the first)."""
+        return self._core.lastFailureTime
+
+    @property
+    def successCountInHalfOpen(self) -> int:
+        """Successful probes since the circuit last turned half_open."""
+        return self._core.successCountInHalfOpen
+
+    def statistics(self) -> BreakerStatistics:
+        """A snapshot of the state and the counters."""
+        return self._core.statistics()
+
+
 @final
-class AsyncCircuitBreaker:
+class AsyncCircuitBreaker(_BreakerShell):
     """Requirements 1-2: the three-state breaker around coroutines, on ``BreakerCore``.
 
     Beyond the letter of the spec:
@@ -1387,30 +1417,6 @@ class AsyncCircuitBreaker:
             onStateChange=onStateChange,
         )
 
-    @property
-    def state(self) -> BreakerState:
-        """ "closed", "open" or "half_open"."""
-        return self._core.state
-
-    @property
-    def failureCount(self) -> int:
-        """Consecutive failures counted while closed."""
-        return self._core.failureCount
-
-    @property
-    def lastFailureTime(self) -> float | None:
-        """Clock time of the last counted failure (None before the first)."""
-        return self._core.lastFailureTime
-
-    @property
-    def successCountInHalfOpen(self) -> int:
-        """Successful probes since the circuit last turned half_open."""
-        return self._core.successCountInHalfOpen
-
-    def statistics(self) -> BreakerStatistics:
-        """A snapshot of the state and the counters."""
-        return self._core.statistics()
-
     async def call(self, coroutineFn: Callable[P, Awaitable[R]], *args: P.args, **kwargs: P.kwargs) -> R:
         """Requirement 2: ``await coroutineFn(*args, **kwargs)`` if the circuit admits it."""
         permit = self._core.acquire()
@@ -1441,7 +1447,7 @@ class AsyncCircuitBreaker:
 
 
 @final
-class CircuitBreaker:
+class CircuitBreaker(_BreakerShell):
     """The sync shell (exercise 4): ``BreakerCore`` around a blocking call, safe to share across threads.
 
     Same transitions as ``AsyncCircuitBreaker``, because it is the same state
@@ -1465,30 +1471,6 @@ class CircuitBreaker:
             clock=clock,
             onStateChange=onStateChange,
         )
-
-    @property
-    def state(self) -> BreakerState:
-        """ "closed", "open" or "half_open"."""
-        return self._core.state
-
-    @property
-    def failureCount(self) -> int:
-        """Consecutive failures counted while closed."""
-        return self._core.failureCount
-
-    @property
-    def lastFailureTime(self) -> float | None:
-        """Clock time of the last counted failure (None before the first)."""
-        return self._core.lastFailureTime
-
-    @property
-    def successCountInHalfOpen(self) -> int:
-        """Successful probes since the circuit last turned half_open."""
-        return self._core.successCountInHalfOpen
-
-    def statistics(self) -> BreakerStatistics:
-        """A snapshot of the state and the counters."""
-        return self._core.statistics()
 
     def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``fn(*args, **kwargs)`` if the circuit admits it; its exception counts as a failure."""
