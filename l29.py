@@ -798,7 +798,10 @@ async def consumeRecords(
             await _crashIfDue(queue, crashAfter, len(futures), settings)
             futures.append(asyncio.create_task(_transformInPool(executor, record, storeSeconds, inFlight)))
         deadline = settings.waitSeconds + len(futures) * (storeSeconds + 1.0)
-        results.extend(await asyncio.wait_for(asyncio.gather(*futures), deadline))
+        # Not wait_for(gather(...)): on 3.11, a wait_for that is cancelled or times out leaves
+        # the cancelled gather's CancelledError unretrieved ("exception was never retrieved").
+        async with asyncio.timeout(deadline):
+            results.extend(await asyncio.gather(*futures))
     except BaseException:
         await _abandon(futures)
         raise
