@@ -1833,21 +1833,25 @@ class AbandonedWork:
     ``asyncio.wait_for`` cancels only the awaiting side: a task already running
     in a worker keeps that worker until it returns, and a retry submitted now
     would queue behind it, with its own deadline already ticking. The done
-    callback runs in the pool's thread, hence the lock.
+    callback runs in the pool's thread, hence the lock. ``release`` detaches the
+    event loop from whatever is still running (call it before the loop ends).
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._timedOutAt: dict[int, float] = {}
         self._finishedAt: dict[int, float] = {}
-        self._futures: dict[int, Future[tuple[int, float]]] = {}
+        self._waiting: list[asyncio.Future[tuple[int, float]]] = []
+        self._drainers: list[asyncio.Future[tuple[int, float]]] = []
 
-    def track(self, taskId: int, future: Future[tuple[int, float]]) -> None:
-        """Start watching a task whose deadline just passed."""
+    def track(self, taskId: int, future: Future[tuple[int, float]], waiting: asyncio.Future[tuple[int, float]]) -> None:
+        """Start watching a task whose deadline just passed: its pool future and the loop's view of it."""
         with self._lock:
             self._timedOutAt[taskId] = time.perf_counter()
-            self._futures[taskId] = future
         future.add_done_callback(functools.partial(self._finished, taskId))
+        self._waiting.append(waiting)
+        # Made after the callback above, so when it completes the finish time is recorded.
+        self._drainers.append(asyncio.wrap_future(future))
 
     def _finished(self, taskId: int, _future: Future[tuple[int, float]]) -> None:
         with self._lock:
@@ -1856,15 +1860,25 @@ class AbandonedWork:
     async def drain(self, timeoutSeconds: float) -> float:
         """Wait (at most ``timeoutSeconds``) until every watched task has left its worker; return seconds waited."""
         with Stopwatch() as watch:
-            waiters = [asyncio.wrap_future(future) for future in self._futures.values()]
-            if waiters:
-                done, pending = await asyncio.wait(waiters, timeout=timeoutSeconds)
-                for waiter in pending:
-                    waiter.cancel()
-                for waiter in done:
-                    if not waiter.cancelled():
-                        waiter.exception()
+            if self._drainers:
+                try:
+                    await asyncio.wait(self._drainers, timeout=timeoutSeconds)
+                finally:
+                    self.release()
         return watch.elapsed
+
+    def release(self) -> None:
+        """Stop waiting for the tasks still running: their results, if any come, go nowhere.
+
+        Without this a result arriving after the event loop closed would be
+        delivered to a closed loop (an error printed from the pool's thread).
+        Outcomes already in are retrieved, so no failure goes unreported.
+        """
+        for waiting in (*self._waiting, *self._drainers):
+            if not waiting.done():
+                waiting.cancel()
+            elif not waiting.cancelled():
+                waiting.exception()
 
     def statistics(self) -> tuple[AbandonedTiming, ...]:
         """A snapshot: per task, seconds from its deadline to its worker letting go (so far)."""
@@ -1895,19 +1909,31 @@ async def safeHandleTask(
     ``wrap_future(executor.submit(...))`` is exactly what ``loop.run_in_executor``
     (and ``runInExecutor``) does, unrolled to keep the concurrent future: after a
     timeout it is handed to ``abandoned``, which measures how long the worker
-    stays busy. ``asyncio.TimeoutError`` is the built-in ``TimeoutError`` since
-    3.11. Nothing escapes: any other exception (a broken or shut-down pool
-    included) is a failure of this task alone.
+    stays busy. The deadline waits on a ``shield`` so that giving up does not
+    cancel the submission: a process pool could not stop a running task anyway,
+    but a Dask future would be released at once while its worker still runs the
+    task, and the retries would then queue behind work nobody watches.
+    ``asyncio.TimeoutError`` is the built-in ``TimeoutError`` since 3.11. Nothing
+    escapes: any other exception (a broken or shut-down pool included) is a
+    failure of this task alone; a cancellation detaches the loop, then re-raises.
     """
     report: TaskReport
+    waiting: asyncio.Future[tuple[int, float]] | None = None
     try:
         submitted = executor.submit(riskyComputation, taskId, shouldFail, timeoutMs)
-        _, value = await asyncio.wait_for(asyncio.wrap_future(submitted), timeout=deadlineSeconds)
+        waiting = asyncio.wrap_future(submitted)
+        _, value = await asyncio.wait_for(asyncio.shield(waiting), timeout=deadlineSeconds)
+    except asyncio.CancelledError:
+        if waiting is not None:
+            waiting.cancel()
+        raise
     except ValueError as error:
         report = {"taskId": taskId, "status": "failed", "error": str(error), "errorType": "ValueError"}
     except TimeoutError:
-        if abandoned is not None:
-            abandoned.track(taskId, submitted)
+        if abandoned is not None and waiting is not None:
+            abandoned.track(taskId, submitted, waiting)
+        elif waiting is not None:
+            waiting.cancel()
         message = f"no result within the {deadlineSeconds * 1e3:.0f} ms deadline"
         report = {"taskId": taskId, "status": "failed", "error": message, "errorType": "TimeoutError"}
     except Exception as error:  # noqa: BLE001 - isolation: another failure of this task is reported, not raised
@@ -2039,43 +2065,47 @@ async def handleWithRecovery(
     them and could miss their own deadline.
     """
     abandoned = AbandonedWork()
-    with Stopwatch() as firstRound:
-        reports = await asyncio.gather(
-            *(
-                safeHandleTask(
-                    task.taskId,
-                    task.shouldFail,
-                    task.timeoutMs,
-                    executor,
-                    deadlineSeconds=config.deadlineSeconds,
-                    abandoned=abandoned,
-                    log=log,
-                )
-                for task in plan
-            )
-        )
-    drainSeconds = await abandoned.drain(config.slowMs / 1000 + config.deadlineSeconds)
-    busy = abandoned.statistics()
-    failed = [report["taskId"] for report in reports if report["status"] == "failed"]
-    if failed:
-        log(f"Retrying {len(failed)} failed tasks with shouldFail=False, timeoutMs={config.okMs:g}")
     retryAbandoned = AbandonedWork()
-    with Stopwatch() as retryRound:
-        retries = await asyncio.gather(
-            *(
-                safeHandleTask(
-                    taskId,
-                    False,
-                    config.okMs,
-                    executor,
-                    deadlineSeconds=config.deadlineSeconds,
-                    abandoned=retryAbandoned,
-                    log=log,
+    try:
+        with Stopwatch() as firstRound:
+            reports = await asyncio.gather(
+                *(
+                    safeHandleTask(
+                        task.taskId,
+                        task.shouldFail,
+                        task.timeoutMs,
+                        executor,
+                        deadlineSeconds=config.deadlineSeconds,
+                        abandoned=abandoned,
+                        log=log,
+                    )
+                    for task in plan
                 )
-                for taskId in failed
             )
-        )
-    await retryAbandoned.drain(config.slowMs / 1000 + config.deadlineSeconds)
+        drainSeconds = await abandoned.drain(config.slowMs / 1000 + config.deadlineSeconds)
+        busy = abandoned.statistics()
+        failed = [report["taskId"] for report in reports if report["status"] == "failed"]
+        if failed:
+            log(f"Retrying {len(failed)} failed tasks with shouldFail=False, timeoutMs={config.okMs:g}")
+        with Stopwatch() as retryRound:
+            retries = await asyncio.gather(
+                *(
+                    safeHandleTask(
+                        taskId,
+                        False,
+                        config.okMs,
+                        executor,
+                        deadlineSeconds=config.deadlineSeconds,
+                        abandoned=retryAbandoned,
+                        log=log,
+                    )
+                    for taskId in failed
+                )
+            )
+        await retryAbandoned.drain(config.slowMs / 1000 + config.deadlineSeconds)
+    finally:
+        abandoned.release()
+        retryAbandoned.release()
     return RecoveryRun(
         reports=tuple(sorted(reports, key=lambda report: report["taskId"])),
         retries=tuple(sorted(retries, key=lambda report: report["taskId"])),
