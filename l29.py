@@ -2535,7 +2535,12 @@ def batchNotes(timings: BatchTimings) -> tuple[str, ...]:
             f"{timings.cores} cores as the analysis, so no pool can beat {timings.ipcFloorSeconds * 1e3:.1f} ms "
             f"({timings.ipcCeiling:.0%} of ideal) with this payload; the other "
             f"{timings.dispatchSeconds * 1e3:.1f} ms ({timings.dispatchSeconds / config.requests * 1e3:.2f} ms a "
-            "request) is dispatch: event loop, the pool's manager thread, pipes, worker wake-ups."
+            "request) is dispatch: event loop, the pool's manager thread, pipes, worker wake-ups"
+            + (
+                f", and {config.workers} workers taking turns on {timings.cores} cores."
+                if config.workers > timings.cores
+                else "."
+            )
         )
     if cold.efficiency < EFFICIENCY_TARGET:
         notes.append(
