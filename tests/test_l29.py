@@ -25,6 +25,7 @@ from shared import (
     ConfigError,
     InlineExecutor,
     StartMethod,
+    TaskExecutor,
     Verdict,
     cpuCount,
     executorScope,
@@ -519,6 +520,24 @@ def test_exercise4_claims_catch_a_lost_task_and_a_split_that_timing_changed() ->
     other = judged({succeeding: "RuntimeError"})
     assert verdicts(other.claims)[:2] == [Verdict.FAILS, Verdict.FAILS]
     assert "(+1 other)" in other.claims[0].measured
+
+
+def test_abandoned_work_is_released_before_the_loop_closes(caplog: pytest.LogCaptureFixture) -> None:
+    """A task released while still running finishes in its worker afterwards, and nothing is logged."""
+    tracker = l29.AbandonedWork()
+
+    async def giveUp(pool: TaskExecutor) -> l29.TaskReport:
+        try:
+            return await l29.safeHandleTask(1, False, 150, pool, deadlineSeconds=0.02, abandoned=tracker)
+        finally:
+            tracker.release()
+
+    with executorScope("thread", 1) as pool:
+        report = asyncio.run(giveUp(pool))
+    assert l29.errorTypeOf(report) == "TimeoutError"
+    assert [timing.taskId for timing in tracker.statistics()] == [1]
+    assert tracker.statistics()[0].finished
+    assert not [record for record in caplog.records if record.name == "concurrent.futures"]
 
 
 def test_exercise4_refuses_the_inline_executor() -> None:
