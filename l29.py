@@ -30,7 +30,7 @@ import pickle
 import statistics
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Final, Literal, TypedDict, TypeVar, final
@@ -109,6 +109,38 @@ def warmUpEvery(executor: TaskExecutor, workers: int, *, maxHoldSeconds: float =
                 break
             hold *= 2
     return watch.elapsed
+
+
+def osThreadCount() -> int | None:
+    """Threads the OS counts in this process (field 20 of /proc/self/stat); None where unknown."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as stat:  # noqa: PTH123 - lecture modules do not import pathlib
+            return int(stat.read().rsplit(")", 1)[1].split()[17])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def settleThreads(timeoutSeconds: float = 0.5) -> None:
+    """Wait (bounded) until threads already joined have also left the OS's thread count.
+
+    ``join`` returns once a thread's Python work is done; its OS thread exits a
+    moment later. A fork in that moment (a fork-based pool started right after
+    another pool shut down) finds a multi-threaded process, and 3.12+ warns about
+    it: in about 1 of 20 tries here. Python 3.12+ counts OS threads, so this does.
+    """
+    deadline = time.monotonic() + timeoutSeconds
+    while (count := osThreadCount()) is not None and count > threading.active_count():
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.001)
+
+
+@contextlib.contextmanager
+def poolScope(kind: ExecutorKind, workers: int, startMethod: StartMethod | None = None) -> Iterator[TaskExecutor]:
+    """``executorScope``, made once the threads of earlier pools have really gone (``settleThreads``)."""
+    settleThreads()
+    with executorScope(kind, workers, startMethod) as pool:
+        yield pool
 
 
 def interleavedRepeats(fns: Sequence[Callable[[], object]], repeats: int) -> list[list[float]]:
@@ -384,7 +416,7 @@ def runExercise1(
         events.append(line)
         log(line)
 
-    with executorScope(executor, config.workers, startMethod) as pool:
+    with poolScope(executor, config.workers, startMethod) as pool:
         concurrent, coldSeconds = timeConcurrent(requests, pool, record)
         _, warmSeconds = timeConcurrent(requests, pool, silent)
     sequential, sequentialSeconds = timeSequential(requests)
@@ -1090,7 +1122,7 @@ def runExercise2(
         for recordId in range(config.totalRecords)
     ]
     expected, transformSeconds = timeTransform(records)
-    with executorScope(executor, config.workers, startMethod) as pool:
+    with poolScope(executor, config.workers, startMethod) as pool:
         warmUpEvery(pool, config.workers)
         main, comparison, failure = asyncio.run(_exercise2Runs(config, pool, seed, log))
     partial = Exercise2Result(
@@ -1608,9 +1640,9 @@ def runExercise3(
     model = tierModel(config, seed, executor)
     idealTiered, idealPoolOnly, idealSequential = model.ideals
     labelTiered, labelPoolOnly, labelSequential = tierLabels(config, executor)
-    with executorScope(executor, config.workers, startMethod) as processPool:
+    with poolScope(executor, config.workers, startMethod) as processPool:
         warmUpEvery(processPool, config.workers)
-        with executorScope("thread", config.threads) as threadPool:
+        with poolScope("thread", config.threads) as threadPool:
             tiered = timeTiers(
                 labelTiered,
                 threadPool,
@@ -1631,7 +1663,7 @@ def runExercise3(
             ioServers=model.poolServers,
             log=log,
         )
-    with executorScope("inline", 1) as inline:
+    with poolScope("inline", 1) as inline:
         sequential = timeTiers(
             labelSequential,
             inline,
@@ -2183,7 +2215,7 @@ def runExercise4(
             "so no deadline can fire"
         )
     plan = planTasks(config, seed)
-    with executorScope(executor, config.workers, startMethod) as pool:
+    with poolScope(executor, config.workers, startMethod) as pool:
         warmUpSeconds = warmUpEvery(pool, config.workers)
         run = asyncio.run(handleWithRecovery(plan, pool, config, log))
     partial = Exercise4Result(
@@ -2386,7 +2418,7 @@ def serveOnColdPool(
     requests: Sequence[RequestData], workers: int, executor: ExecutorKind, startMethod: StartMethod | None
 ) -> list[AnalysisResult]:
     """Start a pool, serve the batch, shut the pool down: what a one-shot script pays every time."""
-    with executorScope(executor, workers, startMethod) as pool:
+    with poolScope(executor, workers, startMethod) as pool:
         results, _ = timeConcurrent(requests, pool, silent)
     return results
 
@@ -2500,7 +2532,7 @@ def measureBatch(
         ],
         repeats,
     )
-    with executorScope(executor, config.workers, startMethod) as pool:
+    with poolScope(executor, config.workers, startMethod) as pool:
         warmUpEvery(pool, config.workers)
         sequentialWarm, warm = interleavedRepeats(
             [lambda: timeSequential(requests), lambda: timeConcurrent(requests, pool, silent)], repeats
@@ -2713,10 +2745,10 @@ def timeConfigurations(
         processPool: TaskExecutor = InlineExecutor()
         threadPool: TaskExecutor = InlineExecutor()
         if needsPool:
-            processPool = stack.enter_context(executorScope(executor, config.workers, startMethod))
+            processPool = stack.enter_context(poolScope(executor, config.workers, startMethod))
             warmUpEvery(processPool, config.workers)
         if "tiered" in kinds:
-            threadPool = stack.enter_context(executorScope("thread", config.threads))
+            threadPool = stack.enter_context(poolScope("thread", config.threads))
         inline = InlineExecutor()
         pairs: dict[TierKind, tuple[TaskExecutor, TaskExecutor]] = {
             "tiered": (threadPool, processPool),

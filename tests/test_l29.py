@@ -9,6 +9,7 @@ import math
 import statistics
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -696,6 +697,14 @@ def test_warmUpEvery_returns_once_every_worker_answered() -> None:
         assert l29.warmUpEvery(pool, 3) > 0.0
         holders = [pool.submit(l29._workerIdentity, 0.05) for _ in range(3)]
         assert len({holder.result(timeout=30) for holder in holders}) == 3
+
+
+def test_settleThreads_waits_until_joined_threads_leave_the_os_count() -> None:
+    with executorScope("thread", 2) as pool:
+        assert [pool.submit(abs, -n).result(timeout=30) for n in range(4)] == [0, 1, 2, 3]
+    l29.settleThreads()
+    count = l29.osThreadCount()
+    assert count is None or count == threading.active_count()
 
 
 def test_interleaved_repeats_time_every_function_in_rounds() -> None:
