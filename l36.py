@@ -21,6 +21,7 @@ import math
 import multiprocessing
 import os
 import signal
+import threading
 import time
 import tracemalloc
 from collections import Counter, deque
@@ -65,6 +66,49 @@ from shared import (
 
 LECTURE = 36
 T = TypeVar("T")
+
+
+# Candidates for shared.py ----------------------------------------------------
+
+
+def osThreadCount() -> int | None:
+    """Threads the OS counts in this process (field 20 of /proc/self/stat); None where unknown."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as stat:  # noqa: PTH123 - lecture modules do not import pathlib
+            return int(stat.read().rsplit(")", 1)[1].split()[17])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def settleThreads(timeoutSeconds: float = 0.5) -> None:
+    """Wait (bounded) until threads already joined have also left the OS's thread count.
+
+    ``join`` returns once a thread's Python work is done; its OS thread exits a
+    moment later. A fork in that moment (a fork-based pool started right after a
+    broken or finished pool shut down) finds a multi-threaded process, and 3.12+
+    warns about it, counting OS threads as this does.
+    """
+    deadline = time.monotonic() + timeoutSeconds
+    while (count := osThreadCount()) is not None and count > threading.active_count():
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.001)
+
+
+@contextlib.contextmanager
+def poolScope(kind: ExecutorKind, workers: int, startMethod: StartMethod | None = None) -> Iterator[TaskExecutor]:
+    """``executorScope``, made once the threads of earlier pools have really gone (``settleThreads``).
+
+    Every pool of this lecture is made here, one at a time: never while another
+    pool's manager thread or a thread pool is alive, so no fork sees a thread.
+    """
+    if kind == "process":
+        settleThreads()
+    with executorScope(kind, workers, startMethod) as pool:
+        yield pool
+
+
+# -----------------------------------------------------------------------------
 
 
 # ============================================================================
@@ -672,7 +716,7 @@ def runExercise1(
     The pool is started and warmed before anything is timed or traced, and the
     load runs reuse it: pool start-up is neither in the throughput nor in the peaks.
     """
-    with executorScope(executor, config.workers, startMethod) as pool:
+    with poolScope(executor, config.workers, startMethod) as pool:
         warmUp(pool, config.workers)
         sources = makeSources(config, seed, intervalSec=config.intervalSec, faulty=True)
         sink = ResultsSink(summaryEvery=config.summaryEvery, log=log)
@@ -1366,7 +1410,7 @@ def runExercise2(
 ) -> Exercise2Result:
     """Requirement 4: 5,000 records light, then 5,000 heavy, adaptive beside the static sweep."""
     records = makeReadings(config.records, seed, 2)
-    with executorScope(executor, config.workers, startMethod) as pool:
+    with poolScope(executor, config.workers, startMethod) as pool:
         warmUp(pool, config.workers)
         log(f"[light] {config.records:,} records, adaptive + {len(config.staticSizes)} static sizes ...")
         light = measureWorkload("computeLightBatch", computeLightBatch, pool, records, config)
@@ -2065,7 +2109,7 @@ def runExercise3(
     log: Log = silent,
 ) -> Exercise3Result:
     """Requirement 5's run with the spec's mix, then the same pipeline under a CRITICAL-heavy overload."""
-    with executorScope(executor, config.workers, startMethod) as pool:
+    with poolScope(executor, config.workers, startMethod) as pool:
         warmUp(pool, config.workers)
         log(f"[priority] {config.criticalFraction:.0%} CRITICAL, one record every {config.intervalSec:g} s ...")
         main = asyncio.run(runPriorityPipeline(config.scenario("spec"), pool, seed=seed))
@@ -2264,6 +2308,7 @@ class ComputeJob:
     records: tuple[FaultRecord, ...]
     seed: int
     crashRate: float
+    abrupt: bool = False  # a fatal record ends the worker process; else it raises WorkerDeathError
 
     def only(self, record: FaultRecord) -> ComputeJob:
         """The same job (batch, stage, seed) for one of its records."""
@@ -2298,10 +2343,11 @@ def entryRecordId(entry: ResultEntry) -> int:
 
 
 class WorkerDeathError(Exception):
-    """A worker death where ``os._exit`` would take the whole program down (inline, thread, replay).
+    """A simulated worker death, where a real one would end the program or an unsupervised worker.
 
-    Raised instead of exiting when the fatal record is handled in the main
-    process; the processor treats it exactly as a ``BrokenProcessPool``.
+    Raised instead of ``os._exit`` inline, on a thread, in a replay, and on a Dask
+    worker (its nanny would restart a dead one; nothing here could read its exit
+    code). The processor treats it exactly as a ``BrokenProcessPool``.
     """
 
     def __init__(self, exitCode: int) -> None:
@@ -2323,13 +2369,14 @@ def crashDecision(seed: int, batchId: int, stage: Stage, crashRate: float) -> bo
     return makeRng(seed, LECTURE, 4, "crash", batchId, stage).random() < crashRate
 
 
-def dieAbruptly(exitCode: int) -> NoReturn:
+def dieAbruptly(exitCode: int, *, abrupt: bool) -> NoReturn:
     """End this worker process at once, as a segfault would: no exception, no cleanup.
 
-    In the main process (inline or thread executor, or a replay) it raises
+    Only for ``abrupt`` jobs (a process pool's) and only in a child process; anywhere
+    else (inline or thread executor, a replay, a Dask worker) it raises
     ``WorkerDeathError`` instead, so the simulation never ends the program itself.
     """
-    if multiprocessing.parent_process() is None:
+    if not abrupt or multiprocessing.parent_process() is None:
         raise WorkerDeathError(exitCode)
     os._exit(exitCode)
 
@@ -2353,7 +2400,7 @@ def faultTolerantCompute(job: ComputeJob) -> list[ResultEntry]:
     results: list[ResultEntry] = []
     for record in job.records:
         if record.fatal:
-            dieAbruptly(KILLER_EXIT_CODE)
+            dieAbruptly(KILLER_EXIT_CODE, abrupt=job.abrupt)
         if not math.isfinite(record.value):
             results.append(
                 {"error": f"non-finite value {record.value}", "originalRecord": record, "status": "POISON_PILL"}
@@ -2525,7 +2572,7 @@ class SupervisedPool:
 
     def _open(self) -> None:
         before = set(multiprocessing.active_children())
-        scope = executorScope(self._kind, self._workers, self._startMethod)
+        scope = poolScope(self._kind, self._workers, self._startMethod)
         executor = scope.__enter__()
         self._scope, self._executor = scope, executor
         if self._kind != "process":
@@ -2548,14 +2595,20 @@ class SupervisedPool:
         """Shut the broken pool down, start a fresh one; return the exit codes of workers that died.
 
         Workers the pool itself terminated after the break (-SIGTERM) are not counted.
+        The broken pool is shut down and joined, and its threads have left the OS's
+        count (``poolScope``), before the fresh one forks its first worker.
         """
+        self.replacements += 1
+        if self._kind != "process":
+            # Only a process pool breaks. Elsewhere the death was simulated (WorkerDeathError)
+            # and the executor is intact; a Dask cluster restarts a really dead worker itself.
+            return ()
         self._close(None, None, None)
         for process in self._processes:
             process.join(timeout=5.0)
         codes = tuple(
             code for process in self._processes if (code := process.exitcode) not in (None, 0, -signal.SIGTERM)
         )
-        self.replacements += 1
         self._open()
         return codes
 
@@ -2673,8 +2726,11 @@ class FaultTolerantBatchProcessor:
         """Process every record; return the outcome of each and how the pools fared."""
         self._reset()
         before = len(self.deadLetterLog)
+        abrupt = self.pool.kind == "process"
         jobs = [
-            ComputeJob(batchId, "main", tuple(records[start : start + self.batchSize]), self.seed, self.crashRate)
+            ComputeJob(
+                batchId, "main", tuple(records[start : start + self.batchSize]), self.seed, self.crashRate, abrupt
+            )
             for batchId, start in enumerate(range(0, len(records), self.batchSize))
         ]
         crashed: list[ComputeJob] = []

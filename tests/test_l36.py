@@ -356,9 +356,9 @@ def test_exercise3_processes_everything_in_priority_order(startMethod: StartMeth
 # ============================================================================
 
 
-def job(*values: float, crashRate: float = 0.0, fatal: int | None = None) -> l36.ComputeJob:
+def job(*values: float, crashRate: float = 0.0, fatal: int | None = None, abrupt: bool = False) -> l36.ComputeJob:
     records = tuple(l36.FaultRecord(i, v, i == fatal) for i, v in enumerate(values))
-    return l36.ComputeJob(0, "main", records, seed=1, crashRate=crashRate)
+    return l36.ComputeJob(0, "main", records, seed=1, crashRate=crashRate, abrupt=abrupt)
 
 
 def test_faultTolerantCompute_returns_error_records_instead_of_raising() -> None:
@@ -477,7 +477,7 @@ def test_a_real_worker_death_is_survived_isolated_and_reproducible(startMethod: 
 @pytest.mark.timeout(20)
 def test_supervisedPool_replaces_a_broken_pool_and_reports_the_exit_code() -> None:
     with l36.SupervisedPool("process", 2, "fork") as pool:
-        future = pool.executor.submit(l36.faultTolerantCompute, job(1.0, fatal=0))
+        future = pool.executor.submit(l36.faultTolerantCompute, job(1.0, fatal=0, abrupt=True))
         with pytest.raises(BrokenExecutor):
             future.result(timeout=10)
         assert pool.replace() == (l36.KILLER_EXIT_CODE,)
