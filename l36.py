@@ -3291,7 +3291,9 @@ def specRateRun(config: Exercise1Config, executor: TaskExecutor, seed: int) -> P
     return asyncio.run(runPipeline(sources, executor, sink, config.settings(config.durationSec)))
 
 
-def benchPipeline(options: BenchOptions, log: Log) -> BenchReport:
+def benchPipeline(
+    options: BenchOptions, log: Log, *, config: Exercise1Config | None = None, seconds: float | None = None
+) -> BenchReport:
     """``invoke bench``: exercise 1 at the spec's rate (arrival-bound), then at full speed per executor.
 
     At the spec's parameters the sources' 100 readings/s bound the run: its ideal
@@ -3300,10 +3302,13 @@ def benchPipeline(options: BenchOptions, log: Log) -> BenchReport:
     ``computeBatch``'s ``c`` spread over min(workers, cores) processes; ``p + c`` is
     the inline run's time. Threads get no share (``computeBatch`` holds the GIL).
     Rows at full speed are seconds per 10,000 records, each the median of the
-    repeats, the architectures interleaved so drift hits each alike.
+    repeats, the architectures interleaved so drift hits each alike. ``config`` and
+    ``seconds`` (a full-speed run) override the spec's or the quick sizes (tests).
     """
-    config = Exercise1Config.quick() if options.quick else Exercise1Config()
-    seconds = 0.3 if options.quick else 1.0
+    if config is None:
+        config = Exercise1Config.quick() if options.quick else Exercise1Config()
+    if seconds is None:
+        seconds = 0.3 if options.quick else 1.0
     arrivalRepeats = 1 if options.quick else min(options.repeats, 3)
     sizes = (config.batchSize, FAST_BATCH)
     cores = parallelBound(config.workers, config.workers)
@@ -3434,15 +3439,18 @@ def pipelineNotes(
     )
 
 
-def benchAdaptive(options: BenchOptions, log: Log) -> BenchReport:
+def benchAdaptive(options: BenchOptions, log: Log, *, config: Exercise2Config | None = None) -> BenchReport:
     """``invoke bench``: exercise 2's adaptive processor against the static sweep, medians of the repeats.
 
     "ideal" is the best static size's median: the reference the adaptive run is
     measured against (target 90%), not a bound, so the report is not judged. The
     notes read the sweep through a fit of the pass time to the number of batches:
-    a per-batch cost (the round trip) and a per-record one (the compute).
+    a per-batch cost (the round trip) and a per-record one (the compute). ``config``
+    overrides the sizes (tests); the repeats are always ``options.repeats``.
     """
-    config = replace(Exercise2Config.quick() if options.quick else Exercise2Config(), repeats=options.repeats)
+    if config is None:
+        config = Exercise2Config.quick() if options.quick else Exercise2Config()
+    config = replace(config, repeats=options.repeats)
     log(f"adaptive batch sizing: {config.records:,} records x (adaptive + {len(config.staticSizes)} static sizes)")
     result = runExercise2(config, seed=options.seed, startMethod=options.startMethod)
     rows: list[BenchRow] = []
@@ -3514,15 +3522,17 @@ def adaptiveNotes(short: str, workload: WorkloadResult, config: Exercise2Config)
     return notes
 
 
-def benchFaultTolerance(options: BenchOptions, log: Log) -> BenchReport:
+def benchFaultTolerance(options: BenchOptions, log: Log, *, config: Exercise4Config | None = None) -> BenchReport:
     """``invoke bench``: exercise 4's fault-tolerant path against a plain pool map on the same records.
 
     The plain map runs ``faultTolerantCompute`` on the same batches with no
     simulated crashes and the fatal flag off (a plain pool survives neither); it
     is the reference ("ideal" column), so the report is not judged. Every run
     starts its own pool, as the processor does; the baseline is the same map inline.
+    ``config`` overrides the sizes (tests).
     """
-    config = Exercise4Config.quick() if options.quick else Exercise4Config()
+    if config is None:
+        config = Exercise4Config.quick() if options.quick else Exercise4Config()
     records = makeFaultRecords(
         config.records,
         seed=options.seed,

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import json
 import math
+import subprocess
+import sys
+import tempfile
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import BrokenExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import IO
 
 import pytest
 from hypothesis import given, settings
@@ -15,6 +22,8 @@ from hypothesis import strategies as st
 
 import l36
 from shared import (
+    BenchOptions,
+    BenchReport,
     Claim,
     ClaimKind,
     ConfigError,
@@ -24,13 +33,20 @@ from shared import (
     StartMethod,
     Verdict,
     makeRng,
+    silent,
 )
 
-START_METHODS: list[StartMethod] = ["fork", "spawn"]
+ROOT = Path(__file__).resolve().parent.parent
+START_METHODS: list[StartMethod] = ["fork", "spawn", "forkserver"]
 
 
 def structuralHold(claims: Sequence[Claim]) -> bool:
     return all(claim.verdict is Verdict.HOLDS for claim in claims if claim.kind is ClaimKind.STRUCTURAL)
+
+
+def verdictOf(claims: Sequence[Claim], words: str) -> Verdict:
+    [claim] = [claim for claim in claims if words in claim.statement]
+    return claim.verdict
 
 
 def reading(seq: int, value: float, sensorId: int = 0) -> SensorReading:
@@ -121,6 +137,11 @@ def test_resultsSink_summarizes_every_100_records_and_can_keep_only_the_last() -
     assert len(sink.results) == 10
 
 
+@pytest.fixture(scope="module")
+def inline1() -> l36.Exercise1Result:
+    return l36.runExercise1(SMALL1, seed=3, executor="inline", memory=False)
+
+
 def test_exercise1_inline_loses_nothing_and_names_the_failed_source() -> None:
     lines: list[str] = []
     result = l36.runExercise1(SMALL1, seed=3, executor="inline", log=lines.append, memory=False)
@@ -134,18 +155,59 @@ def test_exercise1_inline_loses_nothing_and_names_the_failed_source() -> None:
     assert "sensor-4" in l36.formatExercise1(result)
 
 
+def sinkFigures(config: l36.Exercise1Config, seed: int, report: l36.PipelineReport) -> tuple[int, float]:
+    """Anomalies and mean normalized value of exactly the readings each source ingested, recomputed here."""
+    sources = l36.makeSources(config, seed, intervalSec=0.0, faulty=True)
+
+    async def take(source: l36.AsyncSensorSource, count: int) -> list[SensorReading]:
+        return [await source.read() for _ in range(count)]
+
+    readings = [
+        reading
+        for source in sources
+        for reading in asyncio.run(take(source, l36.statsOf(report.ingestion, source).ingested))
+    ]
+    results = l36.computeBatch(readings)
+    return sum(r.anomaly for r in results), sum(r.normalized for r in results) / len(results)
+
+
+SMALL1P = replace(SMALL1, durationSec=0.15, loadShortSec=0.04, loadLongSec=0.1)
+
+
 @pytest.mark.parametrize("startMethod", START_METHODS)
 def test_exercise1_fast_sources_are_throttled_by_the_queue_bound(startMethod: StartMethod) -> None:
-    result = l36.runExercise1(SMALL1, seed=4, executor="process", startMethod=startMethod)
+    result = l36.runExercise1(SMALL1P, seed=4, executor="process", startMethod=startMethod)
     assert result.shortLoad is not None
     assert result.longLoad is not None
     for run in (result.shortLoad, result.longLoad):
         assert run.report.nothingLost
-        assert run.report.ingestion.maxDepth <= SMALL1.queueMaxsize
+        assert run.report.ingestion.maxDepth <= SMALL1P.queueMaxsize
         assert run.report.ingestion.blockedPuts > 0
         assert run.peakBytes > 0
     assert result.main.nothingLost
     assert structuralHold(result.claims)
+    anomalies, meanNormalized = sinkFigures(SMALL1P, 4, result.main)
+    assert result.main.anomalies == anomalies
+    assert result.main.meanNormalized == pytest.approx(meanNormalized)
+
+
+def test_exercise1_claims_fail_on_figures_that_break_them(inline1: l36.Exercise1Result) -> None:
+    main = inline1.main
+    assert verdictOf(inline1.claims, "maxsize=50 bounds") is Verdict.HOLDS
+    overfull = replace(main, ingestion=replace(main.ingestion, maxDepth=SMALL1.queueMaxsize + 1))
+    assert verdictOf(l36.claims1(replace(inline1, main=overfull)), "maxsize=50 bounds") is Verdict.FAILS
+    lost = replace(main, received=main.received - 1)
+    assert verdictOf(l36.claims1(replace(inline1, main=lost)), "nothing lost") is Verdict.FAILS
+    unsummarized = replace(main, summaries=main.summaries + 1)
+    assert verdictOf(l36.claims1(replace(inline1, main=unsummarized)), "summary every 100") is Verdict.FAILS
+    throttled = replace(main, ingestion=replace(main.ingestion, blockedPuts=7))
+    flat = replace(inline1, shortLoad=l36.MemoryRun(5, 1_000, throttled), longLoad=l36.MemoryRun(20, 1_090, throttled))
+    assert verdictOf(l36.claims1(flat), "peak memory") is Verdict.HOLDS
+    assert verdictOf(l36.claims1(flat), "throttled") is Verdict.HOLDS
+    unthrottled = replace(main, ingestion=replace(main.ingestion, blockedPuts=0))
+    growing = replace(flat, longLoad=l36.MemoryRun(20, 2_000, unthrottled))
+    assert verdictOf(l36.claims1(growing), "peak memory") is Verdict.FAILS
+    assert verdictOf(l36.claims1(growing), "throttled") is Verdict.FAILS
 
 
 def test_exercise1_same_seed_same_readings() -> None:
@@ -257,6 +319,37 @@ def test_exercise2_on_a_process_pool_keeps_every_result(startMethod: StartMethod
     assert "computeLightBatch: batch size over time" in l36.formatExercise2(result)
 
 
+def withTimes(
+    workload: l36.WorkloadResult, static: dict[int, float], adaptive: float, final: int
+) -> l36.WorkloadResult:
+    points = tuple(l36.StaticPoint(size, seconds, workload.adaptive.records) for size, seconds in static.items())
+    return replace(workload, static=points, adaptive=replace(workload.adaptive, seconds=adaptive, finalSize=final))
+
+
+def test_exercise2_claims_follow_the_figures() -> None:
+    config = l36.Exercise2Config(records=200, staticSizes=(10, 100), repeats=1)
+    result = l36.runExercise2(config, seed=2, executor="inline")
+    assert structuralHold(result.claims)
+    expected = replace(
+        result,
+        light=withTimes(result.light, {10: 1.0, 100: 0.5}, 0.52, 200),
+        heavy=withTimes(result.heavy, {10: 1.0, 100: 0.8}, 1.2, 20),
+    )
+    claims = l36.claims2(expected)
+    assert verdictOf(claims, "light converges to a larger batch size") is Verdict.HOLDS
+    assert verdictOf(claims, "adaptive computeLightBatch >= 90%") is Verdict.HOLDS
+    assert verdictOf(claims, "adaptive computeHeavyBatch >= 90%") is Verdict.FAILS
+    [heavyClaim] = [c for c in claims if "computeHeavyBatch >= 90%" in c.statement]
+    assert "settled on 20 where static 100 was best" in heavyClaim.reason
+    flat = replace(expected, heavy=replace(expected.heavy, adaptive=replace(expected.heavy.adaptive, finalSize=200)))
+    assert verdictOf(l36.claims2(flat), "light converges to a larger batch size") is Verdict.FAILS
+    batches = result.light.adaptive.batches
+    outside = replace(result.light.adaptive, batches=(replace(batches[0], planned=201), *batches[1:]))
+    assert verdictOf(l36.claims2(replace(result, light=replace(result.light, adaptive=outside))), "clamped") is (
+        Verdict.FAILS
+    )
+
+
 def test_heavy_batch_is_100_sines_per_record() -> None:
     acc = 42.0
     for _ in range(100):
@@ -329,7 +422,7 @@ def test_get_batch_returns_empty_after_its_deadline() -> None:
     assert asyncio.run(scenario()) == []
 
 
-SMALL3 = l36.Exercise3Config(durationSec=0.2, intervalSec=0.005, heavyDurationSec=0.12)
+SMALL3 = l36.Exercise3Config(durationSec=0.12, intervalSec=0.005, heavyDurationSec=0.08, pollSec=0.01)
 
 
 @pytest.mark.parametrize("startMethod", START_METHODS)
@@ -349,6 +442,29 @@ def test_exercise3_processes_everything_in_priority_order(startMethod: StartMeth
     report = l36.formatExercise3(result)
     assert "Mean CRITICAL latency" in report
     assert "NORMAL:" in report
+
+
+def latency(p95Ms: float) -> l36.LatencyStats:
+    return l36.LatencyStats(10, p95Ms / 2, p95Ms / 2, p95Ms, p95Ms)
+
+
+def test_exercise3_claims_follow_the_figures() -> None:
+    result = l36.runExercise3(replace(SMALL3, durationSec=0.05, heavyDurationSec=0.03), seed=5, executor="inline")
+    assert structuralHold(result.claims)
+    heavy = replace(result.heavy, critical=latency(2.0), normal=latency(9.0))
+    split = replace(result.split, dispatchedWhileProducing=(99, 1))
+    starved = replace(result, heavy=heavy, split=split)
+    assert verdictOf(l36.claims3(starved), "can starve NORMAL") is Verdict.HOLDS
+    fair = replace(starved, split=replace(split, dispatchedWhileProducing=(50, 50)))
+    assert verdictOf(l36.claims3(fair), "can starve NORMAL") is Verdict.FAILS
+    jumped = replace(result, main=replace(result.main, priorityViolations=1))
+    assert verdictOf(l36.claims3(jumped), "always processed before NORMAL") is Verdict.FAILS
+    leftOver = replace(result, split=replace(result.split, produced=result.split.produced + 1))
+    assert verdictOf(l36.claims3(leftOver), "every record produced is processed") is Verdict.FAILS
+    mix = replace(result, main=replace(result.main, produced=100, producedCritical=21))
+    assert verdictOf(l36.claims3(mix), "80% NORMAL") is Verdict.HOLDS
+    skewed = replace(result, main=replace(result.main, produced=100, producedCritical=40))
+    assert verdictOf(l36.claims3(skewed), "80% NORMAL") is Verdict.FAILS
 
 
 # ============================================================================
@@ -402,13 +518,14 @@ def processRecords(
     batchSize: int,
     kind: ExecutorKind = "inline",
     startMethod: StartMethod | None = None,
+    workers: int = 2,
 ) -> tuple[l36.ProcessingReport, l36.ReplayReport]:
     deadLetterLog = l36.DeadLetterLog()
     processor = l36.FaultTolerantBatchProcessor(
         seed=seed,
         crashRate=crashRate,
         batchSize=batchSize,
-        pool=l36.PoolSpec(kind, 2, startMethod),
+        pool=l36.PoolSpec(kind, workers, startMethod),
         deadLetterLog=deadLetterLog,
         timeoutSec=20,
     )
@@ -452,25 +569,40 @@ def test_every_record_ends_in_exactly_one_outcome(
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize(("startMethod", "killers"), [("fork", 2), ("spawn", 1)])
-def test_a_real_worker_death_is_survived_isolated_and_reproducible(startMethod: StartMethod, killers: int) -> None:
-    records = l36.makeFaultRecords(60, seed=11, poisonRate=0.1, glitchRate=0.05, killers=killers)
+@pytest.mark.parametrize(
+    ("startMethod", "seed", "crashRate", "killers", "workers"),
+    [
+        # Seed 18 under fork: two killers, two crashed batches, one recovered and one crashing
+        # again on the recovery pool, so the replacement and recovery pools are both made.
+        ("fork", 18, 0.2, 2, 2),
+        # One worker under spawn and forkserver: each of the 4 pools starts a new interpreter
+        # (or a fork of the server) per worker, importing the lecture again.
+        ("spawn", 11, 0.1, 1, 1),
+        ("forkserver", 11, 0.1, 1, 1),
+    ],
+)
+def test_a_real_worker_death_is_survived_isolated_and_reproducible(
+    startMethod: StartMethod, seed: int, crashRate: float, killers: int, workers: int
+) -> None:
+    records = l36.makeFaultRecords(60, seed=seed, poisonRate=0.1, glitchRate=0.05, killers=killers)
     killerIds = {r.recordId for r in records if r.fatal}
     assert len(killerIds) == killers
     report, replay = processRecords(
-        records, crashRate=0.1, seed=11, batchSize=10, kind="process", startMethod=startMethod
+        records, crashRate=crashRate, seed=seed, batchSize=10, kind="process", startMethod=startMethod, workers=workers
     )
     assert report.addsUp
     assert report.poolReplacements >= 3
+    assert len(report.crashedBatches) == report.recoveredBatches + report.deadLetteredBatches + report.recoveryDeaths
     dead = {letter.record.recordId: letter for letter in report.deadLetters}
     for killerId in killerIds:
         assert dead[killerId].exitCode == l36.KILLER_EXIT_CODE
         assert dead[killerId].failure.errorType == "BrokenProcessPool"
         assert "exit code 70" in dead[killerId].failure.message
-    inline, inlineReplay = processRecords(records, crashRate=0.1, seed=11, batchSize=10)
+    inline, inlineReplay = processRecords(records, crashRate=crashRate, seed=seed, batchSize=10)
     assert outcomes(report) == outcomes(inline)
     assert [(i.recordId, i.exitCode) for i in report.isolated] == [(i.recordId, i.exitCode) for i in inline.isolated]
     assert [d.failure.attempts for d in report.deadLetters] == [d.failure.attempts for d in inline.deadLetters]
+    assert (report.crashes, report.recoveredBatches) == (inline.crashes, inline.recoveredBatches)
     assert replay.successes == inlineReplay.successes
 
 
@@ -508,8 +640,13 @@ def test_deadLetterLog_replay_retries_each_entry_once() -> None:
     assert all(call.stage == "replay" for call in calls)
 
 
-def test_exercise4_quick_inline_report_adds_up() -> None:
-    result = l36.runExercise4(l36.Exercise4Config(records=200), seed=3, executor="inline")
+@pytest.fixture(scope="module")
+def inline4() -> l36.Exercise4Result:
+    return l36.runExercise4(l36.Exercise4Config(records=200), seed=3, executor="inline")
+
+
+def test_exercise4_quick_inline_report_adds_up(inline4: l36.Exercise4Result) -> None:
+    result = inline4
     assert structuralHold(result.claims)
     for run in result.runs:
         assert run.report.addsUp
@@ -517,6 +654,165 @@ def test_exercise4_quick_inline_report_adds_up() -> None:
         total = sum(run.finalCount(status) for status in l36.STATUSES) + len(run.replay.stillDead)
         assert total == 200
     assert "Accounting" in l36.formatExercise4(result)
+
+
+def test_exercise4_claims_fail_on_figures_that_break_them(inline4: l36.Exercise4Result) -> None:
+    main = inline4.main
+    report = main.report
+    assert report.deadLetters
+    lost = replace(main, report=replace(report, results=report.results[1:]))
+    assert verdictOf(l36.claims4(replace(inline4, main=lost)), "exactly one outcome") is Verdict.FAILS
+    letter = report.deadLetters[0]
+    blank = replace(letter, failure=replace(letter.failure, attempts=0))
+    noAttempts = replace(main, report=replace(report, deadLetters=(blank, *report.deadLetters[1:])))
+    assert verdictOf(l36.claims4(replace(inline4, main=noAttempts)), "dead letters keep") is Verdict.FAILS
+    unrecovered = replace(main, report=replace(report, crashedBatches=(*report.crashedBatches, 999)))
+    assert verdictOf(l36.claims4(replace(inline4, main=unrecovered)), "recovery pool") is Verdict.FAILS
+    skipped = replace(main, replay=replace(main.replay, attempted=main.replay.attempted + 1))
+    assert verdictOf(l36.claims4(replace(inline4, main=skipped)), "replay(computeFn)") is Verdict.FAILS
+
+
+# ============================================================================
+# Dask: the CPU tier on a LocalCluster gives the process pool's seeded results
+# ============================================================================
+
+DASK_RECORDS = "l36.makeFaultRecords(60, seed=11, poisonRate=0.1, glitchRate=0.05, killers=1)"
+DASK_RUN = f"""
+import json
+import l36
+
+records = {DASK_RECORDS}
+processor = l36.FaultTolerantBatchProcessor(seed=11, crashRate=0.0, batchSize=10, pool=l36.PoolSpec("dask", 1))
+report = processor.process(records)
+outcomes = {{l36.entryRecordId(e): e["status"] for e in report.results}}
+outcomes.update({{d.record.recordId: "DEAD" for d in report.deadLetters}})
+print(json.dumps({{
+    "outcomes": sorted(outcomes.items()),
+    "isolated": [[i.recordId, i.exitCode] for i in report.isolated],
+    "attempts": [d.failure.attempts for d in report.deadLetters],
+}}))
+"""
+
+
+DASK_TEST = "test_exercise4_on_a_dask_cluster_matches_the_process_pool"
+
+
+@dataclass(frozen=True, slots=True)
+class DaskChild:
+    process: subprocess.Popen[str]
+    stderr: IO[str]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def daskChild(request: pytest.FixtureRequest) -> Iterator[DaskChild | None]:
+    """The Dask run's child interpreter, started with the module so its ~3 s overlap the other tests.
+
+    In a child: a Dask client leaves threads behind, and on 3.12+ any later fork in this
+    process would warn, which the suite treats as an error. Started only when the Dask
+    test is selected and ``distributed`` is installed; killed at the end if still running.
+    """
+    selected = any(item.name == DASK_TEST for item in request.session.items)
+    if not selected or importlib.util.find_spec("distributed") is None:
+        yield None
+        return
+    with tempfile.TemporaryFile("w+") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-c", DASK_RUN], cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True
+        )
+        try:
+            yield DaskChild(process, stderr)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.communicate(timeout=30)
+
+
+def test_exercise4_on_a_dask_cluster_matches_the_process_pool(daskChild: DaskChild | None) -> None:
+    # One worker, no crashes: one LocalCluster (a recovery pool would start a second). The
+    # fatal record raises WorkerDeathError on Dask instead of ending the worker, and the
+    # processor isolates it exactly as it does a real death on the process pool.
+    if daskChild is None:
+        pytest.skip("the optional package 'distributed' is not installed")
+    stdout, _ = daskChild.process.communicate(timeout=120)
+    daskChild.stderr.seek(0)
+    assert daskChild.process.returncode == 0, daskChild.stderr.read()[-2000:]
+    onDask = json.loads(stdout.strip().splitlines()[-1])
+    records = l36.makeFaultRecords(60, seed=11, poisonRate=0.1, glitchRate=0.05, killers=1)
+    onPool, _ = processRecords(records, crashRate=0.0, seed=11, batchSize=10, kind="process", startMethod="fork")
+    assert onDask["outcomes"] == [list(pair) for pair in sorted(outcomes(onPool).items())]
+    assert onDask["isolated"] == [[i.recordId, i.exitCode] for i in onPool.isolated] != []
+    assert onDask["attempts"] == [d.failure.attempts for d in onPool.deadLetters]
+
+
+# ============================================================================
+# Benchmarks: the logic, not the clock (tiny sizes, one repeat)
+# ============================================================================
+
+TINY_BENCH = BenchOptions(seed=3, repeats=1, startMethod="fork")
+
+
+def checkRows(report: BenchReport, labels: list[str]) -> None:
+    assert [row.label for row in report.rows] == labels
+    assert all(row.medianSeconds > 0 and row.baselineSeconds > 0 and row.idealSeconds > 0 for row in report.rows)
+    assert all(row.repeats >= 1 for row in report.rows)
+    assert report.notes
+
+
+def test_benchPipeline_rows_and_bounds() -> None:
+    config = replace(SMALL1, durationSec=0.05, faultySensor=None)
+    report = l36.benchPipeline(TINY_BENCH, silent, config=config, seconds=0.03)
+    checkRows(
+        report,
+        [
+            "spec rate, inline (0.05 s run)",
+            "spec rate, process x2 (0.05 s run)",
+            *(
+                f"full speed, {label} (per 10k)"
+                for label in (
+                    "inline, batch 15",
+                    "inline, batch 200",
+                    "thread x2, batch 15",
+                    "process x2, batch 15",
+                    "process x2, batch 200",
+                )
+            ),
+        ],
+    )
+    assert report.judged
+    for row in report.rows:
+        assert row.idealSeconds <= row.baselineSeconds
+        if row.label.startswith("spec rate"):
+            assert row.idealSeconds == config.durationSec <= row.medianSeconds
+        if "process" in row.label and "full speed" in row.label:
+            assert row.idealSeconds < row.baselineSeconds
+    assert any("arrive" in note for note in report.notes)
+
+
+def test_benchAdaptive_rows_per_static_size_plus_adaptive() -> None:
+    config = l36.Exercise2Config(records=300, staticSizes=(10, 50))
+    report = l36.benchAdaptive(TINY_BENCH, silent, config=config)
+    labels = [row.label for row in report.rows]
+    assert labels[:2] == ["light static 10", "light static 50"]
+    assert labels[2].startswith("light adaptive -> ")
+    assert labels[3:5] == ["heavy static 10", "heavy static 50"]
+    assert labels[5].startswith("heavy adaptive -> ")
+    assert not report.judged
+    for row in report.rows:
+        assert row.medianSeconds > 0
+        assert row.idealSeconds <= row.baselineSeconds
+    assert any("per batch" in note for note in report.notes)
+
+
+def test_benchFaultTolerance_prices_the_faults_in_pool_start_ups() -> None:
+    report = l36.benchFaultTolerance(TINY_BENCH, silent, config=l36.Exercise4Config(records=100))
+    checkRows(report, ["plain pool map x2", "fault-tolerant, no faults", "fault-tolerant, spec faults"])
+    assert not report.judged
+    assert report.rows[0].efficiency == 1.0
+    assert any("extra pool start-ups (3 replacements" in note for note in report.notes)
+
+
+def test_benchmarks_are_registered() -> None:
+    assert [b.key for b in l36.BENCHMARKS] == ["36.1", "36.2", "36.4"]
 
 
 # ============================================================================
