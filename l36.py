@@ -3613,9 +3613,11 @@ def benchFaultTolerance(options: BenchOptions, log: Log, *, config: Exercise4Con
         (
             f"Spec faults ({plural(len(faulted.crashedBatches), 'crashed batch', 'crashed batches')}, "
             f"{plural(config.killers, 'fatal record', 'fatal records')}): "
-            f"{extraMs:+.1f} ms, for {extraPools} extra pool start-ups ({faulted.poolReplacements} replacements"
+            f"{extraMs:+.1f} ms for {extraPools} extra pool start-ups ({faulted.poolReplacements} replacements"
             + (", 1 recovery pool" if faulted.crashedBatches else "")
-            + f"): about {extraMs / extraPools if extraPools else 0.0:.0f} ms each, the price of surviving a death."
+            + f"), {plural(faulted.rerunAfterBreak, 'unfinished batch', 'unfinished batches')} re-run one at a "
+            f"time after the break and {len(faulted.crashedBatches)} on the recovery pool: the price of surviving "
+            "a death."
         ),
     )
     return BenchReport(
