@@ -3204,6 +3204,15 @@ def formatExercise4(result: Exercise4Result) -> str:
             "BrokenProcessPool. The processor replaces the pool, re-runs those batches one at a time, and",
             "narrows the next death to one batch, then to one record, which it dead-letters with its exit code.",
             "The replay runs in this process, where the fatal record raises instead of exiting: it stays dead.",
+            *(
+                [
+                    f"On the {result.executor} executor the fatal record raises WorkerDeathError instead of ending",
+                    "its worker: nothing breaks, nothing is replaced (the replacements count the deaths), and the",
+                    "same record is isolated.",
+                ]
+                if result.executor != "process"
+                else []
+            ),
             "",
             letters,
         ]
