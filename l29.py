@@ -24,13 +24,11 @@ import contextlib
 import functools
 import itertools
 import math
-import multiprocessing
-import os
 import pickle
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Final, Literal, TypedDict, TypeVar, final
@@ -47,6 +45,7 @@ from shared import (
     ConfigError,
     ExecutorKind,
     Exercise,
+    ForeignLoad,
     InlineExecutor,
     Log,
     OccupancyQueue,
@@ -59,7 +58,9 @@ from shared import (
     efficiency,
     executorScope,
     flowMakespan,
+    foreignLoadNote,
     formatTable,
+    interleavedRepeats,
     judge,
     lectureMain,
     makeRng,
@@ -71,165 +72,11 @@ from shared import (
     silent,
     speedup,
     timeWeightedMean,
+    warmUp,
 )
 
 LECTURE = 29
 T = TypeVar("T")
-
-# ============================================================================
-# Candidates for shared.py (generic helpers: a warm-up that waits for every worker, benchmark helpers)
-# ============================================================================
-
-
-def _workerIdentity(holdSeconds: float) -> tuple[int, int]:
-    """A warm-up task: hold the worker a moment, then say which process and thread ran it."""
-    time.sleep(holdSeconds)
-    return os.getpid(), threading.get_ident()
-
-
-def warmUpEvery(executor: TaskExecutor, workers: int, *, maxHoldSeconds: float = 1.28) -> float:
-    """Start every worker of a pool and wait until each has run a task; return the seconds it took.
-
-    ``shared.warmUp`` holds each of its tasks 20 ms so that they land on distinct
-    workers, but under spawn or forkserver a worker can take longer than that to
-    boot (it imports the main module; under pytest, pytest itself): one worker
-    then runs every warm-up task while another is still starting, and a deadline
-    measured right after the warm-up (exercise 4) counts that boot. This repeats
-    the round with a hold twice as long until ``workers`` distinct workers have
-    answered, the caller itself answers (an inline executor), or the hold
-    reaches ``maxHoldSeconds`` (a pool smaller than asked, e.g. a Dask cluster).
-    """
-    caller = (os.getpid(), threading.get_ident())
-    hold = 0.02
-    with Stopwatch() as watch:
-        while True:
-            futures = [executor.submit(_workerIdentity, hold) for _ in range(workers)]
-            seen = {future.result(timeout=60.0) for future in futures}
-            if len(seen) >= workers or caller in seen or hold >= maxHoldSeconds:
-                break
-            hold *= 2
-    return watch.elapsed
-
-
-def osThreadCount() -> int | None:
-    """Threads the OS counts in this process (field 20 of /proc/self/stat); None where unknown."""
-    try:
-        with open("/proc/self/stat", encoding="ascii") as stat:  # noqa: PTH123 - lecture modules do not import pathlib
-            return int(stat.read().rsplit(")", 1)[1].split()[17])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def settleThreads(timeoutSeconds: float = 0.5) -> None:
-    """Wait (bounded) until threads already joined have also left the OS's thread count.
-
-    ``join`` returns once a thread's Python work is done; its OS thread exits a
-    moment later. A fork in that moment (a fork-based pool started right after
-    another pool shut down) finds a multi-threaded process, and 3.12+ warns about
-    it: in about 1 of 20 tries here. Python 3.12+ counts OS threads, so this does.
-    """
-    deadline = time.monotonic() + timeoutSeconds
-    while (count := osThreadCount()) is not None and count > threading.active_count():
-        if time.monotonic() >= deadline:
-            return
-        time.sleep(0.001)
-
-
-@contextlib.contextmanager
-def poolScope(kind: ExecutorKind, workers: int, startMethod: StartMethod | None = None) -> Iterator[TaskExecutor]:
-    """``executorScope``, made once the threads of earlier pools have really gone (``settleThreads``)."""
-    settleThreads()
-    with executorScope(kind, workers, startMethod) as pool:
-        yield pool
-
-
-def interleavedRepeats(fns: Sequence[Callable[[], object]], repeats: int) -> list[list[float]]:
-    """Seconds of each call of each ``fn``, in rounds: fns[0], fns[1], ... then again, ``repeats`` times.
-
-    Timing the contenders in turn, rather than one block after another, spreads a
-    burst of load from other processes over all of them: their medians stay
-    comparable on a shared machine.
-    """
-    requireRange("repeats", repeats, 1, 10_000)
-    durations: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, times in zip(fns, durations, strict=True):
-            with Stopwatch() as watch:
-                fn()
-            times.append(watch.elapsed)
-    return durations
-
-
-def machineBusySeconds() -> float | None:
-    """CPU seconds the whole machine has spent busy, all cores (time stolen by a hypervisor included).
-
-    Read from /proc/stat (Linux); None where it does not exist.
-    """
-    try:
-        with open("/proc/stat", encoding="ascii") as stat:  # noqa: PTH123 - lecture modules do not import pathlib
-            ticks = [int(value) for value in stat.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (ticks + [0] * 8)[:8]
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def ownCpuSeconds() -> float:
-    """CPU seconds of this process and of the children it has reaped (a pool's workers, once shut down)."""
-    times = os.times()
-    return times.user + times.system + times.children_user + times.children_system
-
-
-@final
-class ForeignLoad:
-    """How busy other processes kept the cores while a block ran: the machine's busy time minus ours.
-
-    On a shared machine a parallel run loses more to other work than a
-    sequential one does; this says how much there was. Ours counts only reaped
-    children, so workers a forkserver started (not our children) would count
-    as foreign: leave it unused then. Linux only; elsewhere it reports None.
-    """
-
-    __slots__ = ("_busy", "_foreign", "_own", "_watch")
-
-    def __init__(self) -> None:
-        self._busy: float | None = None
-        self._own = 0.0
-        self._watch = Stopwatch()
-        self._foreign: float | None = None
-
-    def __enter__(self) -> ForeignLoad:
-        self._busy = machineBusySeconds()
-        self._own = ownCpuSeconds()
-        self._watch.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        elapsed = self._watch.stop()
-        busy = machineBusySeconds()
-        if self._busy is None or busy is None or elapsed <= 0:
-            return
-        others = (busy - self._busy) - (ownCpuSeconds() - self._own)
-        self._foreign = max(0.0, others / elapsed)
-
-    @property
-    def cores(self) -> float | None:
-        """Cores other processes kept busy on average (None if unknown or still running)."""
-        return self._foreign
-
-
-def foreignLoadNote(load: ForeignLoad, startMethod: StartMethod | None, cores: int) -> tuple[str, ...]:
-    """A note when other processes took a noticeable share of the cores (0.2 of a core or more)."""
-    method = startMethod or multiprocessing.get_context().get_start_method()
-    if load.cores is None or load.cores < 0.2 or method == "forkserver":
-        return ()
-    return (
-        (
-            f"(Other processes kept {load.cores:.1f} of the {cores} cores busy on average during this benchmark: "
-            "the pool runs lose more to that than the sequential baseline does.)"
-        ),
-    )
-
 
 # ============================================================================
 # Exercise 1 - Async handler with ProcessPoolExecutor: batch request processing
@@ -416,7 +263,7 @@ def runExercise1(
         events.append(line)
         log(line)
 
-    with poolScope(executor, config.workers, startMethod) as pool:
+    with executorScope(executor, config.workers, startMethod) as pool:
         concurrent, coldSeconds = timeConcurrent(requests, pool, record)
         _, warmSeconds = timeConcurrent(requests, pool, silent)
     sequential, sequentialSeconds = timeSequential(requests)
@@ -1122,8 +969,8 @@ def runExercise2(
         for recordId in range(config.totalRecords)
     ]
     expected, transformSeconds = timeTransform(records)
-    with poolScope(executor, config.workers, startMethod) as pool:
-        warmUpEvery(pool, config.workers)
+    with executorScope(executor, config.workers, startMethod) as pool:
+        warmUp(pool, config.workers)
         main, comparison, failure = asyncio.run(_exercise2Runs(config, pool, seed, log))
     partial = Exercise2Result(
         config=config,
@@ -1640,9 +1487,9 @@ def runExercise3(
     model = tierModel(config, seed, executor)
     idealTiered, idealPoolOnly, idealSequential = model.ideals
     labelTiered, labelPoolOnly, labelSequential = tierLabels(config, executor)
-    with poolScope(executor, config.workers, startMethod) as processPool:
-        warmUpEvery(processPool, config.workers)
-        with poolScope("thread", config.threads) as threadPool:
+    with executorScope(executor, config.workers, startMethod) as processPool:
+        warmUp(processPool, config.workers)
+        with executorScope("thread", config.threads) as threadPool:
             tiered = timeTiers(
                 labelTiered,
                 threadPool,
@@ -1663,7 +1510,7 @@ def runExercise3(
             ioServers=model.poolServers,
             log=log,
         )
-    with poolScope("inline", 1) as inline:
+    with executorScope("inline", 1) as inline:
         sequential = timeTiers(
             labelSequential,
             inline,
@@ -2215,8 +2062,8 @@ def runExercise4(
             "so no deadline can fire"
         )
     plan = planTasks(config, seed)
-    with poolScope(executor, config.workers, startMethod) as pool:
-        warmUpSeconds = warmUpEvery(pool, config.workers)
+    with executorScope(executor, config.workers, startMethod) as pool:
+        warmUpSeconds = warmUp(pool, config.workers)
         run = asyncio.run(handleWithRecovery(plan, pool, config, log))
     partial = Exercise4Result(
         config=config, executor=executor, plan=plan, run=run, warmUpSeconds=warmUpSeconds, claims=()
@@ -2418,7 +2265,7 @@ def serveOnColdPool(
     requests: Sequence[RequestData], workers: int, executor: ExecutorKind, startMethod: StartMethod | None
 ) -> list[AnalysisResult]:
     """Start a pool, serve the batch, shut the pool down: what a one-shot script pays every time."""
-    with poolScope(executor, workers, startMethod) as pool:
+    with executorScope(executor, workers, startMethod) as pool:
         results, _ = timeConcurrent(requests, pool, silent)
     return results
 
@@ -2532,8 +2379,8 @@ def measureBatch(
         ],
         repeats,
     )
-    with poolScope(executor, config.workers, startMethod) as pool:
-        warmUpEvery(pool, config.workers)
+    with executorScope(executor, config.workers, startMethod) as pool:
+        warmUp(pool, config.workers)
         sequentialWarm, warm = interleavedRepeats(
             [lambda: timeSequential(requests), lambda: timeConcurrent(requests, pool, silent)], repeats
         )
@@ -2745,10 +2592,10 @@ def timeConfigurations(
         processPool: TaskExecutor = InlineExecutor()
         threadPool: TaskExecutor = InlineExecutor()
         if needsPool:
-            processPool = stack.enter_context(poolScope(executor, config.workers, startMethod))
-            warmUpEvery(processPool, config.workers)
+            processPool = stack.enter_context(executorScope(executor, config.workers, startMethod))
+            warmUp(processPool, config.workers)
         if "tiered" in kinds:
-            threadPool = stack.enter_context(poolScope("thread", config.threads))
+            threadPool = stack.enter_context(executorScope("thread", config.threads))
         inline = InlineExecutor()
         pairs: dict[TierKind, tuple[TaskExecutor, TaskExecutor]] = {
             "tiered": (threadPool, processPool),

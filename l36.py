@@ -23,7 +23,6 @@ import os
 import pickle
 import signal
 import statistics
-import threading
 import time
 import tracemalloc
 from collections import Counter, deque
@@ -64,6 +63,7 @@ from shared import (
     makeRng,
     parallelBound,
     percentile,
+    plural,
     requireRange,
     runInExecutor,
     silent,
@@ -74,49 +74,6 @@ from shared import (
 
 LECTURE = 36
 T = TypeVar("T")
-
-
-# Candidates for shared.py ----------------------------------------------------
-
-
-def osThreadCount() -> int | None:
-    """Threads the OS counts in this process (field 20 of /proc/self/stat); None where unknown."""
-    try:
-        with open("/proc/self/stat", encoding="ascii") as stat:  # noqa: PTH123 - lecture modules do not import pathlib
-            return int(stat.read().rsplit(")", 1)[1].split()[17])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def settleThreads(timeoutSeconds: float = 0.5) -> None:
-    """Wait (bounded) until threads already joined have also left the OS's thread count.
-
-    ``join`` returns once a thread's Python work is done; its OS thread exits a
-    moment later. A fork in that moment (a fork-based pool started right after a
-    broken or finished pool shut down) finds a multi-threaded process, and 3.12+
-    warns about it, counting OS threads as this does.
-    """
-    deadline = time.monotonic() + timeoutSeconds
-    while (count := osThreadCount()) is not None and count > threading.active_count():
-        if time.monotonic() >= deadline:
-            return
-        time.sleep(0.001)
-
-
-@contextlib.contextmanager
-def poolScope(kind: ExecutorKind, workers: int, startMethod: StartMethod | None = None) -> Iterator[TaskExecutor]:
-    """``executorScope``, made once the threads of earlier pools have really gone (``settleThreads``).
-
-    Every pool of this lecture is made here, one at a time: never while another
-    pool's manager thread or a thread pool is alive, so no fork sees a thread.
-    """
-    if kind == "process":
-        settleThreads()
-    with executorScope(kind, workers, startMethod) as pool:
-        yield pool
-
-
-# -----------------------------------------------------------------------------
 
 
 # ============================================================================
@@ -724,7 +681,7 @@ def runExercise1(
     The pool is started and warmed before anything is timed or traced, and the
     load runs reuse it: pool start-up is neither in the throughput nor in the peaks.
     """
-    with poolScope(executor, config.workers, startMethod) as pool:
+    with executorScope(executor, config.workers, startMethod) as pool:
         warmUp(pool, config.workers)
         sources = makeSources(config, seed, intervalSec=config.intervalSec, faulty=True)
         sink = ResultsSink(summaryEvery=config.summaryEvery, log=log)
@@ -1418,7 +1375,7 @@ def runExercise2(
 ) -> Exercise2Result:
     """Requirement 4: 5,000 records light, then 5,000 heavy, adaptive beside the static sweep."""
     records = makeReadings(config.records, seed, 2)
-    with poolScope(executor, config.workers, startMethod) as pool:
+    with executorScope(executor, config.workers, startMethod) as pool:
         warmUp(pool, config.workers)
         log(f"[light] {config.records:,} records, adaptive + {len(config.staticSizes)} static sizes ...")
         light = measureWorkload("computeLightBatch", computeLightBatch, pool, records, config)
@@ -2077,7 +2034,7 @@ def runExercise3(
     log: Log = silent,
 ) -> Exercise3Result:
     """Requirement 5's run with the spec's mix, then the same pipeline under a CRITICAL-heavy overload."""
-    with poolScope(executor, config.workers, startMethod) as pool:
+    with executorScope(executor, config.workers, startMethod) as pool:
         warmUp(pool, config.workers)
         log(f"[priority] {config.criticalFraction:.0%} CRITICAL, one record every {config.intervalSec:g} s ...")
         main = asyncio.run(runPriorityPipeline(config.scenario("spec"), pool, seed=seed))
@@ -2496,12 +2453,12 @@ class DeadLetterLog:
         return replace(letter, job=replace(letter.job, stage="replay"), failure=failure, exitCode=exitCode)
 
 
-# Candidates for shared.py ----------------------------------------------------
+# A replaceable pool: what survives a worker's death --------------------------
 
 
 @final
 class SupervisedPool:
-    """A pool that is replaced when one of its workers dies (a candidate for shared.py).
+    """A pool that is replaced when one of its workers dies.
 
     A worker that exits abruptly breaks a ``ProcessPoolExecutor`` for good: every
     pending future fails with ``BrokenProcessPool`` and every later submit too. This
@@ -2540,7 +2497,7 @@ class SupervisedPool:
 
     def _open(self) -> None:
         before = set(multiprocessing.active_children())
-        scope = poolScope(self._kind, self._workers, self._startMethod)
+        scope = executorScope(self._kind, self._workers, self._startMethod)
         executor = scope.__enter__()
         self._scope, self._executor = scope, executor
         if self._kind != "process":
@@ -2564,7 +2521,7 @@ class SupervisedPool:
 
         Workers the pool itself terminated after the break (-SIGTERM) are not counted.
         The broken pool is shut down and joined, and its threads have left the OS's
-        count (``poolScope``), before the fresh one forks its first worker.
+        count (``executorScope``), before the fresh one forks its first worker.
         """
         self.replacements += 1
         if self._kind != "process":
@@ -3325,10 +3282,10 @@ def benchPipeline(
     costs = {size: measureRecordCosts(makeReadings(size, options.seed, 1, "costs")) for size in sizes}
     perRecord: dict[str, list[float]] = {}
     arrival: dict[str, list[PipelineReport]] = {}
-    with poolScope("process", config.workers, options.startMethod) as processPool:
+    with executorScope("process", config.workers, options.startMethod) as processPool:
         warmUp(processPool, config.workers)
-        # The thread pool only after the process pool has forked every worker (see poolScope).
-        with poolScope("thread", config.workers) as threadPool:
+        # The thread pool only after the process pool has forked every worker (see executorScope).
+        with executorScope("thread", config.workers) as threadPool:
             inline = InlineExecutor()
             setups = [
                 *(PipelineSetup(f"inline, batch {size}", inline, size) for size in sizes),
@@ -3562,7 +3519,7 @@ def benchFaultTolerance(options: BenchOptions, log: Log, *, config: Exercise4Con
             faultTolerantCompute(job)
 
     def plainMap() -> None:
-        with poolScope("process", config.workers, options.startMethod) as pool:
+        with executorScope("process", config.workers, options.startMethod) as pool:
             warmUp(pool, config.workers)
             # Executor.map, spelt with the Protocol's submit: every job at once, the results in order.
             futures = [pool.submit(faultTolerantCompute, job) for job in jobs]
@@ -3632,11 +3589,6 @@ def benchFaultTolerance(options: BenchOptions, log: Log, *, config: Exercise4Con
     return BenchReport(
         "36.4", "fault-tolerant processing vs a plain pool map (ideal = the plain map)", rows, notes, judged=False
     )
-
-
-def plural(count: int, one: str, many: str) -> str:
-    """``count`` and the noun in the right number."""
-    return f"{count:,} {one if count == 1 else many}"
 
 
 BENCHMARKS: Final = (

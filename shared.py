@@ -38,13 +38,14 @@ import os
 import signal
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from random import Random
 from types import ModuleType
-from typing import Any, Final, Literal, NoReturn, ParamSpec, Protocol, TypeVar, get_args
+from typing import Any, Final, Literal, NoReturn, ParamSpec, Protocol, TypeVar, final, get_args
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -310,24 +311,53 @@ def executorScope(kind: ExecutorKind, workers: int, startMethod: StartMethod | N
     On a normal exit it waits for the work in flight. On an error, a cancellation
     or Ctrl-C it drops queued work (``cancel_futures=True``) and terminates the
     worker processes this scope started, since a running task cannot be cancelled.
+    A process pool is made only once earlier pools' threads have left (``settleThreads``).
     """
-    before = set(multiprocessing.active_children())
+    if kind == "process":
+        settleThreads()
+    children = set(multiprocessing.active_children())
+    threads = set(threading.enumerate())
     executor = makeExecutor(kind, workers, startMethod)
     try:
         yield executor
     except BaseException:
-        if isinstance(executor, ProcessPoolExecutor):
-            # Workers first: a running task cannot be cancelled. With them gone the
-            # pool's manager thread sees a broken pool and returns, and shutdown joins
-            # it, so nothing is left reaping (or printing) after the scope.
-            stopChildren(exclude=before)
-            executor.shutdown(wait=True, cancel_futures=True)
-        else:
-            # A thread pool's running calls cannot be stopped: do not wait for them.
-            executor.shutdown(wait=False, cancel_futures=True)
-            stopChildren(exclude=before)
+        # Shut down first, without waiting: queued futures are cancelled while the pool
+        # is still whole. Killing the workers first would let a process pool's manager
+        # thread fail futures that asyncio had already cancelled (3.11 raises
+        # InvalidStateError there and leaves its queue feeder running). Then stop the
+        # workers, which no running task survives, and join the threads the pool
+        # started, bounded, since a thread pool's running calls cannot be stopped.
+        executor.shutdown(wait=False, cancel_futures=True)
+        stopChildren(exclude=children)
+        deadline = time.monotonic() + 2.0
+        for thread in set(threading.enumerate()) - threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         raise
     executor.shutdown(wait=True)
+
+
+def _osThreadCount() -> int | None:
+    """Threads the OS counts in this process (field 20 of /proc/self/stat); None where unknown."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as stat:  # noqa: PTH123 - shared.py does not import pathlib
+            return int(stat.read().rsplit(")", 1)[1].split()[17])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def settleThreads(timeoutSeconds: float = 0.5) -> None:
+    """Wait (bounded) until threads already joined have also left the OS's thread count.
+
+    ``join`` returns once a thread's Python work is done; its OS thread exits a
+    moment later. A fork in that moment (a fork-based pool started right after
+    another pool shut down) finds a multi-threaded process, and 3.12+ warns about
+    it (about 1 try in 20 here), counting OS threads as this does.
+    """
+    deadline = time.monotonic() + timeoutSeconds
+    while (count := _osThreadCount()) is not None and count > threading.active_count():
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.001)
 
 
 def stopChildren(exclude: set[multiprocessing.process.BaseProcess] | None = None) -> int:
@@ -370,22 +400,33 @@ else:
             return await awaitable
 
 
-def _touch(delaySeconds: float) -> int:
-    """A no-op task for warming a pool: it holds its worker briefly and returns its pid."""
-    time.sleep(delaySeconds)
-    return os.getpid()
+def _workerIdentity(holdSeconds: float) -> tuple[int, int]:
+    """A warm-up task: hold the worker a moment, then say which process and thread ran it."""
+    time.sleep(holdSeconds)
+    return os.getpid(), threading.get_ident()
 
 
-def warmUp(executor: TaskExecutor, workers: int, delaySeconds: float = 0.02) -> float:
-    """Start every worker of a pool now; return the seconds it took (the start-up cost).
+def warmUp(executor: TaskExecutor, workers: int, *, maxHoldSeconds: float = 1.28) -> float:
+    """Start every worker of a pool and wait until each has run a task; return the seconds it took.
 
-    Each task holds its worker for ``delaySeconds`` so that ``workers`` tasks land on
-    ``workers`` distinct workers.
+    Each task holds its worker 20 ms so that ``workers`` tasks land on distinct
+    workers. Under spawn or forkserver a worker can take longer than that to boot
+    (it imports the main module; under pytest, pytest itself): one worker then
+    runs every task while another is still starting, and a deadline measured
+    right after the warm-up would count that boot. So the round is repeated with
+    a hold twice as long until ``workers`` distinct workers have answered, the
+    caller itself answers (an inline executor), or the hold reaches
+    ``maxHoldSeconds`` (a pool smaller than asked, e.g. a Dask cluster).
     """
+    caller = (os.getpid(), threading.get_ident())
+    hold = 0.02
     with Stopwatch() as watch:
-        futures = [executor.submit(_touch, delaySeconds) for _ in range(workers)]
-        for future in futures:
-            future.result(timeout=60.0)
+        while True:
+            futures = [executor.submit(_workerIdentity, hold) for _ in range(workers)]
+            seen = {future.result(timeout=60.0) for future in futures}
+            if len(seen) >= workers or caller in seen or hold >= maxHoldSeconds:
+                break
+            hold *= 2
     return watch.elapsed
 
 
@@ -726,6 +767,11 @@ def formatMarkdownTable(headers: Sequence[str], rows: Sequence[Sequence[Cell]]) 
     return "\n".join([line(headers), "| " + " | ".join("---" for _ in headers) + " |", *map(line, rows)])
 
 
+def plural(count: int, one: str, many: str) -> str:
+    """``count`` and the noun in the right number."""
+    return f"{count:,} {one if count == 1 else many}"
+
+
 # ============================================================================
 # Claims: what a lecture asserts, judged against what was measured
 # ============================================================================
@@ -796,6 +842,23 @@ def timeRepeats(fn: Callable[[], object], repeats: int) -> list[float]:
         with Stopwatch() as watch:
             fn()
         durations.append(watch.elapsed)
+    return durations
+
+
+def interleavedRepeats(fns: Sequence[Callable[[], object]], repeats: int) -> list[list[float]]:
+    """Seconds of each call of each ``fn``, in rounds: fns[0], fns[1], ... then again, ``repeats`` times.
+
+    Timing the contenders in turn, rather than one block after another, spreads a
+    burst of load from other processes over all of them: their medians stay
+    comparable on a shared machine.
+    """
+    requireRange("repeats", repeats, 1, 10_000)
+    durations: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, times in zip(fns, durations, strict=True):
+            with Stopwatch() as watch:
+                fn()
+            times.append(watch.elapsed)
     return durations
 
 
@@ -881,6 +944,77 @@ class Benchmark:
     key: str
     title: str
     run: Callable[[BenchOptions, Log], BenchReport] = field(repr=False)
+
+
+def machineBusySeconds() -> float | None:
+    """CPU seconds the whole machine has spent busy, all cores (time stolen by a hypervisor included).
+
+    Read from /proc/stat (Linux); None where it does not exist.
+    """
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:  # noqa: PTH123 - shared.py does not import pathlib
+            ticks = [int(value) for value in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (ticks + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def ownCpuSeconds() -> float:
+    """CPU seconds of this process and of the children it has reaped (a pool's workers, once shut down)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+@final
+class ForeignLoad:
+    """How busy other processes kept the cores while a block ran: the machine's busy time minus ours.
+
+    On a shared machine a parallel run loses more to other work than a
+    sequential one does; this says how much there was. Ours counts only reaped
+    children, so workers a forkserver started (not our children) would count
+    as foreign: leave it unused then. Linux only; elsewhere it reports None.
+    """
+
+    __slots__ = ("_busy", "_foreign", "_own", "_watch")
+
+    def __init__(self) -> None:
+        self._busy: float | None = None
+        self._own = 0.0
+        self._watch = Stopwatch()
+        self._foreign: float | None = None
+
+    def __enter__(self) -> ForeignLoad:
+        self._busy = machineBusySeconds()
+        self._own = ownCpuSeconds()
+        self._watch.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        elapsed = self._watch.stop()
+        busy = machineBusySeconds()
+        if self._busy is None or busy is None or elapsed <= 0:
+            return
+        others = (busy - self._busy) - (ownCpuSeconds() - self._own)
+        self._foreign = max(0.0, others / elapsed)
+
+    @property
+    def cores(self) -> float | None:
+        """Cores other processes kept busy on average (None if unknown or still running)."""
+        return self._foreign
+
+
+def foreignLoadNote(load: ForeignLoad, startMethod: StartMethod | None, cores: int) -> tuple[str, ...]:
+    """A note when other processes took a noticeable share of the cores (0.2 of a core or more)."""
+    method = startMethod or multiprocessing.get_context().get_start_method()
+    if load.cores is None or load.cores < 0.2 or method == "forkserver":
+        return ()
+    return (
+        (
+            f"(Other processes kept {load.cores:.1f} of the {cores} cores busy on average during this benchmark: "
+            "the pool runs lose more to that than the sequential baseline does.)"
+        ),
+    )
 
 
 # ============================================================================

@@ -611,11 +611,19 @@ def ctrlc(
         script = f"l{lectureNo}.py"
         outcome = interrupt([PYTHON, script, "--ex", str(exercise.number), *extra], afterSeconds)
         lines = outcome.stderr.strip().splitlines()
-        good = outcome.finishedFirst or (
-            outcome.status == 130 and lines == [f"{script}: interrupted"] and outcome.seconds < 2.0
-        )
+        # Death by SIGINT itself (-2) means no Python handler was installed: main had
+        # returned and the interpreter was finalising (it restores SIG_DFL then), so
+        # the run had ended as Ctrl-C came. Any other path must print one line and exit 130.
+        endedFirst = outcome.finishedFirst or (outcome.status == -signal.SIGINT and not lines)
+        good = endedFirst or (outcome.status == 130 and lines == [f"{script}: interrupted"] and outcome.seconds < 2.0)
         failed |= not good or bool(outcome.leftover)
-        stopped = "ended before Ctrl-C" if outcome.finishedFirst else f"{outcome.seconds:.2f} s"
+        stopped = (
+            "ended before Ctrl-C"
+            if outcome.finishedFirst
+            else "was exiting as Ctrl-C came"
+            if endedFirst
+            else f"{outcome.seconds:.2f} s"
+        )
         message = lines[-1][:60] if lines else ""
         rows.append(
             (f"{lectureNo}.{exercise.number}", str(outcome.status), stopped, str(len(outcome.leftover)), message)

@@ -9,7 +9,6 @@ import math
 import statistics
 import subprocess
 import sys
-import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -689,37 +688,6 @@ def test_tierNotes_name_the_overheads_of_a_configuration_below_target() -> None:
     assert "(a) at 50%, 12.0 ms over its bound" in notes
     assert "crosses a process boundary 1x, 1.0 ms of (un)pickling; the other 10.0 ms is scheduling" in notes
     assert "(b) at" not in notes
-
-
-def test_warmUpEvery_returns_once_every_worker_answered() -> None:
-    assert l29.warmUpEvery(InlineExecutor(), 3) >= 0.0
-    with executorScope("thread", 3) as pool:
-        assert l29.warmUpEvery(pool, 3) > 0.0
-        holders = [pool.submit(l29._workerIdentity, 0.05) for _ in range(3)]
-        assert len({holder.result(timeout=30) for holder in holders}) == 3
-
-
-def test_settleThreads_waits_until_joined_threads_leave_the_os_count() -> None:
-    with executorScope("thread", 2) as pool:
-        assert [pool.submit(abs, -n).result(timeout=30) for n in range(4)] == [0, 1, 2, 3]
-    l29.settleThreads()
-    count = l29.osThreadCount()
-    assert count is None or count == threading.active_count()
-
-
-def test_interleaved_repeats_time_every_function_in_rounds() -> None:
-    calls: list[str] = []
-    durations = l29.interleavedRepeats([lambda: calls.append("a"), lambda: calls.append("b")], 3)
-    assert calls == ["a", "b"] * 3
-    assert [len(times) for times in durations] == [3, 3]
-    assert all(seconds >= 0 for times in durations for seconds in times)
-
-
-def test_foreign_load_is_measured_or_unknown() -> None:
-    with l29.ForeignLoad() as load:
-        sum(range(10_000))
-    assert load.cores is None or load.cores >= 0.0
-    assert l29.foreignLoadNote(load, "forkserver", 2) == ()
 
 
 def test_registry_lists_the_benchmarks() -> None:

@@ -10,6 +10,8 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,12 +23,15 @@ from shared import (
     ClaimKind,
     ConfigError,
     ExecutorKind,
+    ForeignLoad,
     InlineExecutor,
     OccupancyQueue,
     StartMethod,
     Stopwatch,
     TaskExecutor,
     Verdict,
+    _osThreadCount,
+    _workerIdentity,
     bar,
     barChart,
     binSteps,
@@ -35,8 +40,10 @@ from shared import (
     efficiency,
     executorScope,
     flowMakespan,
+    foreignLoadNote,
     formatClaims,
     formatTable,
+    interleavedRepeats,
     judge,
     linearFit,
     makeExecutor,
@@ -46,6 +53,7 @@ from shared import (
     percentile,
     requireRange,
     runInExecutor,
+    settleThreads,
     sideBySide,
     speedup,
     stopChildren,
@@ -142,6 +150,69 @@ def test_scope_stops_its_workers_when_the_body_raises() -> None:
         failInsideScope(before)
     assert raised.value.args == (2,)
     assert set(multiprocessing.active_children()) <= before
+
+
+def slowSquare(x: int) -> int:
+    time.sleep(0.3)
+    return x * x
+
+
+@pytest.mark.parametrize("startMethod", ["fork", "spawn"])
+def test_scope_error_path_after_cancelled_submissions_leaves_no_thread_and_no_worker(
+    startMethod: StartMethod,
+) -> None:
+    """Cancelled queued futures, then an error: the pool's manager thread must not fail them again.
+
+    Killing the workers before the shutdown made 3.11's manager thread raise
+    InvalidStateError on futures asyncio had cancelled (an unhandled thread
+    exception, an error under pytest) and left its queue feeder thread running.
+    """
+
+    async def cancelThenFail(executor: TaskExecutor) -> None:
+        tasks = [asyncio.create_task(runInExecutor(executor, slowSquare, n)) for n in range(8)]
+        await asyncio.sleep(0.1)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise KeyError("after the cancellations")
+
+    children = set(multiprocessing.active_children())
+    threads = set(threading.enumerate())
+    with pytest.raises(KeyError), executorScope("process", 2, startMethod) as executor:
+        asyncio.run(cancelThenFail(executor))
+    assert set(multiprocessing.active_children()) <= children
+    assert set(threading.enumerate()) <= threads
+
+
+def test_warmUp_returns_once_every_worker_answered() -> None:
+    assert warmUp(InlineExecutor(), 3) >= 0.0
+    with executorScope("thread", 3) as pool:
+        assert warmUp(pool, 3) > 0.0
+        holders = [pool.submit(_workerIdentity, 0.05) for _ in range(3)]
+        assert len({holder.result(timeout=30) for holder in holders}) == 3
+
+
+def test_settleThreads_waits_until_joined_threads_leave_the_os_count() -> None:
+    with executorScope("thread", 2) as pool:
+        assert [pool.submit(abs, -n).result(timeout=30) for n in range(4)] == [0, 1, 2, 3]
+    settleThreads()
+    count = _osThreadCount()
+    assert count is None or count == threading.active_count()
+
+
+def test_interleaved_repeats_time_every_function_in_rounds() -> None:
+    calls: list[str] = []
+    durations = interleavedRepeats([lambda: calls.append("a"), lambda: calls.append("b")], 3)
+    assert calls == ["a", "b"] * 3
+    assert [len(times) for times in durations] == [3, 3]
+    assert all(seconds >= 0 for times in durations for seconds in times)
+
+
+def test_foreign_load_is_measured_or_unknown() -> None:
+    with ForeignLoad() as load:
+        sum(range(10_000))
+    assert load.cores is None or load.cores >= 0.0
+    assert foreignLoadNote(load, "forkserver", 2) == ()
 
 
 def test_warm_up_starts_every_worker() -> None:
