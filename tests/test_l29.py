@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import json
 import math
 import statistics
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import daskrun
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -700,24 +698,13 @@ def test_registry_lists_the_benchmarks() -> None:
 # Dask: the CPU tier on a LocalCluster gives the process pool's seeded results
 # ============================================================================
 
-DASK_RUN = """
-import json, l29
-config = l29.Exercise1Config(requests=4, valuesPerRequest=500, workers=2)
-result = l29.runExercise1(config, seed=5, executor="dask")
-print(json.dumps({"rows": [[r.requestId, r.riskScore, r.highRisk] for r in result.rows],
-                  "matches": result.matchesSequential}))
-"""
 
-
-@pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="the optional 'distributed' is absent")
-def test_exercise1_on_dask_gives_the_process_pools_results() -> None:
-    """In a child interpreter: a LocalCluster leaves daemon threads (Dask's profiler, its offload pool)
-    in the process that started it, and a later fork in this session would fork a multi-threaded process."""
-    completed = subprocess.run(
-        [sys.executable, "-c", DASK_RUN], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert completed.returncode == 0, completed.stderr
-    onDask = json.loads(completed.stdout.strip().splitlines()[-1])
-    pooled = l29.runExercise1(SMALL, seed=5, executor="process", startMethod="fork")
+@pytest.mark.dask
+def test_exercise1_on_dask_gives_the_process_pools_results(daskResults: dict[str, Any]) -> None:
+    # One Dask worker against two processes: the results depend on the seed alone.
+    onDask = daskResults["l29"]
+    pooled = l29.runExercise1(SMALL, seed=daskrun.L29_SEED, executor="process", startMethod="fork")
+    assert daskrun.L29_CONFIG.requests == SMALL.requests
+    assert daskrun.L29_CONFIG.valuesPerRequest == SMALL.valuesPerRequest
     assert onDask["rows"] == [[row.requestId, row.riskScore, row.highRisk] for row in pooled.rows]
     assert onDask["matches"] is True

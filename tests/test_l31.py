@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
-import subprocess
 import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import daskrun
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -764,26 +763,11 @@ def test_exercise4_claims_follow_the_figures(inline4: l31.Exercise4Result) -> No
 # Dask: the CPU tier on a LocalCluster gives the process pool's seeded results
 # ============================================================================
 
-DASK1 = replace(SMALL1, processWorkers=1)  # one Dask worker starts in half the time of two
-DASK_RUN = f"""
-import json
-import l31
 
-result = l31.runExercise1(l31.{DASK1!r}, seed=4, executor="dask")
-print(json.dumps({{"results": list(result.results), "matches": result.matchesSequential}}))
-"""
-
-
-def test_exercise1_on_a_dask_cluster_matches_the_process_pool() -> None:
-    # In a child process: a Dask client leaves a thread behind (its offload pool), and on
-    # 3.12+ any later fork in this process would then warn, which the suite treats as an error.
-    pytest.importorskip("distributed")
-    done = subprocess.run(
-        [sys.executable, "-c", DASK_RUN], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    onDask = json.loads(done.stdout.strip().splitlines()[-1])
-    onPool = l31.runExercise1(DASK1, seed=4, executor="process")
+@pytest.mark.dask
+def test_exercise1_on_a_dask_cluster_matches_the_process_pool(daskResults: dict[str, Any]) -> None:
+    onDask = daskResults["l31"]
+    onPool = l31.runExercise1(daskrun.L31_CONFIG, seed=daskrun.L31_SEED, executor="process")
     assert onDask["matches"]
     assert onDask["results"] == [dict(r) for r in onPool.results]
 

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import json
 import math
-import subprocess
-import sys
-import tempfile
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import BrokenExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import IO
+from typing import Any
 
+import daskrun
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -676,69 +672,15 @@ def test_exercise4_claims_fail_on_figures_that_break_them(inline4: l36.Exercise4
 # Dask: the CPU tier on a LocalCluster gives the process pool's seeded results
 # ============================================================================
 
-DASK_RECORDS = "l36.makeFaultRecords(60, seed=11, poisonRate=0.1, glitchRate=0.05, killers=1)"
-DASK_RUN = f"""
-import json
-import l36
 
-records = {DASK_RECORDS}
-processor = l36.FaultTolerantBatchProcessor(seed=11, crashRate=0.0, batchSize=10, pool=l36.PoolSpec("dask", 1))
-report = processor.process(records)
-outcomes = {{l36.entryRecordId(e): e["status"] for e in report.results}}
-outcomes.update({{d.record.recordId: "DEAD" for d in report.deadLetters}})
-print(json.dumps({{
-    "outcomes": sorted(outcomes.items()),
-    "isolated": [[i.recordId, i.exitCode] for i in report.isolated],
-    "attempts": [d.failure.attempts for d in report.deadLetters],
-}}))
-"""
-
-
-DASK_TEST = "test_exercise4_on_a_dask_cluster_matches_the_process_pool"
-
-
-@dataclass(frozen=True, slots=True)
-class DaskChild:
-    process: subprocess.Popen[str]
-    stderr: IO[str]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def daskChild(request: pytest.FixtureRequest) -> Iterator[DaskChild | None]:
-    """The Dask run's child interpreter, started with the module so its ~3 s overlap the other tests.
-
-    In a child: a Dask client leaves threads behind, and on 3.12+ any later fork in this
-    process would warn, which the suite treats as an error. Started only when the Dask
-    test is selected and ``distributed`` is installed; killed at the end if still running.
-    """
-    selected = any(item.name == DASK_TEST for item in request.session.items)
-    if not selected or importlib.util.find_spec("distributed") is None:
-        yield None
-        return
-    with tempfile.TemporaryFile("w+") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-c", DASK_RUN], cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True
-        )
-        try:
-            yield DaskChild(process, stderr)
-        finally:
-            if process.poll() is None:
-                process.kill()
-            process.communicate(timeout=30)
-
-
-def test_exercise4_on_a_dask_cluster_matches_the_process_pool(daskChild: DaskChild | None) -> None:
-    # One worker, no crashes: one LocalCluster (a recovery pool would start a second). The
-    # fatal record raises WorkerDeathError on Dask instead of ending the worker, and the
+@pytest.mark.dask
+def test_exercise4_on_a_dask_cluster_matches_the_process_pool(daskResults: dict[str, Any]) -> None:
+    # The fatal record raises WorkerDeathError on Dask instead of ending the worker, and the
     # processor isolates it exactly as it does a real death on the process pool.
-    if daskChild is None:
-        pytest.skip("the optional package 'distributed' is not installed")
-    stdout, _ = daskChild.process.communicate(timeout=120)
-    daskChild.stderr.seek(0)
-    assert daskChild.process.returncode == 0, daskChild.stderr.read()[-2000:]
-    onDask = json.loads(stdout.strip().splitlines()[-1])
-    records = l36.makeFaultRecords(60, seed=11, poisonRate=0.1, glitchRate=0.05, killers=1)
-    onPool, _ = processRecords(records, crashRate=0.0, seed=11, batchSize=10, kind="process", startMethod="fork")
+    onDask = daskResults["l36"]
+    onPool, _ = processRecords(
+        daskrun.l36Records(), crashRate=0.0, seed=daskrun.L36_SEED, batchSize=10, kind="process", startMethod="fork"
+    )
     assert onDask["outcomes"] == [list(pair) for pair in sorted(outcomes(onPool).items())]
     assert onDask["isolated"] == [[i.recordId, i.exitCode] for i in onPool.isolated] != []
     assert onDask["attempts"] == [d.failure.attempts for d in onPool.deadLetters]

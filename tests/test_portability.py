@@ -104,15 +104,15 @@ def test_shared_alone_imports_bare_and_passes_mypy_strict(tmp_path: Path, mypyCa
 # ------------------------------------------------------------------ Ctrl-C
 
 
-# One long-running exercise per lecture, interrupted a second after its first line, and once
+# One long-running exercise per lecture, interrupted half a second after its first line, and once
 # through invoke. (`invoke ctrlc` times every exercise; these keep the suite fast.)
 CTRL_C_CASES = [
-    pytest.param(["l29.py", "--ex", "2"], 1.0, "l29.py: interrupted", id="l29-ex2"),
-    pytest.param(["l31.py", "--ex", "3"], 1.0, "l31.py: interrupted", id="l31-ex3"),
-    pytest.param(["l36.py", "--ex", "1"], 1.0, "l36.py: interrupted", id="l36-ex1"),
-    pytest.param(["l37.py", "--ex", "4"], 1.0, "l37.py: interrupted", id="l37-ex4"),
+    pytest.param(["l29.py", "--ex", "2"], 0.5, "l29.py: interrupted", id="l29-ex2"),
+    pytest.param(["l31.py", "--ex", "3"], 0.5, "l31.py: interrupted", id="l31-ex3"),
+    pytest.param(["l36.py", "--ex", "1"], 0.5, "l36.py: interrupted", id="l36-ex1"),
+    pytest.param(["l37.py", "--ex", "4"], 0.5, "l37.py: interrupted", id="l37-ex4"),
     pytest.param(
-        ["-m", "invoke", "run", "--lecture", "36", "--ex", "1"], 1.0, "invoke run: interrupted", id="invoke-l36-ex1"
+        ["-m", "invoke", "run", "--lecture", "36", "--ex", "1"], 0.5, "invoke run: interrupted", id="invoke-l36-ex1"
     ),
 ]
 
