@@ -970,7 +970,7 @@ def runExercise2(
     ]
     expected, transformSeconds = timeTransform(records)
     with executorScope(executor, config.workers, startMethod) as pool:
-        warmUp(pool, config.workers)
+        warmUp(pool, config.workers, preload=(__name__,))
         main, comparison, failure = asyncio.run(_exercise2Runs(config, pool, seed, log))
     partial = Exercise2Result(
         config=config,
@@ -1488,7 +1488,7 @@ def runExercise3(
     idealTiered, idealPoolOnly, idealSequential = model.ideals
     labelTiered, labelPoolOnly, labelSequential = tierLabels(config, executor)
     with executorScope(executor, config.workers, startMethod) as processPool:
-        warmUp(processPool, config.workers)
+        warmUp(processPool, config.workers, preload=(__name__,))
         with executorScope("thread", config.threads) as threadPool:
             tiered = timeTiers(
                 labelTiered,
@@ -2063,7 +2063,7 @@ def runExercise4(
         )
     plan = planTasks(config, seed)
     with executorScope(executor, config.workers, startMethod) as pool:
-        warmUpSeconds = warmUp(pool, config.workers)
+        warmUpSeconds = warmUp(pool, config.workers, preload=(__name__,))
         run = asyncio.run(handleWithRecovery(plan, pool, config, log))
     partial = Exercise4Result(
         config=config, executor=executor, plan=plan, run=run, warmUpSeconds=warmUpSeconds, claims=()
@@ -2380,7 +2380,7 @@ def measureBatch(
         repeats,
     )
     with executorScope(executor, config.workers, startMethod) as pool:
-        warmUp(pool, config.workers)
+        warmUp(pool, config.workers, preload=(__name__,))
         sequentialWarm, warm = interleavedRepeats(
             [lambda: timeSequential(requests), lambda: timeConcurrent(requests, pool, silent)], repeats
         )
@@ -2593,7 +2593,7 @@ def timeConfigurations(
         threadPool: TaskExecutor = InlineExecutor()
         if needsPool:
             processPool = stack.enter_context(executorScope(executor, config.workers, startMethod))
-            warmUp(processPool, config.workers)
+            warmUp(processPool, config.workers, preload=(__name__,))
         if "tiered" in kinds:
             threadPool = stack.enter_context(executorScope("thread", config.threads))
         inline = InlineExecutor()

@@ -359,7 +359,7 @@ def runExercise1(
     a process that already runs threads is unsafe, and 3.12+ warns about it.
     """
     with executorScope(executor, config.processWorkers, startMethod) as processPool:
-        warmUpSeconds = warmUp(processPool, config.processWorkers)
+        warmUpSeconds = warmUp(processPool, config.processWorkers, preload=(__name__,))
         processPool.submit(parseCsvChunk, makeCsvChunk(0, 1, seed)).result(timeout=STAGE_DEADLINE_SECONDS)
         with executorScope("thread", config.threadWorkers) as threadPool:
             concurrent, threeTierSeconds = timeAsync(config, threadPool, processPool, seed)
@@ -2267,7 +2267,7 @@ def pipelinePools(
     Warming both makes start-up a one-off cost, not the architecture's.
     """
     with executorScope(executor, config.processWorkers, startMethod) as processPool:
-        warmUp(processPool, config.processWorkers)
+        warmUp(processPool, config.processWorkers, preload=(__name__,))
         for future in [
             processPool.submit(normalizeReading, {"sensorId": -1, "rawValue": 50.0}, 1)
             for _ in range(config.processWorkers)
@@ -2696,7 +2696,7 @@ def benchThreeTier(
         f"{config.processWorkers} processes"
     )
     with executorScope("process", config.processWorkers, options.startMethod) as processPool:
-        startUp = warmUp(processPool, config.processWorkers)
+        startUp = warmUp(processPool, config.processWorkers, preload=(__name__,))
         roundTrip = statistics.median(
             timeRepeats(lambda: processPool.submit(parseCsvChunk, chunk).result(timeout=STAGE_DEADLINE_SECONDS), 9)
         )

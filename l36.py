@@ -682,7 +682,7 @@ def runExercise1(
     load runs reuse it: pool start-up is neither in the throughput nor in the peaks.
     """
     with executorScope(executor, config.workers, startMethod) as pool:
-        warmUp(pool, config.workers)
+        warmUp(pool, config.workers, preload=(__name__,))
         sources = makeSources(config, seed, intervalSec=config.intervalSec, faulty=True)
         sink = ResultsSink(summaryEvery=config.summaryEvery, log=log)
         main = asyncio.run(runPipeline(sources, pool, sink, config.settings(config.durationSec), log=log))
@@ -1376,7 +1376,7 @@ def runExercise2(
     """Requirement 4: 5,000 records light, then 5,000 heavy, adaptive beside the static sweep."""
     records = makeReadings(config.records, seed, 2)
     with executorScope(executor, config.workers, startMethod) as pool:
-        warmUp(pool, config.workers)
+        warmUp(pool, config.workers, preload=(__name__,))
         log(f"[light] {config.records:,} records, adaptive + {len(config.staticSizes)} static sizes ...")
         light = measureWorkload("computeLightBatch", computeLightBatch, pool, records, config)
         log(f"[heavy] {config.records:,} records, adaptive + {len(config.staticSizes)} static sizes ...")
@@ -2035,7 +2035,7 @@ def runExercise3(
 ) -> Exercise3Result:
     """Requirement 5's run with the spec's mix, then the same pipeline under a CRITICAL-heavy overload."""
     with executorScope(executor, config.workers, startMethod) as pool:
-        warmUp(pool, config.workers)
+        warmUp(pool, config.workers, preload=(__name__,))
         log(f"[priority] {config.criticalFraction:.0%} CRITICAL, one record every {config.intervalSec:g} s ...")
         main = asyncio.run(runPriorityPipeline(config.scenario("spec"), pool, seed=seed))
         log(f"[priority] {config.heavyCriticalFraction:.0%} CRITICAL from one source, as fast as it goes ...")
@@ -2503,7 +2503,7 @@ class SupervisedPool:
         if self._kind != "process":
             return  # threads and inline have no worker process to start or to read an exit code from
         try:
-            warmUp(executor, self._workers)
+            warmUp(executor, self._workers, preload=(__name__,))
         except BaseException as error:
             self._close(type(error), error, error.__traceback__)
             raise
@@ -3283,7 +3283,7 @@ def benchPipeline(
     perRecord: dict[str, list[float]] = {}
     arrival: dict[str, list[PipelineReport]] = {}
     with executorScope("process", config.workers, options.startMethod) as processPool:
-        warmUp(processPool, config.workers)
+        warmUp(processPool, config.workers, preload=(__name__,))
         # The thread pool only after the process pool has forked every worker (see executorScope).
         with executorScope("thread", config.workers) as threadPool:
             inline = InlineExecutor()
@@ -3520,7 +3520,7 @@ def benchFaultTolerance(options: BenchOptions, log: Log, *, config: Exercise4Con
 
     def plainMap() -> None:
         with executorScope("process", config.workers, options.startMethod) as pool:
-            warmUp(pool, config.workers)
+            warmUp(pool, config.workers, preload=(__name__,))
             # Executor.map, spelt with the Protocol's submit: every job at once, the results in order.
             futures = [pool.submit(faultTolerantCompute, job) for job in jobs]
             for future in futures:

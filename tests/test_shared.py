@@ -7,6 +7,7 @@ import math
 import multiprocessing
 import os
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -173,7 +174,7 @@ def test_warmUp_returns_once_every_worker_answered() -> None:
     assert warmUp(InlineExecutor(), 3) >= 0.0
     with executorScope("thread", 3) as pool:
         assert warmUp(pool, 3) > 0.0
-        holders = [pool.submit(_workerIdentity, 0.05) for _ in range(3)]
+        holders = [pool.submit(_workerIdentity, 0.05, ()) for _ in range(3)]
         assert len({holder.result(timeout=30) for holder in holders}) == 3
 
 
@@ -198,6 +199,19 @@ def test_foreign_load_is_measured_or_unknown() -> None:
         sum(range(10_000))
     assert load.cores is None or load.cores >= 0.0
     assert foreignLoadNote(load, "forkserver", 2) == ()
+
+
+def imported(name: str) -> bool:
+    return name in sys.modules
+
+
+def test_warm_up_imports_the_preloaded_modules_in_each_worker() -> None:
+    # colorsys: a standard module that neither pytest, shared nor this file imports.
+    with executorScope("process", 1, "spawn") as executor:
+        assert executor.submit(imported, "colorsys").result(timeout=30) is False
+    with executorScope("process", 1, "spawn") as executor:
+        warmUp(executor, 1, preload=("colorsys",))
+        assert executor.submit(imported, "colorsys").result(timeout=30) is True
 
 
 def test_warm_up_starts_every_worker() -> None:
