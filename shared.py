@@ -36,6 +36,7 @@ import math
 import multiprocessing
 import os
 import signal
+import socket
 import statistics
 import sys
 import threading
@@ -205,12 +206,32 @@ def daskSchedulerAddress(address: str | None = None) -> str | None:
 
     Dask's own configuration holds it, so ``DASK_SCHEDULER_ADDRESS=tcp://host:8786``
     in the environment works as well as ``--address``. None means: start a local cluster.
+    A given ``tcp://`` address is probed first, so a wrong one is one line and exit
+    status 2 at once, not a Dask connect timeout after the exercise has started.
     """
+    if address is not None:
+        _probeScheduler(address)
     dask = _importDask("dask")
     if address is not None:
         dask.config.set({"scheduler-address": address})
     found = dask.config.get("scheduler-address", None)
     return str(found) if found else None
+
+
+def _probeScheduler(address: str, timeoutSeconds: float = 2.0) -> None:
+    """Raise ``ConfigError`` unless a ``tcp://host:port`` address accepts a connection (other schemes pass)."""
+    scheme, separator, rest = address.partition("://")
+    if not separator or scheme != "tcp":
+        return
+    host, colon, port = rest.rpartition(":")
+    if not colon or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"--address must look like tcp://host:port (port 1-65535), got {address!r}")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeoutSeconds):
+            pass
+    except OSError as error:
+        reason = error.strerror or str(error) or type(error).__name__
+        raise ConfigError(f"cannot reach the Dask scheduler at {address!r}: {reason}") from None
 
 
 def _importDask(name: str) -> ModuleType:
@@ -235,8 +256,11 @@ def _makeDaskExecutor(workers: int) -> DaskExecutor:
         return DaskExecutor(distributed.Client(cluster), cluster)
     try:
         client = distributed.Client(address, timeout=3)
-    except (OSError, TimeoutError) as error:
-        raise ConfigError(f"cannot reach the Dask scheduler at {address!r}: {error}") from None
+    # A wrong endpoint fails in many ways: refused or timed out (OSError), or a server that
+    # is not a Dask scheduler, whose reply Dask reads as a frame length (MemoryError, ValueError).
+    except Exception as error:  # noqa: BLE001 - any failure to connect is the address's, reported in one line
+        detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        raise ConfigError(f"no Dask scheduler answered at {address!r} ({detail})") from None
     return DaskExecutor(client, None)
 
 

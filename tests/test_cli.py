@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from invoke.collection import Collection
 from invoke.program import Program
 
 import l29
+import l31
+import l36
+import l37
+import shared
 import tasks
-from shared import ConfigError, Exercise, Log, Outcome, RunOptions, lectureMain
+from shared import ConfigError, Exercise, Log, Outcome, RunOptions, lectureMain, makeExecutor
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,28 +44,59 @@ def test_a_quick_inline_run_prints_the_report_and_claims(capsys: pytest.CaptureF
     assert "the lecture says" in out
 
 
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        ([], "one of the arguments --ex --all --list is required"),
-        (["--ex", "9"], "argument --ex: invalid choice: 9"),
-        (["--ex", "one"], "argument --ex: invalid int value: 'one'"),
-        (["--ex", "1", "--seed", "x"], "seed must be an integer >= 0, got 'x'"),
-        (["--ex", "1", "--seed", "-1"], "seed must be an integer >= 0, got -1"),
-        (["--ex", "1", "--executor", "gpu"], "argument --executor: invalid choice: 'gpu'"),
-        (["--ex", "1", "--address", "tcp://127.0.0.1:1"], "--address tcp://127.0.0.1:1 needs --executor dask"),
-        (["--ex", "1", "--start-method", "vfork"], "argument --start-method: invalid choice: 'vfork'"),
-        (["--ex", "1", "--all"], "argument --all: not allowed with argument --ex"),
-    ],
-)
+LECTURE_MAINS = [
+    pytest.param(l29.main, "l29.py", id="l29"),
+    pytest.param(l31.main, "l31.py", id="l31"),
+    pytest.param(l36.main, "l36.py", id="l36"),
+    pytest.param(l37.main, "l37.py", id="l37"),
+]
+BAD_ARGUMENTS = [
+    ([], "one of the arguments --ex --all --list is required"),
+    (["--ex", "9"], "argument --ex: invalid choice: 9"),
+    (["--ex", "one"], "argument --ex: invalid int value: 'one'"),
+    (["--ex", "1", "--seed", "x"], "seed must be an integer >= 0, got 'x'"),
+    (["--ex", "1", "--seed", "-1"], "seed must be an integer >= 0, got -1"),
+    (["--ex", "1", "--executor", "gpu"], "argument --executor: invalid choice: 'gpu'"),
+    (["--ex", "1", "--address", "tcp://127.0.0.1:1"], "--address tcp://127.0.0.1:1 needs --executor dask"),
+    (["--ex", "1", "--start-method", "vfork"], "argument --start-method: invalid choice: 'vfork'"),
+    (["--ex", "1", "--all"], "argument --all: not allowed with argument --ex"),
+    # Port 1 on loopback refuses at once: the probe answers before Dask is imported or anything runs.
+    (
+        ["--ex", "1", "--executor", "dask", "--address", "tcp://127.0.0.1:1"],
+        "cannot reach the Dask scheduler at 'tcp://127.0.0.1:1'",
+    ),
+    (
+        ["--ex", "1", "--executor", "dask", "--address", "tcp://127.0.0.1:port"],
+        "--address must look like tcp://host:port (port 1-65535), got 'tcp://127.0.0.1:port'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("main", "script"), LECTURE_MAINS)
+@pytest.mark.parametrize(("argv", "message"), BAD_ARGUMENTS)
 def test_bad_arguments_give_one_line_and_status_2(
-    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+    main: Callable[[list[str]], int], script: str, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert l29.main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1
-    assert err.startswith("l29.py: error: ")
-    assert message in err
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith(f"{script}: error: ")
+    assert message in captured.err
+
+
+def test_a_client_that_cannot_connect_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever Dask raises for a wrong endpoint becomes one line (a non-Dask server made it MemoryError)."""
+
+    def client(*_args: object, **_kwargs: object) -> object:
+        raise MemoryError
+
+    fake = SimpleNamespace(
+        Client=client, config=SimpleNamespace(get=lambda *_: "tcp://10.0.0.9:8786", set=lambda _: None)
+    )
+    monkeypatch.setattr(shared, "_importDask", lambda _name: fake)
+    with pytest.raises(ConfigError, match=r"^no Dask scheduler answered at 'tcp://10.0.0.9:8786' \(MemoryError\)$"):
+        makeExecutor("dask", 1)
 
 
 def raisesConfigError(options: RunOptions, _log: Log) -> Outcome:
@@ -117,6 +154,11 @@ def test_the_script_runs_as_a_user_would() -> None:
         (("--lecture", "29", "--ex", "1", "--seed", "ten"), "--seed must be an integer >= 0, got 'ten'"),
         (("--lecture", "29", "--ex", "1", "--executor", "gpu"), "--executor must be one of process, thread, inline"),
         (("--lecture", "29", "--ex", "1", "--start-method", "x"), "--start-method must be one of fork, spawn"),
+        (
+            ("--lecture", "31", "--ex", "1", "--executor", "dask", "--address", "tcp://127.0.0.1:1"),
+            "cannot reach the Dask scheduler at 'tcp://127.0.0.1:1'",
+        ),
+        (("--lecture", "36", "--ex", "1", "--address", "tcp://127.0.0.1:1"), "--address tcp://127.0.0.1:1 needs"),
     ],
 )
 def test_invoke_run_rejects_bad_input_with_one_line(
