@@ -206,12 +206,15 @@ def imported(name: str) -> bool:
 
 
 def test_warm_up_imports_the_preloaded_modules_in_each_worker() -> None:
-    # colorsys: a standard module that neither pytest, shared nor this file imports.
-    with executorScope("process", 1, "spawn") as executor:
+    # colorsys: a standard module that neither pytest, shared nor this file imports. Forked
+    # workers start with the parent's modules, so the parent must not have it either.
+    assert "colorsys" not in sys.modules
+    with executorScope("process", 1, "fork") as executor:
         assert executor.submit(imported, "colorsys").result(timeout=30) is False
-    with executorScope("process", 1, "spawn") as executor:
+    with executorScope("process", 1, "fork") as executor:
         warmUp(executor, 1, preload=("colorsys",))
         assert executor.submit(imported, "colorsys").result(timeout=30) is True
+    assert "colorsys" not in sys.modules
 
 
 def test_warm_up_starts_every_worker() -> None:
