@@ -692,8 +692,8 @@ def test_stages_compute_the_spec_fields() -> None:
     assert l31.storeReading(normalized, seconds=0.0) == {"stored": True, "sensorId": 3}
     with pytest.raises(l31.StoreError, match=r"^store failed for sensor 3$"):
         l31.storeReading(normalized, fail=True, seconds=0.0)
-    readings = [{**normalized, "normalized": v} for v in (1.0, 2.0, 3.0)]
-    assert l31.aggregateResults(readings) == {  # type: ignore[arg-type]
+    readings: list[l31.NormalizedReading] = [{**normalized, "normalized": v} for v in (1.0, 2.0, 3.0)]
+    assert l31.aggregateResults(readings) == {
         "count": 3,
         "mean": 2.0,
         "std": pytest.approx((2 / 3) ** 0.5),
