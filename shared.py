@@ -9,17 +9,19 @@ What lives here, once:
 - records: frozen, slotted dataclasses for the shapes that recur;
 - asyncio: ``waitFor`` (``asyncio.wait_for`` with 3.12's cancellation semantics on 3.11);
 - executors: the ``TaskExecutor`` Protocol, ``InlineExecutor``, ``makeExecutor``,
-  ``executorScope`` (shutdown that leaves no worker behind) and ``runInExecutor``,
-  the one bridge from an executor to asyncio;
+  ``executorScope`` (shutdown that leaves no worker behind), ``warmUp`` (start every
+  worker before timing), ``DaskExecutor`` (optional, imported lazily) and
+  ``runInExecutor``, the one bridge from an executor to asyncio;
 - randomness: ``makeRng`` / ``deriveSeed``, reproducible from a seed and keys;
 - measurement: ``Stopwatch``, ``percentile``, ``speedup``, ``efficiency``,
   ``parallelBound``, ``cpuCount``, ``linearFit``, ``coefficientOfVariation``,
   ``flowMakespan`` (a latency model's lower bound);
 - queues: ``OccupancyQueue`` (an asyncio.Queue that records its size over time),
   ``timeWeightedMean``, ``binSteps``, ``occupancyPlot``;
-- reports: ``formatTable``, ``formatMarkdownTable``, ``bar``, ``barChart``, ``sideBySide``, ``banner``;
+- reports: ``formatTable``, ``formatMarkdownTable``, ``bar``, ``barChart``, ``sideBySide``, ``banner``, ``plural``;
 - claims: ``Claim``, ``judge``, ``formatClaims``;
-- benchmarks: ``timeRepeats``, ``BenchRow``, ``BenchReport``, ``formatBench``, ``Benchmark``;
+- benchmarks: ``timeRepeats``, ``interleavedRepeats``, ``BenchRow``, ``BenchReport``, ``formatBench``,
+  ``Benchmark``, ``ForeignLoad`` (how busy other processes kept the cores);
 - the CLI: ``Exercise``, ``RunOptions``, ``Outcome``, ``lectureMain``.
 """
 
