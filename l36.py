@@ -1475,10 +1475,19 @@ def shortfall(workload: WorkloadResult, config: Exercise2Config) -> str:
             "batches' ms/record, the sweep whole passes (how batches spread over the workers, the tail), and "
             "run-to-run noise on this machine is of the same order"
         )
-    return (
+    reason = (
         f"the climb from {config.initialBatchSize} and the probes cost {len(run.batches)} batches "
         f"against {bestBatches} at the best size"
     )
+    passes = workload.adaptiveSeconds
+    spread = max(passes) / min(passes) - 1 if len(passes) > 1 and min(passes) > 0 else 0.0
+    if spread >= 1 - workload.fraction:
+        # A pass takes tens of ms: a hiccup of another process moves it by as much as the gap.
+        reason += (
+            f"; its {len(passes)} passes themselves spread {spread:.0%}, as much as the "
+            f"{1 - workload.fraction:.0%} gap: noise of this machine"
+        )
+    return reason
 
 
 def formatSizeHistory(workload: WorkloadResult, config: Exercise2Config) -> str:

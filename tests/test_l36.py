@@ -346,6 +346,19 @@ def test_exercise2_claims_follow_the_figures() -> None:
     )
 
 
+def test_shortfall_names_the_noise_only_when_the_passes_spread_as_much_as_the_gap() -> None:
+    config = l36.Exercise2Config(records=200, staticSizes=(10, 100), repeats=1)
+    result = l36.runExercise2(config, seed=2, executor="inline")
+    short = withTimes(result.light, {10: 1.0, 100: 0.5}, 0.6, 100)  # 83% of the best static size
+    steady = replace(short, adaptiveSeconds=(0.6, 0.61, 0.62))
+    noisy = replace(short, adaptiveSeconds=(0.5, 0.6, 0.7))
+    assert l36.shortfall(steady, config).startswith("the climb from 10 and the probes cost")
+    assert "noise" not in l36.shortfall(steady, config)
+    assert l36.shortfall(noisy, config).endswith(
+        "passes themselves spread 40%, as much as the 17% gap: noise of this machine"
+    )
+
+
 def test_heavy_batch_is_100_sines_per_record() -> None:
     acc = 42.0
     for _ in range(100):
