@@ -38,7 +38,7 @@ import textwrap
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final, Generic, ParamSpec, TypedDict, TypeVar, final
 
@@ -67,6 +67,7 @@ from shared import (
     executorScope,
     flowMakespan,
     formatTable,
+    interleavedMedians,
     judge,
     lectureMain,
     makeRng,
@@ -2589,21 +2590,6 @@ def exercise4(options: RunOptions, log: Log) -> Outcome:
 # ============================================================================
 # Benchmarks (invoke bench): every architecture's median beside its ideal bound
 # ============================================================================
-
-
-def interleavedMedians(runs: Mapping[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median seconds of each run over ``repeats``, taken in turn so that drift hits every run alike.
-
-    The order rotates from one repeat to the next: no run always goes first
-    (cold caches) or last (a neighbour's burst of work).
-    """
-    labels = list(runs)
-    durations: dict[str, list[float]] = {label: [] for label in labels}
-    for repeat in range(repeats):
-        shift = repeat % len(labels)
-        for label in labels[shift:] + labels[:shift]:
-            durations[label].extend(timeRepeats(runs[label], 1))
-    return {label: statistics.median(times) for label, times in durations.items()}
 
 
 def belowTargetNote(row: BenchRow, cause: str) -> str:

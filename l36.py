@@ -57,6 +57,7 @@ from shared import (
     coefficientOfVariation,
     executorScope,
     formatTable,
+    interleavedMedians,
     judge,
     lectureMain,
     linearFit,
@@ -3556,12 +3557,7 @@ def benchFaultTolerance(options: BenchOptions, log: Log, *, config: Exercise4Con
         "fault-tolerant, no faults": tolerant("no faults", 0.0, harmless),
         "fault-tolerant, spec faults": tolerant("spec faults", config.crashRate, records),
     }
-    times: dict[str, list[float]] = {label: [] for label in ways}
-    for repeat in range(options.repeats):
-        order = list(ways)[repeat % len(ways) :] + list(ways)[: repeat % len(ways)]
-        for label in order:
-            times[label].extend(timeRepeats(ways[label], 1))
-    median = {label: statistics.median(values) for label, values in times.items()}
+    median = interleavedMedians(ways, options.repeats)
     baseline, reference = median["inline map"], median[f"plain pool map x{config.workers}"]
     # The inline map is every row's baseline, not a row: against the plain pool map it would read 100x "ideal".
     rows = tuple(

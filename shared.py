@@ -20,8 +20,8 @@ What lives here, once:
   ``timeWeightedMean``, ``binSteps``, ``occupancyPlot``;
 - reports: ``formatTable``, ``formatMarkdownTable``, ``bar``, ``barChart``, ``sideBySide``, ``banner``, ``plural``;
 - claims: ``Claim``, ``judge``, ``formatClaims``;
-- benchmarks: ``timeRepeats``, ``interleavedRepeats``, ``BenchRow``, ``BenchReport``, ``formatBench``,
-  ``Benchmark``, ``ForeignLoad`` (how busy other processes kept the cores);
+- benchmarks: ``timeRepeats``, ``interleavedRepeats``, ``interleavedMedians``, ``BenchRow``,
+  ``BenchReport``, ``formatBench``, ``Benchmark``, ``ForeignLoad`` (how busy other processes kept the cores);
 - the CLI: ``Exercise``, ``RunOptions``, ``Outcome``, ``lectureMain``.
 """
 
@@ -43,7 +43,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from random import Random
@@ -880,20 +880,28 @@ def timeRepeats(fn: Callable[[], object], repeats: int) -> list[float]:
 
 
 def interleavedRepeats(fns: Sequence[Callable[[], object]], repeats: int) -> list[list[float]]:
-    """Seconds of each call of each ``fn``, in rounds: fns[0], fns[1], ... then again, ``repeats`` times.
+    """Seconds of each call of each ``fn``, ``repeats`` rounds, each round calling every ``fn`` once.
 
     Timing the contenders in turn, rather than one block after another, spreads a
     burst of load from other processes over all of them: their medians stay
-    comparable on a shared machine.
+    comparable on a shared machine. The order rotates from one round to the next,
+    so no ``fn`` always goes first (cold caches) or last.
     """
     requireRange("repeats", repeats, 1, 10_000)
     durations: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, times in zip(fns, durations, strict=True):
+    for repeat in range(repeats):
+        shift = repeat % len(fns) if fns else 0
+        for index in [*range(shift, len(fns)), *range(shift)]:
             with Stopwatch() as watch:
-                fn()
-            times.append(watch.elapsed)
+                fns[index]()
+            durations[index].append(watch.elapsed)
     return durations
+
+
+def interleavedMedians(runs: Mapping[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median seconds of each labelled run over ``repeats`` rounds of ``interleavedRepeats``."""
+    durations = interleavedRepeats(list(runs.values()), repeats)
+    return {label: statistics.median(times) for label, times in zip(runs, durations, strict=True)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -780,14 +780,6 @@ TINY_BENCH = BenchOptions(seed=3, repeats=1)
 TINY4 = l31.Exercise4Config(processWorkers=2, storeWorkers=2, timeScale=0.02)
 
 
-def test_interleavedMedians_rotates_the_order_and_keeps_every_label() -> None:
-    calls: list[str] = []
-    medians = l31.interleavedMedians({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 3)
-    assert calls == ["a", "b", "b", "a", "a", "b"]
-    assert list(medians) == ["a", "b"]
-    assert all(seconds >= 0 for seconds in medians.values())
-
-
 def test_benchThreeTier_rows_are_the_three_architectures() -> None:
     with noWarnings():
         report = l31.benchThreeTier(SMALL1, TINY_BENCH, extensions=(5,))

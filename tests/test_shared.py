@@ -42,6 +42,7 @@ from shared import (
     foreignLoadNote,
     formatClaims,
     formatTable,
+    interleavedMedians,
     interleavedRepeats,
     judge,
     linearFit,
@@ -186,12 +187,20 @@ def test_settleThreads_waits_until_joined_threads_leave_the_os_count() -> None:
     assert count is None or count == threading.active_count()
 
 
-def test_interleaved_repeats_time_every_function_in_rounds() -> None:
+def test_interleaved_repeats_time_every_function_in_rotating_rounds() -> None:
     calls: list[str] = []
     durations = interleavedRepeats([lambda: calls.append("a"), lambda: calls.append("b")], 3)
-    assert calls == ["a", "b"] * 3
+    assert calls == ["a", "b", "b", "a", "a", "b"]
     assert [len(times) for times in durations] == [3, 3]
     assert all(seconds >= 0 for times in durations for seconds in times)
+
+
+def test_interleavedMedians_keeps_every_label_in_order() -> None:
+    calls: list[str] = []
+    medians = interleavedMedians({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 3)
+    assert calls == ["a", "b", "b", "a", "a", "b"]
+    assert list(medians) == ["a", "b"]
+    assert all(seconds >= 0 for seconds in medians.values())
 
 
 def test_foreign_load_is_measured_or_unknown() -> None:
