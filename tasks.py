@@ -565,8 +565,9 @@ def interrupt(args: Sequence[str], afterSeconds: float) -> Interrupted:
     """Start ``args`` in its own process group and press Ctrl-C ``afterSeconds`` after its first line.
 
     SIGINT goes to the whole group, as a terminal sends it. A run that ends before
-    the interrupt is reported as ``finishedFirst``. Leftover processes (workers,
-    forkservers, trackers) are looked for during 2 s after the exit.
+    the interrupt, or was already exiting when it came, is reported as
+    ``finishedFirst``. Leftover processes (workers, forkservers, trackers) are
+    looked for during 2 s after the exit.
     """
     process = subprocess.Popen(
         list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
@@ -585,10 +586,13 @@ def interrupt(args: Sequence[str], afterSeconds: float) -> Interrupted:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+    # Killed by the signal itself, with nothing said: no Python handler was installed,
+    # so main had returned and the interpreter was finalising (it restores SIG_DFL then).
+    exiting = process.returncode == -signal.SIGINT and not stderr.strip()
     deadline = time.monotonic() + 2.0
     while (left := groupMembers(process.pid)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    return Interrupted(process.returncode, stderr, watch.elapsed, tuple(left), finishedFirst=False)
+    return Interrupted(process.returncode, stderr, watch.elapsed, tuple(left), finishedFirst=exiting)
 
 
 def ctrlc(
@@ -611,19 +615,11 @@ def ctrlc(
         script = f"l{lectureNo}.py"
         outcome = interrupt([PYTHON, script, "--ex", str(exercise.number), *extra], afterSeconds)
         lines = outcome.stderr.strip().splitlines()
-        # Death by SIGINT itself (-2) means no Python handler was installed: main had
-        # returned and the interpreter was finalising (it restores SIG_DFL then), so
-        # the run had ended as Ctrl-C came. Any other path must print one line and exit 130.
-        endedFirst = outcome.finishedFirst or (outcome.status == -signal.SIGINT and not lines)
-        good = endedFirst or (outcome.status == 130 and lines == [f"{script}: interrupted"] and outcome.seconds < 2.0)
-        failed |= not good or bool(outcome.leftover)
-        stopped = (
-            "ended before Ctrl-C"
-            if outcome.finishedFirst
-            else "was exiting as Ctrl-C came"
-            if endedFirst
-            else f"{outcome.seconds:.2f} s"
+        good = outcome.finishedFirst or (
+            outcome.status == 130 and lines == [f"{script}: interrupted"] and outcome.seconds < 2.0
         )
+        failed |= not good or bool(outcome.leftover)
+        stopped = "ended before Ctrl-C" if outcome.finishedFirst else f"{outcome.seconds:.2f} s"
         message = lines[-1][:60] if lines else ""
         rows.append(
             (f"{lectureNo}.{exercise.number}", str(outcome.status), stopped, str(len(outcome.leftover)), message)
