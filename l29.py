@@ -33,23 +33,25 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Final, Literal, TypedDict, TypeVar, final
 
-from shared import (
-    DEFAULT_SEED,
+from lab.bench import (
     EFFICIENCY_TARGET,
     Benchmark,
     BenchOptions,
     BenchReport,
     BenchRow,
-    Claim,
-    ClaimKind,
+    ForeignLoad,
+    foreignLoadNote,
+    interleavedRepeats,
+)
+from lab.claims import Claim, ClaimKind, judge
+from shared import (
+    DEFAULT_SEED,
     ConfigError,
     ExecutorKind,
     Exercise,
-    ForeignLoad,
     InlineExecutor,
     Log,
     OccupancyQueue,
-    Outcome,
     RunOptions,
     StartMethod,
     Stopwatch,
@@ -58,10 +60,7 @@ from shared import (
     efficiency,
     executorScope,
     flowMakespan,
-    foreignLoadNote,
     formatTable,
-    interleavedRepeats,
-    judge,
     lectureMain,
     makeRng,
     occupancyPlot,
@@ -385,7 +384,7 @@ def formatExercise1(result: Exercise1Result) -> str:
     return "\n".join(lines)
 
 
-def exercise1(options: RunOptions, log: Log) -> Outcome:
+def exercise1(options: RunOptions, log: Log) -> Exercise1Result:
     """Registry entry: run exercise 1 with the spec's numbers (or quick ones) and print it."""
     config = Exercise1Config.quick() if options.quick else Exercise1Config()
     result = runExercise1(
@@ -396,7 +395,7 @@ def exercise1(options: RunOptions, log: Log) -> Outcome:
         log=log,
     )
     log(formatExercise1(result))
-    return Outcome(result, result.claims)
+    return result
 
 
 # ============================================================================
@@ -1202,7 +1201,7 @@ def formatExercise2(result: Exercise2Result) -> str:
     return "\n".join(["", resultsTable, *notes])
 
 
-def exercise2(options: RunOptions, log: Log) -> Outcome:
+def exercise2(options: RunOptions, log: Log) -> Exercise2Result:
     """Registry entry: run exercise 2 with the spec's numbers (or quick ones) and print it."""
     config = Exercise2Config.quick() if options.quick else Exercise2Config()
     result = runExercise2(
@@ -1213,7 +1212,7 @@ def exercise2(options: RunOptions, log: Log) -> Outcome:
         log=log,
     )
     log(formatExercise2(result))
-    return Outcome(result, result.claims)
+    return result
 
 
 # ============================================================================
@@ -1642,7 +1641,7 @@ def formatExercise3(result: Exercise3Result) -> str:
     )
 
 
-def exercise3(options: RunOptions, log: Log) -> Outcome:
+def exercise3(options: RunOptions, log: Log) -> Exercise3Result:
     """Registry entry: run exercise 3 with the spec's numbers (or quick ones) and print it."""
     config = Exercise3Config.quick() if options.quick else Exercise3Config()
     result = runExercise3(
@@ -1653,7 +1652,7 @@ def exercise3(options: RunOptions, log: Log) -> Outcome:
         log=log,
     )
     log(formatExercise3(result))
-    return Outcome(result, result.claims)
+    return result
 
 
 # ============================================================================
@@ -2220,7 +2219,7 @@ def formatExercise4(result: Exercise4Result) -> str:
     )
 
 
-def exercise4(options: RunOptions, log: Log) -> Outcome:
+def exercise4(options: RunOptions, log: Log) -> Exercise4Result:
     """Registry entry: run exercise 4 with the spec's numbers (or quick ones) and print it.
 
     An inline executor cannot show a deadline (it blocks the loop), so this
@@ -2234,7 +2233,7 @@ def exercise4(options: RunOptions, log: Log) -> Outcome:
         executor = "thread"
     result = runExercise4(config, seed=options.seed, executor=executor, startMethod=options.startMethod, log=log)
     log(formatExercise4(result))
-    return Outcome(result, result.claims)
+    return result
 
 
 # ============================================================================

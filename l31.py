@@ -42,20 +42,14 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, 
 from dataclasses import dataclass, replace
 from typing import Any, Final, Generic, ParamSpec, TypedDict, TypeVar, final
 
+from lab.bench import EFFICIENCY_TARGET, Benchmark, BenchOptions, BenchReport, BenchRow, interleavedMedians, timeRepeats
+from lab.claims import Claim, ClaimKind, judge
 from shared import (
     DEFAULT_SEED,
-    EFFICIENCY_TARGET,
-    Benchmark,
-    BenchOptions,
-    BenchReport,
-    BenchRow,
-    Claim,
-    ClaimKind,
     ExecutorKind,
     Exercise,
     InlineExecutor,
     Log,
-    Outcome,
     RunOptions,
     StartMethod,
     Stopwatch,
@@ -67,8 +61,6 @@ from shared import (
     executorScope,
     flowMakespan,
     formatTable,
-    interleavedMedians,
-    judge,
     lectureMain,
     makeRng,
     parallelBound,
@@ -78,7 +70,6 @@ from shared import (
     sideBySide,
     silent,
     speedup,
-    timeRepeats,
     warmUp,
 )
 
@@ -505,7 +496,7 @@ def formatExercise1(result: Exercise1Result) -> str:
     )
 
 
-def exercise1(options: RunOptions, log: Log) -> Outcome:
+def exercise1(options: RunOptions, log: Log) -> Exercise1Result:
     """Registry entry: run exercise 1 with the spec's numbers (or quick ones) and print it."""
     config = Exercise1Config.quick() if options.quick else Exercise1Config()
     result = runExercise1(
@@ -516,7 +507,7 @@ def exercise1(options: RunOptions, log: Log) -> Outcome:
         log=log,
     )
     log(formatExercise1(result))
-    return Outcome(result, result.claims)
+    return result
 
 
 # ============================================================================
@@ -1103,12 +1094,12 @@ def formatExercise2(result: Exercise2Result) -> str:
     return "\n".join(lines)
 
 
-def exercise2(options: RunOptions, log: Log) -> Outcome:
+def exercise2(options: RunOptions, log: Log) -> Exercise2Result:
     """Registry entry: run exercise 2 with the spec's numbers (or quick ones) and print it."""
     config = Exercise2Config.quick() if options.quick else Exercise2Config()
     result = runExercise2(config, seed=options.seed, log=log)
     log(formatExercise2(result))
-    return Outcome(result, result.claims)
+    return result
 
 
 # ============================================================================
@@ -1911,12 +1902,12 @@ def formatExercise3(result: Exercise3Result) -> str:
     return "\n".join(lines)
 
 
-def exercise3(options: RunOptions, log: Log) -> Outcome:
+def exercise3(options: RunOptions, log: Log) -> Exercise3Result:
     """Registry entry: run exercise 3 with the spec's numbers (or quick ones) and print it."""
     config = Exercise3Config.quick() if options.quick else Exercise3Config()
     result = runExercise3(config, seed=options.seed, log=log)
     log(formatExercise3(result))
-    return Outcome(result, result.claims)
+    return result
 
 
 # ============================================================================
@@ -2573,7 +2564,7 @@ def formatExercise4(result: Exercise4Result) -> str:
     )
 
 
-def exercise4(options: RunOptions, log: Log) -> Outcome:
+def exercise4(options: RunOptions, log: Log) -> Exercise4Result:
     """Registry entry: run exercise 4 with the spec's numbers (or quick ones) and print it."""
     config = Exercise4Config.quick() if options.quick else Exercise4Config()
     result = runExercise4(
@@ -2584,7 +2575,7 @@ def exercise4(options: RunOptions, log: Log) -> Outcome:
         log=log,
     )
     log(formatExercise4(result))
-    return Outcome(result, result.claims)
+    return result
 
 
 # ============================================================================

@@ -33,13 +33,9 @@ from random import Random
 from types import TracebackType
 from typing import Final, Literal, NoReturn, Protocol, TypedDict, TypeVar, final
 
+from lab.bench import Benchmark, BenchOptions, BenchReport, BenchRow, interleavedMedians, timeRepeats
+from lab.claims import Claim, ClaimKind, judge
 from shared import (
-    Benchmark,
-    BenchOptions,
-    BenchReport,
-    BenchRow,
-    Claim,
-    ClaimKind,
     ConfigError,
     ExecutorKind,
     Exercise,
@@ -47,7 +43,6 @@ from shared import (
     InlineExecutor,
     LinearFit,
     Log,
-    Outcome,
     RunOptions,
     SensorReading,
     StartMethod,
@@ -57,8 +52,6 @@ from shared import (
     coefficientOfVariation,
     executorScope,
     formatTable,
-    interleavedMedians,
-    judge,
     lectureMain,
     linearFit,
     makeRng,
@@ -68,7 +61,6 @@ from shared import (
     requireRange,
     runInExecutor,
     silent,
-    timeRepeats,
     waitFor,
     warmUp,
 )
@@ -894,14 +886,14 @@ def formatExercise1(result: Exercise1Result) -> str:
     return "\n".join(lines)
 
 
-def exercise1(options: RunOptions, log: Log) -> Outcome:
+def exercise1(options: RunOptions, log: Log) -> Exercise1Result:
     """Registry entry: run exercise 1 with the spec's numbers (or quick ones) and print it."""
     config = Exercise1Config.quick() if options.quick else Exercise1Config()
     result = runExercise1(
         config, seed=options.seed, executor=options.executor, startMethod=options.startMethod, log=log
     )
     log(formatExercise1(result))
-    return Outcome(result, result.claims)
+    return result
 
 
 # ============================================================================
@@ -1575,14 +1567,14 @@ def formatExercise2(result: Exercise2Result) -> str:
     return "\n".join(lines)
 
 
-def exercise2(options: RunOptions, log: Log) -> Outcome:
+def exercise2(options: RunOptions, log: Log) -> Exercise2Result:
     """Registry entry: run exercise 2 with the spec's numbers (or quick ones) and print it."""
     config = Exercise2Config.quick() if options.quick else Exercise2Config()
     result = runExercise2(
         config, seed=options.seed, executor=options.executor, startMethod=options.startMethod, log=log
     )
     log(formatExercise2(result))
-    return Outcome(result, result.claims)
+    return result
 
 
 # ============================================================================
@@ -2196,14 +2188,14 @@ def formatExercise3(result: Exercise3Result) -> str:
     return "\n".join(lines)
 
 
-def exercise3(options: RunOptions, log: Log) -> Outcome:
+def exercise3(options: RunOptions, log: Log) -> Exercise3Result:
     """Registry entry: run exercise 3 with the spec's numbers (or quick ones) and print it."""
     config = Exercise3Config.quick() if options.quick else Exercise3Config()
     result = runExercise3(
         config, seed=options.seed, executor=options.executor, startMethod=options.startMethod, log=log
     )
     log(formatExercise3(result))
-    return Outcome(result, result.claims)
+    return result
 
 
 # ============================================================================
@@ -3186,14 +3178,14 @@ def formatExercise4(result: Exercise4Result) -> str:
     )
 
 
-def exercise4(options: RunOptions, log: Log) -> Outcome:
+def exercise4(options: RunOptions, log: Log) -> Exercise4Result:
     """Registry entry: run exercise 4 with the spec's numbers (or quick ones) and print it."""
     config = Exercise4Config.quick() if options.quick else Exercise4Config()
     result = runExercise4(
         config, seed=options.seed, executor=options.executor, startMethod=options.startMethod, log=log
     )
     log(formatExercise4(result))
-    return Outcome(result, result.claims)
+    return result
 
 
 # ============================================================================

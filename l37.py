@@ -70,25 +70,18 @@ from dataclasses import dataclass, replace
 from types import CodeType, TracebackType
 from typing import ClassVar, Final, Literal, NamedTuple, ParamSpec, Protocol, TypedDict, TypeVar, cast, final
 
+from lab.bench import EFFICIENCY_TARGET, Benchmark, BenchOptions, BenchReport, BenchRow
+from lab.claims import Claim, ClaimKind, judge
 from shared import (
-    EFFICIENCY_TARGET,
-    Benchmark,
-    BenchOptions,
-    BenchReport,
-    BenchRow,
-    Claim,
-    ClaimKind,
     ConfigError,
     Exercise,
     LinearFit,
     Log,
-    Outcome,
     RunOptions,
     Stopwatch,
     barChart,
     coefficientOfVariation,
     formatTable,
-    judge,
     lectureMain,
     linearFit,
     makeRng,
@@ -914,12 +907,12 @@ def _hotspot(rows: Sequence[ProfileRow], needles: Sequence[str]) -> str:
     return ", ".join(f"{_shortName(row.function)} {row.cumulativeMs:.1f} ms" for row in found)
 
 
-def exercise1(options: RunOptions, log: Log) -> Outcome:
+def exercise1(options: RunOptions, log: Log) -> Exercise1Result:
     """Registry entry: run exercise 1 with the spec's numbers (or quick ones) and print it."""
     config = Exercise1Config.quick() if options.quick else Exercise1Config()
     result = runExercise1(config, seed=options.seed, log=log)
     log(formatExercise1(result))
-    return Outcome(result, result.claims)
+    return result
 
 
 # ============================================================================
@@ -1493,12 +1486,12 @@ def _afterFixSentence(result: Exercise2Result) -> str:
     return f"{top.name} is still the bottleneck ({top.selfMs:.1f} ms vs {second.selfMs:.1f} ms)."
 
 
-def exercise2(options: RunOptions, log: Log) -> Outcome:
+def exercise2(options: RunOptions, log: Log) -> Exercise2Result:
     """Registry entry: run exercise 2 with the spec's numbers (or quick ones) and print it."""
     config = Exercise2Config.quick() if options.quick else Exercise2Config()
     result = runExercise2(config, seed=options.seed, log=log)
     log(formatExercise2(result))
-    return Outcome(result, result.claims)
+    return result
 
 
 # ============================================================================
@@ -1964,12 +1957,12 @@ def _memoryOrder(rows: Sequence[MemoryRow]) -> str:
     return f"Memory per instance: {text} (the dataclass is unslotted: a regular class underneath)."
 
 
-def exercise3(options: RunOptions, log: Log) -> Outcome:
+def exercise3(options: RunOptions, log: Log) -> Exercise3Result:
     """Registry entry: run exercise 3 with the spec's numbers (or quick ones) and print it."""
     config = Exercise3Config.quick() if options.quick else Exercise3Config()
     result = runExercise3(config, seed=options.seed, log=log)
     log(formatExercise3(result))
-    return Outcome(result, result.claims)
+    return result
 
 
 # ============================================================================
@@ -2632,12 +2625,12 @@ def _formatSites(sites: Sequence[AllocationSite], title: str) -> str:
     )
 
 
-def exercise4(options: RunOptions, log: Log) -> Outcome:
+def exercise4(options: RunOptions, log: Log) -> Exercise4Result:
     """Registry entry: run exercise 4 with the spec's numbers (or quick ones) and print it."""
     config = Exercise4Config.quick() if options.quick else Exercise4Config()
     result = runExercise4(config, seed=options.seed, log=log)
     log(formatExercise4(result))
-    return Outcome(result, result.claims)
+    return result
 
 
 # ============================================================================

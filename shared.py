@@ -19,10 +19,7 @@ What lives here, once:
 - queues: ``OccupancyQueue`` (an asyncio.Queue that records its size over time),
   ``timeWeightedMean``, ``binSteps``, ``occupancyPlot``;
 - reports: ``formatTable``, ``formatMarkdownTable``, ``bar``, ``barChart``, ``sideBySide``, ``banner``, ``plural``;
-- claims: ``Claim``, ``judge``, ``formatClaims``;
-- benchmarks: ``timeRepeats``, ``interleavedRepeats``, ``interleavedMedians``, ``BenchRow``,
-  ``BenchReport``, ``formatBench``, ``Benchmark``, ``ForeignLoad`` (how busy other processes kept the cores);
-- the CLI: ``Exercise``, ``RunOptions``, ``Outcome``, ``lectureMain``.
+- the CLI: ``Exercise``, ``RunOptions``, ``lectureMain``.
 """
 
 from __future__ import annotations
@@ -30,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import enum
 import heapq
 import importlib
 import itertools
@@ -43,12 +39,12 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from random import Random
 from types import ModuleType
-from typing import Any, Final, Literal, NoReturn, ParamSpec, Protocol, TypeVar, final, get_args
+from typing import Any, Final, Literal, NoReturn, ParamSpec, Protocol, TypeVar, get_args
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -807,259 +803,6 @@ def plural(count: int, one: str, many: str) -> str:
 
 
 # ============================================================================
-# Claims: what a lecture asserts, judged against what was measured
-# ============================================================================
-
-
-class Verdict(enum.Enum):
-    """Whether a lecture's claim held on this run."""
-
-    HOLDS = "holds"
-    FAILS = "does not hold"
-    NOT_MEASURED = "not measurable here"
-
-
-class ClaimKind(enum.Enum):
-    """Structural claims are correctness (fatal in verify); timing claims are reported."""
-
-    STRUCTURAL = "structural"
-    TIMING = "timing"
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """One claim of a lecture, with the measurement that decides it."""
-
-    lecture: int
-    exercise: int
-    statement: str
-    measured: str
-    verdict: Verdict
-    kind: ClaimKind
-    reason: str = ""
-
-
-def judge(
-    lecture: int,
-    exercise: int,
-    statement: str,
-    *,
-    measured: str,
-    holds: bool | None,
-    kind: ClaimKind,
-    reason: str = "",
-) -> Claim:
-    """Build a ``Claim``: ``holds=None`` means the run could not measure it.
-
-    ``reason`` should say, in one line, why a claim does not hold or cannot be measured.
-    """
-    verdict = Verdict.NOT_MEASURED if holds is None else Verdict.HOLDS if holds else Verdict.FAILS
-    return Claim(lecture, exercise, statement, measured, verdict, kind, "" if holds else reason)
-
-
-def formatClaims(claims: Sequence[Claim]) -> str:
-    """The claims of a run as a table: statement, measurement, verdict, reason."""
-    rows = [(f"{c.lecture}.{c.exercise}", c.statement, c.measured, c.verdict.value, c.reason) for c in claims]
-    return formatTable(("ex", "the lecture says", "measured", "verdict", "why not"), rows)
-
-
-# ============================================================================
-# Benchmarks: medians of repeats against the ideal bound of a latency model
-# ============================================================================
-
-
-def timeRepeats(fn: Callable[[], object], repeats: int) -> list[float]:
-    """Seconds taken by each of ``repeats`` calls of ``fn``; report their median, not the best."""
-    requireRange("repeats", repeats, 1, 10_000)
-    durations: list[float] = []
-    for _ in range(repeats):
-        with Stopwatch() as watch:
-            fn()
-        durations.append(watch.elapsed)
-    return durations
-
-
-def interleavedRepeats(fns: Sequence[Callable[[], object]], repeats: int) -> list[list[float]]:
-    """Seconds of each call of each ``fn``, ``repeats`` rounds, each round calling every ``fn`` once.
-
-    Timing the contenders in turn, rather than one block after another, spreads a
-    burst of load from other processes over all of them: their medians stay
-    comparable on a shared machine. The order rotates from one round to the next,
-    so no ``fn`` always goes first (cold caches) or last.
-    """
-    requireRange("repeats", repeats, 1, 10_000)
-    durations: list[list[float]] = [[] for _ in fns]
-    for repeat in range(repeats):
-        shift = repeat % len(fns) if fns else 0
-        for index in [*range(shift, len(fns)), *range(shift)]:
-            with Stopwatch() as watch:
-                fns[index]()
-            durations[index].append(watch.elapsed)
-    return durations
-
-
-def interleavedMedians(runs: Mapping[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median seconds of each labelled run over ``repeats`` rounds of ``interleavedRepeats``."""
-    durations = interleavedRepeats(list(runs.values()), repeats)
-    return {label: statistics.median(times) for label, times in zip(runs, durations, strict=True)}
-
-
-@dataclass(frozen=True, slots=True)
-class BenchRow:
-    """One architecture (or one size of a sweep): its median time beside the baseline and the ideal.
-
-    ``idealSeconds`` comes from the exercise's own latency model with the CPU share
-    divided by min(workers, cores): the time no implementation on this machine can beat.
-    """
-
-    label: str
-    medianSeconds: float
-    baselineSeconds: float
-    idealSeconds: float
-    repeats: int
-
-    @property
-    def speedup(self) -> float:
-        """Baseline median over this row's median."""
-        return speedup(self.baselineSeconds, self.medianSeconds)
-
-    @property
-    def efficiency(self) -> float:
-        """Ideal time over measured time (1.0 = the bound was reached)."""
-        return efficiency(self.idealSeconds, self.medianSeconds)
-
-
-EFFICIENCY_TARGET: Final = 0.85
-
-
-@dataclass(frozen=True, slots=True)
-class BenchReport:
-    """One benchmark: its rows and the notes that name what takes the missing efficiency."""
-
-    key: str
-    title: str
-    rows: tuple[BenchRow, ...]
-    notes: tuple[str, ...] = ()
-    judged: bool = True  # False where "ideal" is a reference, not an architecture's bound
-
-    @property
-    def belowTarget(self) -> tuple[BenchRow, ...]:
-        """Rows under the 85% efficiency target (none for a report that is not judged)."""
-        return tuple(row for row in self.rows if self.judged and row.efficiency < EFFICIENCY_TARGET)
-
-
-def formatBench(report: BenchReport) -> str:
-    """A benchmark as a table (median, baseline, ideal, speedup, efficiency), a chart and its notes."""
-    table = formatTable(
-        ("run", "median ms", "baseline ms", "ideal ms", "speedup", "efficiency"),
-        [
-            (
-                row.label,
-                row.medianSeconds * 1e3,
-                row.baselineSeconds * 1e3,
-                row.idealSeconds * 1e3,
-                f"{row.speedup:.2f}x",
-                f"{row.efficiency:.0%}",
-            )
-            for row in report.rows
-        ],
-        title=f"{report.key}  {report.title}",
-    )
-    chart = barChart([(row.label, row.efficiency * 100) for row in report.rows], unit="% of ideal")
-    return "\n".join([table, "", chart, *report.notes])
-
-
-@dataclass(frozen=True, slots=True)
-class BenchOptions:
-    """What ``invoke bench`` decides for every benchmark."""
-
-    seed: int = DEFAULT_SEED
-    quick: bool = False
-    repeats: int = 5
-    startMethod: StartMethod | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Benchmark:
-    """One registry entry of a lecture's ``BENCHMARKS``."""
-
-    key: str
-    title: str
-    run: Callable[[BenchOptions, Log], BenchReport] = field(repr=False)
-
-
-def machineBusySeconds() -> float | None:
-    """CPU seconds the whole machine has spent busy, all cores (time stolen by a hypervisor included).
-
-    Read from /proc/stat (Linux); None where it does not exist.
-    """
-    try:
-        with open("/proc/stat", encoding="ascii") as stat:  # noqa: PTH123 - shared.py does not import pathlib
-            ticks = [int(value) for value in stat.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (ticks + [0] * 8)[:8]
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def ownCpuSeconds() -> float:
-    """CPU seconds of this process and of the children it has reaped (a pool's workers, once shut down)."""
-    times = os.times()
-    return times.user + times.system + times.children_user + times.children_system
-
-
-@final
-class ForeignLoad:
-    """How busy other processes kept the cores while a block ran: the machine's busy time minus ours.
-
-    On a shared machine a parallel run loses more to other work than a
-    sequential one does; this says how much there was. Ours counts only reaped
-    children, so workers a forkserver started (not our children) would count
-    as foreign: leave it unused then. Linux only; elsewhere it reports None.
-    """
-
-    __slots__ = ("_busy", "_foreign", "_own", "_watch")
-
-    def __init__(self) -> None:
-        self._busy: float | None = None
-        self._own = 0.0
-        self._watch = Stopwatch()
-        self._foreign: float | None = None
-
-    def __enter__(self) -> ForeignLoad:
-        self._busy = machineBusySeconds()
-        self._own = ownCpuSeconds()
-        self._watch.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        elapsed = self._watch.stop()
-        busy = machineBusySeconds()
-        if self._busy is None or busy is None or elapsed <= 0:
-            return
-        others = (busy - self._busy) - (ownCpuSeconds() - self._own)
-        self._foreign = max(0.0, others / elapsed)
-
-    @property
-    def cores(self) -> float | None:
-        """Cores other processes kept busy on average (None if unknown or still running)."""
-        return self._foreign
-
-
-def foreignLoadNote(load: ForeignLoad, startMethod: StartMethod | None, cores: int) -> tuple[str, ...]:
-    """A note when other processes took a noticeable share of the cores (0.2 of a core or more)."""
-    method = startMethod or multiprocessing.get_context().get_start_method()
-    if load.cores is None or load.cores < 0.2 or method == "forkserver":
-        return ()
-    return (
-        (
-            f"(Other processes kept {load.cores:.1f} of the {cores} cores busy on average during this benchmark: "
-            "the pool runs lose more to that than the sequential baseline does.)"
-        ),
-    )
-
-
-# ============================================================================
 # CLI: one registry per lecture, one main() shape for all of them
 # ============================================================================
 
@@ -1081,20 +824,13 @@ class RunOptions:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
-    """What running one exercise produced: its result record and the claims it judged."""
-
-    result: object
-    claims: tuple[Claim, ...]
-
-
-@dataclass(frozen=True, slots=True)
 class Exercise:
-    """One registry entry: ``execute`` runs the exercise, prints through ``log``, returns."""
+    """One registry entry: ``execute`` runs the exercise, prints its report through ``log``,
+    and returns its result record (facts about the run; the lab judges them)."""
 
     number: int
     title: str
-    execute: Callable[[RunOptions, Log], Outcome] = field(repr=False)
+    execute: Callable[[RunOptions, Log], object] = field(repr=False)
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -1151,14 +887,10 @@ def buildParser(lecture: int, exercises: Sequence[Exercise], description: str) -
     return parser
 
 
-def runExercise(exercise: Exercise, options: RunOptions, log: Log = print) -> Outcome:
-    """Run one exercise with its heading and its claims table."""
+def runExercise(exercise: Exercise, options: RunOptions, log: Log = print) -> object:
+    """Run one exercise under its heading; return its result record."""
     log(banner(f"Exercise {exercise.number}: {exercise.title}"))
-    outcome = exercise.execute(options, log)
-    if outcome.claims:
-        log("")
-        log(formatClaims(outcome.claims))
-    return outcome
+    return exercise.execute(options, log)
 
 
 def lectureMain(

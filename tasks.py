@@ -14,23 +14,17 @@ default, so every option that takes a value is a string here and is parsed below
 
 from __future__ import annotations
 
-import asyncio
 import importlib
-import json
-import multiprocessing
 import os
 import platform
 import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, is_dataclass
-from enum import Enum
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Final, cast
@@ -39,37 +33,27 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import Task
 
+from lab.bench import BRIDGE, Benchmark, BenchOptions, BenchReport, formatBench
+from lab.claims import Verdict, formatClaims
+from lab.registry import LECTURES, claimsFor, labFor
+from lab.verify import formatVerify, machineFacts, verifyAll, writeJson
 from shared import (
     DEFAULT_SEED,
     EXECUTOR_KINDS,
     START_METHODS,
-    Benchmark,
-    BenchOptions,
-    BenchReport,
-    BenchRow,
-    Claim,
-    ClaimKind,
     ConfigError,
     ExecutorKind,
     Exercise,
-    Log,
     RunOptions,
     Stopwatch,
-    Verdict,
-    banner,
-    cpuCount,
     daskSchedulerAddress,
-    formatBench,
-    formatMarkdownTable,
     formatTable,
     requireRange,
     runExercise,
-    runInExecutor,
     silent,
     stopChildren,
 )
 
-LECTURES: Final = (29, 31, 36, 37)
 TaskBody = Callable[..., None]
 PYTHON: Final = sys.executable
 
@@ -208,14 +192,18 @@ def runOne(lecture: int, exercise: Exercise, options: RunOptions) -> RunRecord:
     """Run one exercise in this process; an exception is recorded, not raised (Ctrl-C excepted)."""
     with Stopwatch() as watch:
         try:
-            outcome = runExercise(exercise, options)
+            result = runExercise(exercise, options)
+            claims = claimsFor(lecture, exercise.number, result)
         except Exception as error:  # noqa: BLE001 - one failing exercise must not stop `run --all`
             status = f"error: {type(error).__name__}: {error}"
             held = total = 0
         else:
             status = "ok"
-            held = sum(claim.verdict is Verdict.HOLDS for claim in outcome.claims)
-            total = len(outcome.claims)
+            held = sum(claim.verdict is Verdict.HOLDS for claim in claims)
+            total = len(claims)
+            if claims:
+                print("\nWhat this run says about the lecture's claims (invoke verify runs the studies too):")
+                print(formatClaims(claims))
     return RunRecord(lecture, exercise.number, status, watch.elapsed, held, total)
 
 
@@ -286,119 +274,6 @@ def listExercises(c: Context) -> None:  # noqa: ARG001 - invoke passes the conte
 # ============================================================================
 
 
-@dataclass(frozen=True, slots=True)
-class VerifyRecord:
-    """One exercise as ``invoke verify`` saw it: its claims, or the error that stopped it."""
-
-    lecture: int
-    exercise: int
-    title: str
-    seconds: float
-    error: str
-    claims: tuple[Claim, ...]
-    result: object
-
-    @property
-    def structuralFailures(self) -> int:
-        """Structural claims that did not hold: each one is a correctness bug."""
-        return sum(c.kind is ClaimKind.STRUCTURAL and c.verdict is Verdict.FAILS for c in self.claims)
-
-
-def verifyOne(lecture: int, exercise: Exercise, options: RunOptions) -> VerifyRecord:
-    """Run one exercise without its report; keep its claims and raw result."""
-    with Stopwatch() as watch:
-        try:
-            outcome = exercise.execute(options, silent)
-        except Exception as error:  # noqa: BLE001 - a crashing exercise is a verify failure, not a verify crash
-            return VerifyRecord(lecture, exercise.number, exercise.title, watch.elapsed, repr(error), (), None)
-    return VerifyRecord(lecture, exercise.number, exercise.title, watch.elapsed, "", outcome.claims, outcome.result)
-
-
-def verifyAll(selection: Selection, options: RunOptions, log: Log = print) -> list[VerifyRecord]:
-    """Run every chosen exercise with a progress line each."""
-    records: list[VerifyRecord] = []
-    count = len(selection.chosen)
-    try:
-        for index, (lecture, exercise) in enumerate(selection.chosen, start=1):
-            log(f"[{index}/{count}] {lecture}.{exercise.number} {exercise.title} ...")
-            record = verifyOne(lecture, exercise, options)
-            held = sum(c.verdict is Verdict.HOLDS for c in record.claims)
-            status = f"error {record.error}" if record.error else f"{held}/{len(record.claims)} claims hold"
-            log(f"[{index}/{count}] {lecture}.{exercise.number} done in {record.seconds:.1f} s: {status}")
-            records.append(record)
-    except KeyboardInterrupt:
-        stopChildren()
-        raise Exit("invoke verify: interrupted", code=130) from None
-    return records
-
-
-VERIFY_HEADERS: Final = ("ex", "the lecture says", "measured", "verdict", "kind", "why not")
-
-
-def verifyRows(records: Sequence[VerifyRecord], lecture: int) -> list[tuple[str, str, str, str, str, str]]:
-    """The table rows of one lecture: one per claim, one per exercise that crashed."""
-    rows: list[tuple[str, str, str, str, str, str]] = []
-    for record in records:
-        if record.lecture != lecture:
-            continue
-        key = f"{record.lecture}.{record.exercise}"
-        if record.error:
-            rows.append((key, record.title, "the exercise raised", "ERROR", "structural", record.error))
-        rows.extend((key, c.statement, c.measured, c.verdict.value, c.kind.value, c.reason) for c in record.claims)
-    return rows
-
-
-def verifyTotals(records: Sequence[VerifyRecord]) -> str:
-    """One line: how many claims held, failed, could not be measured; structural failures."""
-    claims = [c for r in records for c in r.claims]
-    counts = {verdict: sum(c.verdict is verdict for c in claims) for verdict in Verdict}
-    errors = sum(bool(r.error) for r in records)
-    structural = sum(r.structuralFailures for r in records)
-    return (
-        f"{len(claims)} claims: {counts[Verdict.HOLDS]} hold, {counts[Verdict.FAILS]} do not, "
-        f"{counts[Verdict.NOT_MEASURED]} not measurable here; "
-        f"{structural} structural failure(s), {errors} exercise error(s)"
-    )
-
-
-def formatVerify(records: Sequence[VerifyRecord], markdown: bool = False) -> str:
-    """The verify table grouped by lecture, as plain text or as Markdown."""
-    parts: list[str] = []
-    for lecture in sorted({r.lecture for r in records}):
-        rows = verifyRows(records, lecture)
-        if markdown:
-            parts += [f"\n## Lecture {lecture}\n", formatMarkdownTable(VERIFY_HEADERS, rows)]
-        else:
-            parts += [banner(f"Lecture {lecture}"), formatTable(VERIFY_HEADERS, rows)]
-    parts += ["", verifyTotals(records)]
-    return "\n".join(parts)
-
-
-def machineFacts(seed: int) -> dict[str, object]:
-    """What a figure depends on besides the code: interpreter, platform, cores, seed."""
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "cpuCount": cpuCount(),
-        "seed": seed,
-    }
-
-
-def jsonValue(value: object) -> object:
-    """``json.dumps`` fallback: dataclasses as dicts, enums by value, anything else by repr."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return asdict(value)
-    if isinstance(value, Enum):
-        return value.value
-    return repr(value)
-
-
-def writeJson(path: str, payload: object) -> None:
-    """Write ``payload`` as indented JSON."""
-    Path(path).write_text(json.dumps(payload, default=jsonValue, indent=2) + "\n", encoding="utf-8")
-
-
 def verify(
     c: Context,  # noqa: ARG001 - invoke passes the context to every task
     lecture: str = "",
@@ -410,7 +285,11 @@ def verify(
     """Run every exercise and judge each claim of the lectures; exit 1 on a structural failure."""
     selection = select(lecture, "", runAll=True)
     options = parseOptions(seed, not full, "", "")
-    records = verifyAll(selection, options)
+    try:
+        records = verifyAll(selection.chosen, options)
+    except KeyboardInterrupt:
+        stopChildren()
+        raise Exit("invoke verify: interrupted", code=130) from None
     print(formatVerify(records))
     for number in selection.missing:
         print(f"lecture {number}: not implemented yet (no l{number}.py)")
@@ -430,66 +309,9 @@ def verify(
 
 
 def lectureBenchmarks(lecture: str) -> list[Benchmark]:
-    """Every lecture's ``BENCHMARKS`` (or one lecture's), then the bridge overhead."""
+    """Every lecture's benchmarks (or one lecture's), then the bridge overhead."""
     lectures = (parseLecture(lecture),) if lecture else LECTURES
-    found: list[Benchmark] = []
-    for number in lectures:
-        module = loadLecture(number)
-        if module is not None:
-            found.extend(cast(tuple[Benchmark, ...], getattr(module, "BENCHMARKS", ())))
-    found.append(Benchmark("shared", "executor bridge overhead vs a raw submit().result()", benchBridge))
-    return found
-
-
-def nothing() -> None:
-    """The task the bridge benchmark sends: the round trip is all there is to time."""
-
-
-async def roundTrips(pool: ProcessPoolExecutor, calls: int) -> dict[str, list[float]]:
-    """Per-call seconds of a no-op three ways, interleaved so that drift hits all three alike."""
-    loop = asyncio.get_running_loop()
-
-    async def raw() -> None:
-        pool.submit(nothing).result(timeout=60)
-
-    async def bridge() -> None:
-        await runInExecutor(pool, nothing)
-
-    async def native() -> None:
-        await loop.run_in_executor(pool, nothing)
-
-    ways = {"submit().result()": raw, "runInExecutor (bridge)": bridge, "loop.run_in_executor": native}
-    durations: dict[str, list[float]] = {label: [] for label in ways}
-    order = list(ways)
-    for call in range(calls):
-        for label in order[call % 3 :] + order[: call % 3]:
-            with Stopwatch() as watch:
-                await ways[label]()
-            durations[label].append(watch.elapsed)
-    return durations
-
-
-def benchBridge(options: BenchOptions, log: Log) -> BenchReport:
-    """Median round trip of a no-op on a warm raw ProcessPoolExecutor: blocking, bridge, run_in_executor."""
-    calls = 200 if options.quick else 1_000
-    log(f"bridge overhead: {calls} round trips x 3 ways on a 1-worker ProcessPoolExecutor")
-    context = multiprocessing.get_context(options.startMethod)
-    with ProcessPoolExecutor(1, mp_context=context) as pool:
-        pool.submit(nothing).result(timeout=60)
-        durations = asyncio.run(roundTrips(pool, calls))
-    medians = {label: statistics.median(times) for label, times in durations.items()}
-    raw, bridged, native = medians.values()
-    rows = tuple(BenchRow(label, median, raw, raw, calls) for label, median in medians.items())
-    return BenchReport(
-        "shared",
-        f"executor bridge overhead, median of {calls} round trips",
-        rows,
-        (
-            f"bridge vs raw submit().result(): {(bridged - raw) * 1e6:+.1f} us per call (an event-loop wake-up);",
-            f"bridge vs loop.run_in_executor: {(bridged - native) * 1e6:+.1f} us per call (both wrap_future(submit)).",
-        ),
-        judged=False,
-    )
+    return [*(benchmark for number in lectures for benchmark in labFor(number).benchmarks), BRIDGE]
 
 
 def bench(
@@ -648,7 +470,7 @@ def matrix(
                 continue  # only process pools have a start method
             options = RunOptions(quick=True, executor=kind, startMethod=startMethod)
             with Stopwatch() as watch:
-                records = verifyAll(selection, options, silent)
+                records = verifyAll(selection.chosen, options, silent)
             bad = [f"{r.lecture}.{r.exercise}" for r in records if r.error or r.structuralFailures]
             failures += len(bad)
             label = startMethod if kind == "process" else "-"

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 from invoke.collection import Collection
+from invoke.context import Context
 from invoke.program import Program
 
 import l29
@@ -18,7 +19,7 @@ import l36
 import l37
 import shared
 import tasks
-from shared import ConfigError, Exercise, Log, Outcome, RunOptions, lectureMain, makeExecutor
+from shared import ConfigError, Exercise, Log, RunOptions, lectureMain, makeExecutor
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,12 +37,19 @@ def test_list_prints_the_exercises(capsys: pytest.CaptureFixture[str]) -> None:
     assert l29.EXERCISES[0].title in out
 
 
-def test_a_quick_inline_run_prints_the_report_and_claims(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_lecture_file_prints_its_report_alone(capsys: pytest.CaptureFixture[str]) -> None:
     assert l29.main(["--ex", "1", "--quick", "--executor", "inline", "--seed", "3"]) == 0
     out = capsys.readouterr().out
     assert "Request 0: dispatching" in out
     assert "High-risk requests" in out
-    assert "the lecture says" in out
+    assert "the lecture says" not in out
+
+
+def test_invoke_run_prints_the_report_then_the_labs_verdicts(capsys: pytest.CaptureFixture[str]) -> None:
+    tasks.run(Context(), lecture="29", ex="1", quick=True, executor="inline", seed="3")
+    out = capsys.readouterr().out
+    assert out.index("High-risk requests") < out.index("the lecture says")
+    assert "the pool computes the same results as the sequential loop" in out
 
 
 LECTURE_MAINS = [
@@ -99,11 +107,11 @@ def test_a_client_that_cannot_connect_is_a_config_error(monkeypatch: pytest.Monk
         makeExecutor("dask", 1)
 
 
-def raisesConfigError(options: RunOptions, _log: Log) -> Outcome:
+def raisesConfigError(options: RunOptions, _log: Log) -> object:
     raise ConfigError(f"duration must be >= 0.1, got {options.seed}")
 
 
-def raisesInterrupt(_options: RunOptions, _log: Log) -> Outcome:
+def raisesInterrupt(_options: RunOptions, _log: Log) -> object:
     raise KeyboardInterrupt
 
 

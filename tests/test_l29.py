@@ -15,20 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import l29
-from shared import (
-    EFFICIENCY_TARGET,
-    BenchOptions,
-    Claim,
-    ClaimKind,
-    ConfigError,
-    InlineExecutor,
-    StartMethod,
-    TaskExecutor,
-    Verdict,
-    cpuCount,
-    executorScope,
-    flowMakespan,
-)
+from lab.bench import EFFICIENCY_TARGET, BenchOptions
+from lab.claims import Claim, ClaimKind, Verdict
+from shared import ConfigError, InlineExecutor, StartMethod, TaskExecutor, cpuCount, executorScope, flowMakespan
 
 ROOT = Path(__file__).resolve().parent.parent
 START_METHODS = ["fork", "spawn", "forkserver"]

@@ -19,21 +19,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 import l31
-from shared import (
-    EFFICIENCY_TARGET,
-    START_METHODS,
-    BenchOptions,
-    BenchRow,
-    Claim,
-    ClaimKind,
-    ConfigError,
-    InlineExecutor,
-    StartMethod,
-    Verdict,
-    executorScope,
-    percentile,
-    warmUp,
-)
+from lab.bench import EFFICIENCY_TARGET, BenchOptions, BenchRow
+from lab.claims import Claim, ClaimKind, Verdict
+from shared import START_METHODS, ConfigError, InlineExecutor, StartMethod, executorScope, percentile, warmUp
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,20 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import l36
-from shared import (
-    BenchOptions,
-    BenchReport,
-    Claim,
-    ClaimKind,
-    ConfigError,
-    ExecutorKind,
-    InlineExecutor,
-    SensorReading,
-    StartMethod,
-    Verdict,
-    makeRng,
-    silent,
-)
+from lab.bench import BenchOptions, BenchReport
+from lab.claims import Claim, ClaimKind, Verdict
+from shared import ConfigError, ExecutorKind, InlineExecutor, SensorReading, StartMethod, makeRng, silent
 
 ROOT = Path(__file__).resolve().parent.parent
 START_METHODS: list[StartMethod] = ["fork", "spawn", "forkserver"]

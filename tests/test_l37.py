@@ -13,7 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import l37
-from shared import BenchOptions, Claim, ClaimKind, ConfigError, LinearFit, Verdict, formatBench, silent
+from lab.bench import BenchOptions, formatBench
+from lab.claims import Claim, ClaimKind, Verdict
+from shared import ConfigError, LinearFit, silent
 
 
 def _verdict(claims: Sequence[Claim], fragment: str) -> Claim:

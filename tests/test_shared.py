@@ -19,16 +19,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared import (
-    ClaimKind,
     ConfigError,
     ExecutorKind,
-    ForeignLoad,
     InlineExecutor,
     OccupancyQueue,
     StartMethod,
     Stopwatch,
     TaskExecutor,
-    Verdict,
     _osThreadCount,
     _workerIdentity,
     bar,
@@ -39,12 +36,7 @@ from shared import (
     efficiency,
     executorScope,
     flowMakespan,
-    foreignLoadNote,
-    formatClaims,
     formatTable,
-    interleavedMedians,
-    interleavedRepeats,
-    judge,
     linearFit,
     makeExecutor,
     makeRng,
@@ -185,29 +177,6 @@ def test_settleThreads_waits_until_joined_threads_leave_the_os_count() -> None:
     settleThreads()
     count = _osThreadCount()
     assert count is None or count == threading.active_count()
-
-
-def test_interleaved_repeats_time_every_function_in_rotating_rounds() -> None:
-    calls: list[str] = []
-    durations = interleavedRepeats([lambda: calls.append("a"), lambda: calls.append("b")], 3)
-    assert calls == ["a", "b", "b", "a", "a", "b"]
-    assert [len(times) for times in durations] == [3, 3]
-    assert all(seconds >= 0 for times in durations for seconds in times)
-
-
-def test_interleavedMedians_keeps_every_label_in_order() -> None:
-    calls: list[str] = []
-    medians = interleavedMedians({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 3)
-    assert calls == ["a", "b", "b", "a", "a", "b"]
-    assert list(medians) == ["a", "b"]
-    assert all(seconds >= 0 for seconds in medians.values())
-
-
-def test_foreign_load_is_measured_or_unknown() -> None:
-    with ForeignLoad() as load:
-        sum(range(10_000))
-    assert load.cores is None or load.cores >= 0.0
-    assert foreignLoadNote(load, "forkserver", 2) == ()
 
 
 def imported(name: str) -> bool:
@@ -386,27 +355,6 @@ def test_bar_chart_has_one_line_per_point() -> None:
 
 
 # ------------------------------------------------------------------- claims
-
-
-def test_judge_maps_holds_to_verdicts() -> None:
-    held = judge(29, 1, "s", measured="m", holds=True, kind=ClaimKind.TIMING, reason="r")
-    failed = judge(29, 1, "s", measured="m", holds=False, kind=ClaimKind.STRUCTURAL, reason="r")
-    unknown = judge(29, 1, "s", measured="m", holds=None, kind=ClaimKind.TIMING, reason="no cores")
-    assert (held.verdict, held.reason) == (Verdict.HOLDS, "")
-    assert (failed.verdict, failed.reason) == (Verdict.FAILS, "r")
-    assert (unknown.verdict, unknown.reason) == (Verdict.NOT_MEASURED, "no cores")
-
-
-def test_format_claims_shows_each_verdict() -> None:
-    claims = [
-        judge(31, 3, "fails fast", measured="0.1 ms", holds=True, kind=ClaimKind.STRUCTURAL),
-        judge(31, 4, "speedup grows", measured="1.2x", holds=False, kind=ClaimKind.TIMING, reason="2 cores"),
-    ]
-    text = formatClaims(claims)
-    assert "31.3" in text
-    assert "holds" in text
-    assert "does not hold" in text
-    assert "2 cores" in text
 
 
 # ------------------------------------------------------- queues and models
