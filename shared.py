@@ -37,6 +37,7 @@ import signal
 import socket
 import statistics
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -724,28 +725,66 @@ def _cellText(cell: Cell) -> str:
     return str(cell)
 
 
-def formatTable(headers: Sequence[str], rows: Sequence[Sequence[Cell]], *, title: str = "") -> str:
+REPORT_WIDTH: Final = 100
+
+
+def formatTable(
+    headers: Sequence[str], rows: Sequence[Sequence[Cell]], *, title: str = "", width: int = REPORT_WIDTH
+) -> str:
     """A plain-text table: numbers right-aligned, text left-aligned, one rule under the header.
 
     Floats print with three decimals; format them first where another precision matters.
+    A table wider than ``width`` wraps its widest text columns, a cell over several lines.
     """
-    width = len(headers)
+    count = len(headers)
     for row in rows:
-        if len(row) != width:
-            raise ConfigError(f"every row must have {width} cells, got {len(row)}: {row!r}")
+        if len(row) != count:
+            raise ConfigError(f"every row must have {count} cells, got {len(row)}: {row!r}")
     texts = [[_cellText(cell) for cell in row] for row in rows]
-    numeric = [all(isinstance(row[i], int | float) for row in rows) and bool(rows) for i in range(width)]
-    widths = [max([len(headers[i])] + [len(row[i]) for row in texts]) for i in range(width)]
+    numeric = [all(isinstance(row[i], int | float) for row in rows) and bool(rows) for i in range(count)]
+    natural = [max([len(headers[i])] + [len(row[i]) for row in texts]) for i in range(count)]
+    widths = _fitColumns(natural, [len(h) for h in headers], numeric, width - 2 * (count - 1))
 
-    def line(cells: Sequence[str]) -> str:
-        parts = [cell.rjust(widths[i]) if numeric[i] else cell.ljust(widths[i]) for i, cell in enumerate(cells)]
-        return "  ".join(parts).rstrip()
+    def lines(cells: Sequence[str]) -> list[str]:
+        wrapped = [textwrap.wrap(cell, widths[i]) or [""] for i, cell in enumerate(cells)]
+        height = max(len(parts) for parts in wrapped)
+        out = []
+        for index in range(height):
+            parts = [part[index] if index < len(part) else "" for part in wrapped]
+            padded = [cell.rjust(widths[i]) if numeric[i] else cell.ljust(widths[i]) for i, cell in enumerate(parts)]
+            out.append("  ".join(padded).rstrip())
+        return out
 
     out = [title] if title else []
-    out.append(line(headers))
+    out.extend(lines(headers))
     out.append("  ".join("-" * w for w in widths))
-    out.extend(line(row) for row in texts)
+    for row in texts:
+        out.extend(lines(row))
     return "\n".join(out)
+
+
+def _fitColumns(natural: Sequence[int], floors: Sequence[int], numeric: Sequence[bool], room: int) -> list[int]:
+    """Column widths within ``room``: numbers keep theirs, text columns share the rest fairly.
+
+    Water-filling: the narrowest text columns keep their natural width while it is
+    under an equal share of what is left; the wider ones split the remainder. No
+    column goes under its header (or 6 characters), so a very narrow ``room`` overflows.
+    """
+    widths = list(natural)
+    if sum(widths) <= room:
+        return widths
+    text = sorted((i for i in range(len(widths)) if not numeric[i]), key=lambda i: natural[i])
+    left = room - sum(widths[i] for i in range(len(widths)) if numeric[i])
+    for position, index in enumerate(text):
+        share = left // (len(text) - position)
+        widths[index] = min(natural[index], max(share, floors[index], 6))
+        left -= widths[index]
+    return widths
+
+
+def prose(text: str, width: int = REPORT_WIDTH) -> str:
+    """A paragraph of a report, wrapped to ``width`` columns."""
+    return textwrap.fill(text, width=width)
 
 
 def bar(value: float, maxValue: float, width: int = 40, char: str = "#") -> str:

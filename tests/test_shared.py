@@ -10,6 +10,7 @@ import statistics
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from shared import (
     occupancyPlot,
     parallelBound,
     percentile,
+    prose,
     requireRange,
     runInExecutor,
     settleThreads,
@@ -339,6 +341,28 @@ def test_format_table_aligns_numbers_right_and_text_left() -> None:
 def test_format_table_rejects_ragged_rows() -> None:
     with pytest.raises(ConfigError, match=r"^every row must have 2 cells, got 1: \('x',\)$"):
         formatTable(("a", "b"), [("x",)])
+
+
+WORDS = st.text(alphabet="abcdefgh", min_size=1, max_size=12)
+
+
+@given(st.lists(st.lists(WORDS, min_size=1, max_size=30).map(" ".join), min_size=4, max_size=4), st.integers(0, 9))
+def test_a_wide_table_wraps_its_text_to_the_width_and_keeps_every_word(cells: list[str], number: int) -> None:
+    table = formatTable(("ex", "the lecture says", "measured", "why not"), [(number, *cells[:3]), (1, *cells[1:])])
+    lines = table.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    words = Counter(" ".join([str(number), *cells[:3], "1", *cells[1:]]).split())
+    assert Counter(" ".join(lines[2:]).split()) == words
+
+
+def test_a_narrow_table_is_not_wrapped_and_prose_wraps_at_100() -> None:
+    assert formatTable(("a", "long header"), [("x", "y")]) == "a  long header\n-  -----------\nx  y"
+    assert formatTable(("a", "b"), [("one two three", "four")], width=9).splitlines()[2:] == [
+        "one     four",
+        "two",
+        "three",
+    ]
+    assert [len(line) for line in prose("word " * 60).splitlines()] == [99, 99, 99]
 
 
 def test_bar_scales_and_clamps() -> None:
