@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Final, cast
 
 from invoke.context import Context
@@ -36,7 +35,15 @@ from invoke.tasks import Task
 from lab.bench import BRIDGE, Benchmark, BenchOptions, BenchReport, formatBench
 from lab.claims import Verdict, formatClaims
 from lab.registry import LECTURES, claimsFor, labFor
-from lab.verify import formatVerify, machineFacts, verifyAll, writeJson
+from lab.verify import (
+    VerifyRecord,
+    agreements,
+    formatAgreements,
+    formatVerify,
+    machineFacts,
+    verifyAll,
+    writeJson,
+)
 from shared import (
     DEFAULT_SEED,
     EXECUTOR_KINDS,
@@ -46,8 +53,10 @@ from shared import (
     Exercise,
     RunOptions,
     Stopwatch,
+    banner,
     daskSchedulerAddress,
     formatTable,
+    prose,
     requireRange,
     runExercise,
     silent,
@@ -63,20 +72,9 @@ PYTHON: Final = sys.executable
 # ============================================================================
 
 
-def loadLecture(lecture: int) -> ModuleType | None:
-    """The module ``lNN`` or None when it does not exist yet."""
-    name = f"l{lecture}"
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        if error.name == name:
-            return None
-        raise
-
-
-def lectureExercises(module: ModuleType) -> tuple[Exercise, ...]:
-    """A lecture module's registry."""
-    return cast(tuple[Exercise, ...], module.EXERCISES)
+def lectureExercises(lecture: int) -> tuple[Exercise, ...]:
+    """The registry of lecture module ``lNN``."""
+    return cast(tuple[Exercise, ...], importlib.import_module(f"l{lecture}").EXERCISES)
 
 
 # ============================================================================
@@ -138,37 +136,24 @@ def parseOptions(seed: str, quick: bool, executor: str, startMethod: str, addres
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Selection:
-    """What ``invoke run`` will run: (lecture, exercise) pairs and the lectures not written yet."""
-
-    chosen: tuple[tuple[int, Exercise], ...]
-    missing: tuple[int, ...]
+Chosen = list[tuple[int, Exercise]]
 
 
-def select(lecture: str, ex: str, runAll: bool) -> Selection:
-    """Resolve ``--lecture``/``--ex``/``--all`` into the exercises to run."""
+def select(lecture: str, ex: str, runAll: bool) -> Chosen:
+    """Resolve ``--lecture``/``--ex``/``--all`` into the (lecture, exercise) pairs to run."""
     lectures = (parseLecture(lecture),) if lecture else LECTURES
     if not runAll and not (lecture and ex):
         raise badOption("give --lecture N --ex M, --lecture N --all, or --all")
     if ex and runAll:
         raise badOption("--ex and --all exclude each other")
-    chosen: list[tuple[int, Exercise]] = []
-    missing: list[int] = []
+    chosen: Chosen = []
     for number in lectures:
-        module = loadLecture(number)
-        if module is None:
-            missing.append(number)
-            continue
-        exercises = lectureExercises(module)
+        exercises = lectureExercises(number)
         if ex:
             chosen.append((number, parseExercise(ex, number, exercises)))
         else:
             chosen.extend((number, exercise) for exercise in exercises)
-    if not chosen:
-        names = ", ".join(f"l{n}.py" for n in missing)
-        raise badOption(f"lecture {lecture or 'modules'} not implemented yet ({names} does not exist)")
-    return Selection(tuple(chosen), tuple(missing))
+    return chosen
 
 
 # ============================================================================
@@ -207,12 +192,12 @@ def runOne(lecture: int, exercise: Exercise, options: RunOptions) -> RunRecord:
     return RunRecord(lecture, exercise.number, status, watch.elapsed, held, total)
 
 
-def runSelection(selection: Selection, options: RunOptions) -> list[RunRecord]:
+def runSelection(chosen: Chosen, options: RunOptions) -> list[RunRecord]:
     """Run each chosen exercise with a progress line; Ctrl-C stops workers and exits 130."""
     records: list[RunRecord] = []
-    count = len(selection.chosen)
+    count = len(chosen)
     try:
-        for index, (lecture, exercise) in enumerate(selection.chosen, start=1):
+        for index, (lecture, exercise) in enumerate(chosen, start=1):
             if count > 1:
                 print(
                     f"\n[{index}/{count}] lecture {lecture}, exercise {exercise.number}: {exercise.title}", flush=True
@@ -227,12 +212,11 @@ def runSelection(selection: Selection, options: RunOptions) -> list[RunRecord]:
     return records
 
 
-def formatRunSummary(records: Sequence[RunRecord], missing: Sequence[int]) -> str:
-    """The table ``run --all`` ends with: one row per exercise, then the lectures not written yet."""
+def formatRunSummary(records: Sequence[RunRecord]) -> str:
+    """The table ``run --all`` ends with: one row per exercise."""
     rows = [
         (f"{r.lecture}.{r.exercise}", r.status, f"{r.seconds:.1f}", f"{r.claimsHeld}/{r.claimsTotal}") for r in records
     ]
-    rows.extend((f"{n}.-", "not implemented yet", "", "") for n in missing)
     return formatTable(("ex", "status", "seconds", "claims held"), rows, title="\nSummary")
 
 
@@ -248,11 +232,11 @@ def run(
     address: str = "",
 ) -> None:
     """Run one exercise (--lecture N --ex M) or many (--all), printing each report."""
-    selection = select(lecture, ex, all)
+    chosen = select(lecture, ex, all)
     options = parseOptions(seed, quick, executor, start_method, address)
-    records = runSelection(selection, options)
-    if len(records) > 1 or selection.missing:
-        print(formatRunSummary(records, selection.missing))
+    records = runSelection(chosen, options)
+    if len(records) > 1:
+        print(formatRunSummary(records))
     if any(r.status != "ok" for r in records):
         raise Exit(code=1)
 
@@ -261,17 +245,38 @@ def listExercises(c: Context) -> None:  # noqa: ARG001 - invoke passes the conte
     """List the lectures and their exercises."""
     rows: list[tuple[str, str]] = []
     for lecture in LECTURES:
-        module = loadLecture(lecture)
-        if module is None:
-            rows.append((f"{lecture}", "(not implemented yet)"))
-            continue
-        rows.extend((f"{lecture}.{e.number}", e.title) for e in lectureExercises(module))
+        rows.extend((f"{lecture}.{e.number}", e.title) for e in lectureExercises(lecture))
     print(formatTable(("ex", "title"), rows))
 
 
 # ============================================================================
 # verify: every claim of every lecture, judged on this machine
 # ============================================================================
+
+
+def parseCount(flag: str, text: str, default: int, high: int) -> int:
+    """A whole-number option from 1 to ``high`` (``default`` when not given)."""
+    try:
+        value = int(text) if text else default
+    except ValueError:
+        raise badOption(f"{flag} must be an integer from 1 to {high}, got {text!r}") from None
+    if not 1 <= value <= high:
+        raise badOption(f"{flag} must be an integer from 1 to {high}, got {value}")
+    return value
+
+
+def checkOutput(flag: str, path: str) -> None:
+    """Refuse an output path that cannot be written, before any work starts."""
+    if not path:
+        return
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir():
+        raise badOption(f"{flag} {path}: is a folder, not a file")
+    if not folder.is_dir():
+        raise badOption(f"{flag} {path}: the folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise badOption(f"{flag} {path}: not writable")
 
 
 def verify(
@@ -281,25 +286,37 @@ def verify(
     seed: str = "",
     out: str = "",
     json_: str = "",
+    repeat: str = "",
 ) -> None:
     """Run every exercise and judge each claim of the lectures; exit 1 on a structural failure."""
-    selection = select(lecture, "", runAll=True)
+    chosen = select(lecture, "", runAll=True)
     options = parseOptions(seed, not full, "", "")
+    runs = parseCount("--repeat", repeat, 1, 20)
+    checkOutput("--out", out)
+    checkOutput("--json", json_)
+    allRuns: list[list[VerifyRecord]] = []
     try:
-        records = verifyAll(selection.chosen, options)
+        for index in range(runs):
+            if runs > 1:
+                print(f"== verify run {index + 1} of {runs} ==", flush=True)
+            allRuns.append(verifyAll(chosen, options))
     except KeyboardInterrupt:
         stopChildren()
         raise Exit("invoke verify: interrupted", code=130) from None
+    records = allRuns[-1]
     print(formatVerify(records))
-    for number in selection.missing:
-        print(f"lecture {number}: not implemented yet (no l{number}.py)")
+    found = agreements(allRuns)
+    if runs > 1:
+        print(banner(f"Agreement over {runs} runs"))
+        print(formatAgreements(found, runs))
     if out:
         facts = ", ".join(f"{key} {value}" for key, value in machineFacts(options.seed).items())
         header = f"# invoke verify\n\n{facts}; {'quick' if options.quick else 'full'} configs\n"
         Path(out).write_text(header + formatVerify(records, markdown=True) + "\n", encoding="utf-8")
     if json_:
-        writeJson(json_, {"machine": machineFacts(options.seed), "quick": options.quick, "exercises": records})
-    if any(r.error or r.structuralFailures for r in records):
+        payload = {"machine": machineFacts(options.seed), "quick": options.quick, "exercises": records}
+        writeJson(json_, payload | ({"agreement": found} if runs > 1 else {}))
+    if any(r.error or r.structuralFailures for run in allRuns for r in run):
         raise Exit("invoke verify: a structural claim failed or an exercise raised", code=1)
 
 
@@ -325,11 +342,8 @@ def bench(
 ) -> None:
     """Benchmark every architecture against its ideal bound (median of repeats), with sweeps."""
     runOptions = parseOptions(seed, quick, "", start_method)
-    try:
-        count = int(repeats) if repeats else (3 if quick else 5)
-        requireRange("--repeats", count, 1, 100)
-    except ValueError:
-        raise badOption(f"--repeats must be an integer from 1 to 100, got {repeats!r}") from None
+    count = parseCount("--repeats", repeats, 3 if quick else 5, 100)
+    checkOutput("--json", json_)
     options = BenchOptions(seed=runOptions.seed, quick=quick, repeats=count, startMethod=runOptions.startMethod)
     reports: list[BenchReport] = []
     benchmarks = lectureBenchmarks(lecture)
@@ -345,7 +359,7 @@ def bench(
         stopChildren()
         raise Exit("invoke bench: interrupted", code=130) from None
     below = [f"{r.key} {row.label} ({row.efficiency:.0%})" for r in reports for row in r.belowTarget]
-    print(f"Below the 85% efficiency target: {', '.join(below) if below else 'none'}")
+    print(prose(f"Below the 85% efficiency target: {', '.join(below) if below else 'none'}"))
     if json_:
         payload = {"machine": machineFacts(options.seed), "options": options, "reports": reports}
         writeJson(json_, payload)
@@ -433,7 +447,7 @@ def ctrlc(
     extra = ["--start-method", options.startMethod] if options.startMethod else []
     rows: list[tuple[str, str, str, str, str]] = []
     failed = False
-    for lectureNo, exercise in select(lecture, "", runAll=True).chosen:
+    for lectureNo, exercise in select(lecture, "", runAll=True):
         script = f"l{lectureNo}.py"
         outcome = interrupt([PYTHON, script, "--ex", str(exercise.number), *extra], afterSeconds)
         lines = outcome.stderr.strip().splitlines()
@@ -458,7 +472,7 @@ def matrix(
     dask: bool = False,
 ) -> None:
     """Every exercise (quick) under every start method and executor: pass = no error, structural claims hold."""
-    selection = select(lecture, "", runAll=True)
+    chosen = select(lecture, "", runAll=True)
     kinds: list[ExecutorKind] = ["process", "thread", "inline"]
     if dask:
         kinds.append("dask")
@@ -470,7 +484,7 @@ def matrix(
                 continue  # only process pools have a start method
             options = RunOptions(quick=True, executor=kind, startMethod=startMethod)
             with Stopwatch() as watch:
-                records = verifyAll(selection.chosen, options, silent)
+                records = verifyAll(chosen, options, silent)
             bad = [f"{r.lecture}.{r.exercise}" for r in records if r.error or r.structuralFailures]
             failures += len(bad)
             label = startMethod if kind == "process" else "-"
@@ -587,6 +601,7 @@ verify_task: Task[TaskBody] = Task(
         "seed": f"random seed, an integer >= 0 (default {DEFAULT_SEED})",
         "out": "also write the table as Markdown to this file",
         "json": "also write the raw figures, interpreter, platform, CPU count and seed as JSON",
+        "repeat": "run the whole set N times (1 to 20) and say, per claim, how many runs agreed",
     },
 )
 ctrlc_task: Task[TaskBody] = Task(

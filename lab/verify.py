@@ -16,9 +16,20 @@ from enum import Enum
 from pathlib import Path
 from typing import Final
 
-from lab.claims import Claim, ClaimKind, Verdict
+from lab.claims import Claim, ClaimKind, Origin, Verdict, formatClaims
 from lab.registry import LectureLab, labFor
-from shared import Exercise, Log, RunOptions, Stopwatch, banner, cpuCount, formatMarkdownTable, formatTable, silent
+from shared import (
+    Exercise,
+    Log,
+    RunOptions,
+    Stopwatch,
+    banner,
+    cpuCount,
+    formatMarkdownTable,
+    formatTable,
+    prose,
+    silent,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,46 +88,115 @@ def verifyAll(
     return records
 
 
-VERIFY_HEADERS: Final = ("ex", "the lecture says", "measured", "verdict", "kind", "why not")
+MARKDOWN_HEADERS: Final = ("ex", "the lecture says", "measured", "spread", "verdict", "kind", "why not")
 
 
-def verifyRows(records: Sequence[VerifyRecord], lecture: int) -> list[tuple[str, str, str, str, str, str]]:
-    """The table rows of one lecture: one per claim, one per exercise that crashed."""
-    rows: list[tuple[str, str, str, str, str, str]] = []
-    for record in records:
-        if record.lecture != lecture:
-            continue
-        key = f"{record.lecture}.{record.exercise}"
-        if record.error:
-            rows.append((key, record.title, "the exercise raised", "ERROR", "structural", record.error))
-        rows.extend((key, c.statement, c.measured, c.verdict.value, c.kind.value, c.reason) for c in record.claims)
-    return rows
+def lectureClaims(records: Sequence[VerifyRecord], lecture: int, origin: Origin) -> list[Claim]:
+    """One lecture's claims of one origin, in exercise order."""
+    return [c for r in records if r.lecture == lecture for c in r.claims if c.origin is origin]
+
+
+def errorLines(records: Sequence[VerifyRecord], lecture: int) -> list[str]:
+    """One line per exercise of ``lecture`` that raised instead of finishing."""
+    return [
+        prose(f"ERROR {r.lecture}.{r.exercise} {r.title}: the exercise raised {r.error}")
+        for r in records
+        if r.lecture == lecture and r.error
+    ]
 
 
 def verifyTotals(records: Sequence[VerifyRecord]) -> str:
-    """One line: how many claims held, failed, could not be measured; structural failures."""
+    """How many claims held, failed, were too close to call, could not be measured; failures."""
     claims = [c for r in records for c in r.claims]
     counts = {verdict: sum(c.verdict is verdict for c in claims) for verdict in Verdict}
     errors = sum(bool(r.error) for r in records)
     structural = sum(r.structuralFailures for r in records)
-    return (
+    return prose(
         f"{len(claims)} claims: {counts[Verdict.HOLDS]} hold, {counts[Verdict.FAILS]} do not, "
-        f"{counts[Verdict.NOT_MEASURED]} not measurable here; "
+        f"{counts[Verdict.TOO_CLOSE]} too close to call here, {counts[Verdict.NOT_MEASURED]} not measurable here; "
         f"{structural} structural failure(s), {errors} exercise error(s)"
     )
 
 
+def _markdownRows(claims: Sequence[Claim]) -> list[tuple[str, ...]]:
+    return [
+        (f"{c.lecture}.{c.exercise}", c.statement, c.measured, c.spread, c.verdict.value, c.kind.value, c.reason)
+        for c in claims
+    ]
+
+
 def formatVerify(records: Sequence[VerifyRecord], markdown: bool = False) -> str:
-    """The verify table grouped by lecture, as plain text or as Markdown."""
+    """The verify tables grouped by lecture (the lecture's claims, then findings beyond it)."""
     parts: list[str] = []
     for lecture in sorted({r.lecture for r in records}):
-        rows = verifyRows(records, lecture)
+        said = lectureClaims(records, lecture, Origin.LECTURE)
+        found = lectureClaims(records, lecture, Origin.FINDING)
         if markdown:
-            parts += [f"\n## Lecture {lecture}\n", formatMarkdownTable(VERIFY_HEADERS, rows)]
+            parts += [f"\n## Lecture {lecture}\n", formatMarkdownTable(MARKDOWN_HEADERS, _markdownRows(said))]
+            if found:
+                parts += ["\nBeyond the lecture:\n", formatMarkdownTable(MARKDOWN_HEADERS, _markdownRows(found))]
         else:
-            parts += [banner(f"Lecture {lecture}"), formatTable(VERIFY_HEADERS, rows)]
+            parts += [banner(f"Lecture {lecture}"), formatClaims(said)]
+            if found:
+                parts += ["", "Beyond the lecture: this project's own findings", formatClaims(found, heading="finding")]
+        parts += errorLines(records, lecture)
     parts += ["", verifyTotals(records)]
     return "\n".join(parts)
+
+
+# ============================================================================
+# --repeat N: how many runs agreed on each claim
+# ============================================================================
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    """One claim over several verify runs: the verdict of each run."""
+
+    lecture: int
+    exercise: int
+    statement: str
+    verdicts: tuple[Verdict, ...]
+
+    @property
+    def agreed(self) -> int:
+        """Runs that gave the most common verdict."""
+        return max(self.verdicts.count(v) for v in set(self.verdicts))
+
+    @property
+    def flipped(self) -> bool:
+        """Decided both ways: holds in one run, does not hold in another."""
+        return {Verdict.HOLDS, Verdict.FAILS} <= set(self.verdicts)
+
+
+def agreements(runs: Sequence[Sequence[VerifyRecord]]) -> list[Agreement]:
+    """Each claim (by lecture, exercise, statement) with its verdict in every run, first-seen order."""
+    seen: dict[tuple[int, int, str], list[Verdict]] = {}
+    for records in runs:
+        for claim in (c for r in records for c in r.claims):
+            seen.setdefault((claim.lecture, claim.exercise, claim.statement), []).append(claim.verdict)
+    return [Agreement(lecture, ex, statement, tuple(v)) for (lecture, ex, statement), v in seen.items()]
+
+
+def formatAgreements(found: Sequence[Agreement], runs: int) -> str:
+    """The claims whose verdict was not the same in every run, then one line of totals."""
+    moved = [a for a in found if a.agreed < runs or len(a.verdicts) < runs]
+    rows = [
+        (
+            f"{a.lecture}.{a.exercise}",
+            a.statement,
+            " / ".join(v.value for v in a.verdicts),
+            "FLIPPED" * a.flipped,
+        )
+        for a in moved
+    ]
+    table = formatTable(("ex", "claim", "verdict per run", ""), rows) if rows else "Every claim got the same verdict."
+    flips = sum(a.flipped for a in found)
+    total = prose(
+        f"{len(found)} claims over {runs} runs: {len(found) - len(moved)} agreed in every run, "
+        f"{len(moved) - flips} moved between a verdict and too close / not measurable, {flips} flipped."
+    )
+    return "\n".join([table, total])
 
 
 def machineFacts(seed: int) -> dict[str, object]:

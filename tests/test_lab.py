@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import replace
 from pathlib import Path
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from lab.bench import BenchOptions, ForeignLoad, benchBridge, foreignLoadNote, interleavedMedians, interleavedRepeats
-from lab.claims import Claim, ClaimKind, Verdict, formatClaims, judge
+from lab.claims import Claim, ClaimKind, Line, Origin, Repeats, Verdict, formatClaims, judge, judgeRepeats
 from lab.registry import ExerciseLab, LectureLab
-from lab.verify import formatVerify, machineFacts, verifyAll, writeJson
+from lab.verify import VerifyRecord, agreements, formatAgreements, formatVerify, machineFacts, verifyAll, writeJson
 from shared import Exercise, Log, RunOptions, silent
 
 
@@ -115,10 +120,13 @@ def test_verify_judges_each_result_runs_its_studies_and_records_a_crash_without_
     assert records[0].structuralFailures == 0
     assert lines[1] == f"[1/2] 99.1 done in {records[0].seconds:.1f} s: 2/3 claims hold"
     text = formatVerify(records)
-    assert "ERROR" in text
-    assert "2 cores" in text
-    assert text.endswith(
-        "3 claims: 2 hold, 1 do not, 0 not measurable here; 0 structural failure(s), 1 exercise error(s)"
+    assert "ERROR 99.3 crash: the exercise raised ZeroDivisionError('division by zero')" in text
+    assert "does not hold [1]" in text
+    assert "[1] 99.1: 2 cores" in text
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert " ".join(text.split()).endswith(
+        "3 claims: 2 hold, 1 do not, 0 too close to call here, 0 not measurable here; "
+        "0 structural failure(s), 1 exercise error(s)"
     )
 
 
@@ -147,7 +155,7 @@ def test_verify_markdown_has_one_table_per_lecture() -> None:
     records = verifyAll(chosen(Exercise(1, "fine", figures)), RunOptions(), silent, labOf=lab99)
     markdown = formatVerify(records, markdown=True)
     assert "## Lecture 99" in markdown
-    assert "| 99.1 | counts add up | 3 = 3 | holds | structural |  |" in markdown
+    assert "| 99.1 | counts add up | 3 = 3 |  | holds | structural |  |" in markdown
 
 
 def test_json_output_carries_dataclasses_and_enums(tmp_path: Path) -> None:
@@ -159,7 +167,7 @@ def test_json_output_carries_dataclasses_and_enums(tmp_path: Path) -> None:
     assert data["machine"]["cpuCount"] >= 1
     claims = data["exercises"][0]["claims"]
     assert [c["verdict"] for c in claims] == [Verdict.HOLDS.value, Verdict.FAILS.value]
-    assert set(claims[0]) == {"lecture", "exercise", "statement", "measured", "verdict", "kind", "reason"}
+    assert {"lecture", "exercise", "statement", "measured", "verdict", "kind", "reason"} <= set(claims[0])
     assert data["exercises"][0]["result"] == {"figure": 1.9}
 
 
@@ -173,3 +181,68 @@ def test_bridge_benchmark_reports_three_round_trips() -> None:
     assert all(row.medianSeconds > 0 for row in report.rows)
     assert report.rows[0].efficiency == 1.0
     assert report.belowTarget == ()
+
+
+# ------------------------------------------------------- timing claims: decided outside the spread
+
+
+def timing(values: list[float], line: Line) -> Claim:
+    return judgeRepeats(36, 2, "adaptive beats static", Repeats.of(values), line, measured="m", reason="2 cores")
+
+
+def test_a_timing_claim_holds_or_fails_only_when_every_repeat_agrees() -> None:
+    assert timing([1.2, 1.3, 1.25, 1.4, 1.21], Line.above(1.1)).verdict is Verdict.HOLDS
+    failed = timing([0.9, 1.0, 0.95, 1.05, 1.09], Line.above(1.1))
+    assert (failed.verdict, failed.reason) == (Verdict.FAILS, "2 cores")
+    close = timing([1.0, 1.2, 1.15, 1.3, 1.05], Line.above(1.1, unit="x"))
+    assert close.verdict is Verdict.TOO_CLOSE
+    assert close.reason == "the repeats straddle the line (>= 1.10x): the gap is inside the noise"
+    assert close.spread == "1.00-1.30x over 5"
+    assert timing([0.1, 0.2, 0.3, 0.4, 0.49], Line.under(0.5)).verdict is Verdict.HOLDS
+    assert timing([0.5, 0.6, 0.7, 0.8, 0.9], Line.under(0.5)).verdict is Verdict.FAILS
+
+
+def test_fewer_than_five_repeats_decide_nothing() -> None:
+    claim = timing([3.0, 3.1, 3.2, 3.3], Line.above(1.0))
+    assert (claim.verdict, claim.reason) == (Verdict.TOO_CLOSE, "4 repeats cannot decide a timing claim")
+
+
+@given(st.lists(st.floats(0.01, 100.0), min_size=5, max_size=12), st.floats(0.01, 100.0))
+def test_the_verdict_follows_the_spread_against_the_line(values: list[float], threshold: float) -> None:
+    verdict = timing(values, Line.above(threshold)).verdict
+    expected = (
+        Verdict.HOLDS if min(values) >= threshold else Verdict.FAILS if max(values) < threshold else Verdict.TOO_CLOSE
+    )
+    assert verdict is expected
+
+
+def test_repeats_pair_ratios_round_by_round() -> None:
+    ratios = Repeats.ratios([2.0, 3.0, 4.0], [1.0, 2.0, 0.0])
+    assert ratios.values == (2.0, 1.5, math.inf)
+    assert (Repeats.of([3.0, 1.0, 2.0]).median, Repeats.of([3.0, 1.0, 2.0]).low) == (2.0, 1.0)
+
+
+def test_findings_print_apart_from_the_lectures_claims() -> None:
+    finding = judge(37, 1, "running sums flip flags", measured="9,651 flags", holds=True, kind=ClaimKind.STRUCTURAL)
+    record = VerifyRecord(37, 1, "t", 0.1, "", (replace(finding, origin=Origin.FINDING),), None)
+    text = formatVerify([record])
+    assert text.index("Beyond the lecture") < text.index("running sums flip flags")
+
+
+def agreeing(*verdicts: Verdict) -> list[list[VerifyRecord]]:
+    return [[VerifyRecord(31, 1, "t", 0.1, "", (Claim(31, 1, "s", "m", v, ClaimKind.TIMING),), None)] for v in verdicts]
+
+
+def test_repeat_runs_count_agreement_and_name_a_flip() -> None:
+    steady = agreements(agreeing(Verdict.HOLDS, Verdict.HOLDS, Verdict.HOLDS))
+    assert [(a.agreed, a.flipped) for a in steady] == [(3, False)]
+    moved = agreements(agreeing(Verdict.HOLDS, Verdict.TOO_CLOSE, Verdict.HOLDS))
+    assert [(a.agreed, a.flipped) for a in moved] == [(2, False)]
+    flipped = agreements(agreeing(Verdict.HOLDS, Verdict.FAILS, Verdict.TOO_CLOSE))
+    assert [(a.agreed, a.flipped) for a in flipped] == [(1, True)]
+    text = formatAgreements([*steady, *flipped], 3)
+    assert "holds / does not hold / too close to call here" in text
+    assert " ".join(text.split()).endswith(
+        "2 claims over 3 runs: 1 agreed in every run, 0 moved between a verdict and too close / not measurable, "
+        "1 flipped."
+    )
