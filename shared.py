@@ -27,25 +27,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import heapq
 import importlib
 import itertools
 import math
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import statistics
 import sys
+import tempfile
 import textwrap
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from random import Random
 from types import ModuleType
-from typing import Any, Final, Literal, NoReturn, ParamSpec, Protocol, TypeVar, get_args
+from typing import Any, Final, Literal, NoReturn, ParamSpec, Protocol, TypeGuard, TypeVar, get_args
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -182,9 +185,10 @@ class DaskExecutor:
     Tasks are submitted with ``pure=False``: each call runs, even with equal arguments.
     """
 
-    def __init__(self, client: _DaskClient, cluster: _Closable | None) -> None:
+    def __init__(self, client: _DaskClient, cluster: _Closable | None, scratch: str | None = None) -> None:
         self._client = client
         self._cluster = cluster
+        self._scratch = scratch
         self._executor = client.get_executor(pure=False)
 
     def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
@@ -198,6 +202,8 @@ class DaskExecutor:
         self._client.close()
         if self._cluster is not None:
             self._cluster.close()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
 
 def daskSchedulerAddress(address: str | None = None) -> str | None:
@@ -205,7 +211,7 @@ def daskSchedulerAddress(address: str | None = None) -> str | None:
 
     Dask's own configuration holds it, so ``DASK_SCHEDULER_ADDRESS=tcp://host:8786``
     in the environment works as well as ``--address``. None means: start a local cluster.
-    A given ``tcp://`` address is probed first, so a wrong one is one line and exit
+    A given ``tcp://`` or ``tls://`` address is probed first, so a wrong one is one line and exit
     status 2 at once, not a Dask connect timeout after the exercise has started.
     """
     if address is not None:
@@ -218,13 +224,17 @@ def daskSchedulerAddress(address: str | None = None) -> str | None:
 
 
 def _probeScheduler(address: str, timeoutSeconds: float = 2.0) -> None:
-    """Raise ``ConfigError`` unless a ``tcp://host:port`` address accepts a connection (other schemes pass)."""
+    """Raise ``ConfigError`` unless a ``tcp://`` or ``tls://host:port`` address accepts a connection.
+
+    Only the TCP connection is tried (TLS runs over it; its certificates are Dask's
+    to check). Other schemes (``inproc://``, ``ucx://``) pass unprobed.
+    """
     scheme, separator, rest = address.partition("://")
-    if not separator or scheme != "tcp":
+    if not separator or scheme not in ("tcp", "tls"):
         return
     host, colon, port = rest.rpartition(":")
     if not colon or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"--address must look like tcp://host:port (port 1-65535), got {address!r}")
+        raise ConfigError(f"--address must look like {scheme}://host:port (port 1-65535), got {address!r}")
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=timeoutSeconds):
             pass
@@ -233,8 +243,19 @@ def _probeScheduler(address: str, timeoutSeconds: float = 2.0) -> None:
         raise ConfigError(f"cannot reach the Dask scheduler at {address!r}: {reason}") from None
 
 
+# The exercises fail tasks on purpose (ValueError, a simulated crash) and report each
+# failure themselves; Dask's workers would also log every one ("Compute Failed"), and
+# the tornado loop under the client a cancelled future, over the report. Dask reads its
+# logging levels from the environment when it is imported, in this process and in the
+# worker processes it starts; a user's own DASK_LOGGING wins.
+_DASK_LOGGING: Final = repr(
+    {"distributed.worker": "critical", "tornado": "critical", "tornado.application": "critical"}
+)
+
+
 def _importDask(name: str) -> ModuleType:
     """Import Dask lazily: it is an optional extra, never a requirement of the lecture files."""
+    os.environ.setdefault("DASK_LOGGING", _DASK_LOGGING)
     try:
         return importlib.import_module(name)
     except ImportError:
@@ -249,10 +270,18 @@ def _makeDaskExecutor(workers: int) -> DaskExecutor:
     address = daskSchedulerAddress()
     if address is None:
         # ":0": any free port for the scheduler's HTTP server, so clusters never fight over 8787.
+        # The workers' scratch space goes in a folder of its own, removed at shutdown.
+        scratch = tempfile.mkdtemp(prefix="course-dask-")
+        _importDask("dask").config.set({"temporary-directory": scratch})
         cluster = distributed.LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", host="127.0.0.1"
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            host="127.0.0.1",
+            local_directory=scratch,
         )
-        return DaskExecutor(distributed.Client(cluster), cluster)
+        return DaskExecutor(distributed.Client(cluster), cluster, scratch)
     try:
         client = distributed.Client(address, timeout=3)
     # A wrong endpoint fails in many ways: refused or timed out (OSError), or a server that
@@ -263,26 +292,32 @@ def _makeDaskExecutor(workers: int) -> DaskExecutor:
     return DaskExecutor(client, None)
 
 
-def _ignoreSigint() -> None:
-    """Worker initializer: Ctrl-C is the parent's to handle, so workers ignore SIGINT.
+_STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
+
+
+def _workerSignals() -> None:
+    """Worker initializer: Ctrl-C is the parent's to handle, SIGTERM ends the worker at once.
 
     Without it every worker prints its own KeyboardInterrupt traceback and the
-    pool's bookkeeping breaks mid-shutdown. The worker starts with SIGINT blocked
-    (see ``_SigintSafePool``); a Ctrl-C that arrived meanwhile is pending, and is
-    discarded once the handler is SIG_IGN and the signal is unblocked.
+    pool's bookkeeping breaks mid-shutdown; and a forked worker would inherit the
+    parent's SIGTERM handler (which turns SIGTERM into Ctrl-C) and ignore
+    ``terminate()``. The worker starts with both signals blocked (see
+    ``_SigintSafePool``); one that arrived meanwhile is pending: SIGINT is then
+    discarded, SIGTERM ends the worker as soon as it is unblocked.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, set(_STOP_SIGNALS))
 
 
 @contextlib.contextmanager
-def _sigintDeferred() -> Iterator[None]:
-    """Hold SIGINT back in this thread for the duration; a Ctrl-C meanwhile is raised right after."""
+def _stopSignalsDeferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back in this thread for the duration; one that came is raised right after."""
     if not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, set(_STOP_SIGNALS))
     try:
         yield
     finally:
@@ -290,20 +325,48 @@ def _sigintDeferred() -> Iterator[None]:
 
 
 class _SigintSafePool(ProcessPoolExecutor):
-    """A ``ProcessPoolExecutor`` whose workers are never born able to die of Ctrl-C.
+    """A ``ProcessPoolExecutor`` whose workers are never born able to die of Ctrl-C, and that
+    knows how its workers ended.
 
     A pool starts workers inside ``submit`` (all at once under fork, one per
     submission under spawn and forkserver). A SIGINT that lands in that window can
     kill a worker before its initializer runs (a traceback and a broken pool) or be
-    lost in the parent's at-fork handling. Blocking SIGINT across ``submit`` closes
-    the window: children inherit the blocked mask, and the parent raises the
-    deferred KeyboardInterrupt as soon as ``submit`` returns.
+    lost in the parent's at-fork handling. Blocking SIGINT and SIGTERM across
+    ``submit`` closes the window: children inherit the blocked mask, and the parent
+    raises the deferred KeyboardInterrupt as soon as ``submit`` returns.
     """
 
+    def __init__(self, workers: int, context: multiprocessing.context.BaseContext) -> None:
+        super().__init__(workers, mp_context=context, initializer=_workerSignals)
+        self._before = set(multiprocessing.active_children())
+        self._workers: set[multiprocessing.process.BaseProcess] = set()
+
     def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
-        """``ProcessPoolExecutor.submit`` with SIGINT held back while workers may be starting."""
-        with _sigintDeferred():
-            return super().submit(fn, *args, **kwargs)
+        """``ProcessPoolExecutor.submit`` with stop signals held back while workers may be starting."""
+        with _stopSignalsDeferred():
+            future = super().submit(fn, *args, **kwargs)
+        self._workers.update(set(multiprocessing.active_children()) - self._before)
+        return future
+
+    def deaths(self, timeoutSeconds: float = 1.0) -> list[str]:
+        """How each worker that ended abnormally ended: ``"SIGKILL"``, ``"exit code 70"``.
+
+        Call it once the workers are stopped. The pool's manager thread may be reaping
+        a worker at the same moment (its exit code reads None meanwhile), so this
+        waits, bounded, until every worker's exit code is known.
+        """
+        deadline = time.monotonic() + timeoutSeconds
+        while any(worker.exitcode is None for worker in self._workers) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return [_howEnded(worker.exitcode) for worker in self._workers if worker.exitcode not in (None, 0)]
+
+
+def _howEnded(exitcode: int | None) -> str:
+    """A process's end in words: the signal's name, or its exit code."""
+    if exitcode is not None and exitcode < 0:
+        with contextlib.suppress(ValueError):
+            return signal.Signals(-exitcode).name
+    return f"exit code {exitcode}"
 
 
 def makeExecutor(kind: ExecutorKind, workers: int, startMethod: StartMethod | None = None) -> TaskExecutor:
@@ -317,7 +380,7 @@ def makeExecutor(kind: ExecutorKind, workers: int, startMethod: StartMethod | No
         if startMethod is not None and startMethod not in START_METHODS:
             raise ConfigError(f"start method must be one of {', '.join(START_METHODS)}, got {startMethod!r}")
         context = multiprocessing.get_context(startMethod)
-        return _SigintSafePool(workers, mp_context=context, initializer=_ignoreSigint)
+        return _SigintSafePool(workers, context)
     if kind == "thread":
         return ThreadPoolExecutor(workers)
     if kind == "inline":
@@ -343,7 +406,7 @@ def executorScope(kind: ExecutorKind, workers: int, startMethod: StartMethod | N
     executor = makeExecutor(kind, workers, startMethod)
     try:
         yield executor
-    except BaseException:
+    except BaseException as error:
         # Shut down first, without waiting: queued futures are cancelled while the pool
         # is still whole. Killing the workers first would let a process pool's manager
         # thread fail futures that asyncio had already cancelled (3.11 raises
@@ -355,8 +418,43 @@ def executorScope(kind: ExecutorKind, workers: int, startMethod: StartMethod | N
         deadline = time.monotonic() + 2.0
         for thread in set(threading.enumerate()) - threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        lost = _lostWorker(error)
+        deaths = executor.deaths() if lost is not None and isinstance(executor, _SigintSafePool) else []
+        if deaths:
+            raise WorkerLostError(
+                lost.doing if isinstance(lost, WorkerLostError) else "", how=_killer(deaths)
+            ) from error
         raise
     executor.shutdown(wait=True)
+
+
+class WorkerLostError(RuntimeError):
+    """A worker process died from outside the run (killed, out of memory): the run stops.
+
+    ``doing`` says what the run was doing and how far it got ("during stage
+    normalize; 7 of 12 readings normalised"); ``how`` says how the worker ended.
+    A runner raises it with ``doing`` when it catches a broken pool;
+    ``executorScope`` adds ``how`` on the way out.
+    """
+
+    def __init__(self, doing: str = "", *, how: str = "") -> None:
+        self.doing = doing
+        self.how = how
+        super().__init__(f"a worker process died ({how or 'how is unknown'}){' ' + doing if doing else ''}; no result")
+
+
+def _lostWorker(error: BaseException) -> BrokenExecutor | WorkerLostError | None:
+    """The broken pool behind ``error``: itself, a cause, or a member of an exception group."""
+    if isinstance(error, BrokenExecutor | WorkerLostError):
+        return error
+    inner = list(error.exceptions) if isinstance(error, BaseExceptionGroup) else []
+    inner += [e for e in (error.__cause__, error.__context__) if e is not None]
+    return next((found for e in inner if (found := _lostWorker(e)) is not None), None)
+
+
+def _killer(deaths: Sequence[str]) -> str:
+    """What ended the first worker: a broken pool terminates the others itself (SIGTERM)."""
+    return next((how for how in deaths if how != "SIGTERM"), deaths[0])
 
 
 def _osThreadCount() -> int | None:
@@ -962,16 +1060,100 @@ def lectureMain(
         return 0
     options = RunOptions(seed=args.seed, quick=args.quick, executor=args.executor, startMethod=args.start_method)
     chosen = exercises if args.all else [e for e in exercises if e.number == args.ex]
-    try:
+
+    def body() -> None:
         if args.address is not None:
             daskSchedulerAddress(args.address)
         for exercise in chosen:
             runExercise(exercise, options)
-    except ConfigError as error:
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        stopChildren()
-        print(f"{parser.prog}: interrupted", file=sys.stderr)
-        return 130
+
+    return guardedMain(parser.prog, body)
+
+
+def guardedMain(prog: str, body: Callable[[], None]) -> int:
+    """Run ``body`` so that every fault ends in one line on stderr and an exit status.
+
+    0 done; 2 bad input (``ConfigError``); 1 a worker killed from outside
+    (``WorkerLostError``) or a report that cannot be written (a full disk); 130 Ctrl-C,
+    143 SIGTERM, 129 SIGHUP (the workers are stopped first, as for Ctrl-C); 141 a
+    reader that went away (``| head``), quietly, as a command-line tool does.
+    """
+    with stopSignalsAsCtrlC() as caught:
+        try:
+            body()
+            sys.stdout.flush()
+        except KeyboardInterrupt:
+            stopChildren()
+            if caught:
+                return _fail(prog, f"terminated ({signal.Signals(caught[0]).name})", 128 + caught[0])
+            return _fail(prog, "interrupted", 128 + signal.SIGINT)
+        except Exception as error:  # noqa: BLE001 - _fault raises again what it does not know
+            return _fail(prog, *_fault(error))
     return 0
+
+
+def _fault(error: Exception) -> tuple[str, int]:
+    """The line and the exit status for a fault ``guardedMain`` knows; any other is raised again."""
+    if isinstance(error, ConfigError):
+        return f"error: {error}", 2
+    if isOutputError(error):
+        _silenceStdout()
+        if isinstance(error, BrokenPipeError):
+            return "", 128 + 13  # SIGPIPE's status: the reader went away, nothing to say
+        return f"cannot write the report: {error.strerror or error}", 1
+    lost = _lostWorker(error)
+    if lost is None:
+        raise error
+    return str(lost if isinstance(lost, WorkerLostError) else WorkerLostError()), 1
+
+
+def _fail(prog: str, message: str, status: int) -> int:
+    if message:
+        print(f"{prog}: {message}", file=sys.stderr)
+    return status
+
+
+@contextlib.contextmanager
+def stopSignalsAsCtrlC() -> Iterator[list[int]]:
+    """SIGTERM and SIGHUP stop the run the way Ctrl-C does; the list names the signal that came.
+
+    A closed terminal (SIGHUP), ``timeout`` or a container stop (SIGTERM) would
+    otherwise kill this process at once and orphan every worker. The handler
+    raises SIGINT instead, so asyncio's own Ctrl-C handling and every scope's
+    cleanup run; the status then says which signal it was (128 + its number).
+    """
+    caught: list[int] = []
+
+    def handler(signum: int, _frame: object) -> None:
+        caught.append(signum)
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            raise KeyboardInterrupt
+        signal.raise_signal(signal.SIGINT)
+
+    stops = [signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])]
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+    previous = {signum: signal.signal(signum, handler) for signum in stops}
+    try:
+        yield caught
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+# A device or file that cannot take the report: full, over quota, too large, failing.
+_WRITE_ERRORS: Final = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
+def isOutputError(error: BaseException) -> TypeGuard[OSError]:
+    """Whether ``error`` says the report cannot be written: a reader gone, a full disk."""
+    return isinstance(error, BrokenPipeError) or (isinstance(error, OSError) and error.errno in _WRITE_ERRORS)
+
+
+def _silenceStdout() -> None:
+    """Point stdout at the null device, so the interpreter's last flush cannot fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)

@@ -56,11 +56,12 @@ from shared import (
     banner,
     daskSchedulerAddress,
     formatTable,
+    guardedMain,
+    isOutputError,
     prose,
     requireRange,
     runExercise,
     silent,
-    stopChildren,
 )
 
 TaskBody = Callable[..., None]
@@ -173,14 +174,25 @@ class RunRecord:
     claimsTotal: int
 
 
+def guarded(task: str, body: Callable[[], None]) -> None:
+    """Run a task's body as a lecture file runs its exercises: Ctrl-C, SIGTERM, a closed
+    pipe or a lost worker end in one line and the same exit status (``shared.guardedMain``)."""
+    status = guardedMain(f"invoke {task}", body)
+    if status:
+        raise Exit(code=status)
+
+
 def runOne(lecture: int, exercise: Exercise, options: RunOptions) -> RunRecord:
     """Run one exercise in this process; an exception is recorded, not raised (Ctrl-C excepted)."""
     with Stopwatch() as watch:
         try:
             result = runExercise(exercise, options)
             claims = claimsFor(lecture, exercise.number, result)
-        except Exception as error:  # noqa: BLE001 - one failing exercise must not stop `run --all`
+        except Exception as error:
+            if isOutputError(error):
+                raise
             status = f"error: {type(error).__name__}: {error}"
+            print(f"invoke run: {lecture}.{exercise.number}: {error}", file=sys.stderr)
             held = total = 0
         else:
             status = "ok"
@@ -196,7 +208,8 @@ def runSelection(chosen: Chosen, options: RunOptions) -> list[RunRecord]:
     """Run each chosen exercise with a progress line; Ctrl-C stops workers and exits 130."""
     records: list[RunRecord] = []
     count = len(chosen)
-    try:
+
+    def body() -> None:
         for index, (lecture, exercise) in enumerate(chosen, start=1):
             if count > 1:
                 print(
@@ -206,9 +219,8 @@ def runSelection(chosen: Chosen, options: RunOptions) -> list[RunRecord]:
             records.append(record)
             if count > 1:
                 print(f"[{index}/{count}] {record.status} in {record.seconds:.1f} s", flush=True)
-    except KeyboardInterrupt:
-        stopChildren()
-        raise Exit("invoke run: interrupted", code=130) from None
+
+    guarded("run", body)
     return records
 
 
@@ -295,14 +307,14 @@ def verify(
     checkOutput("--out", out)
     checkOutput("--json", json_)
     allRuns: list[list[VerifyRecord]] = []
-    try:
+
+    def body() -> None:
         for index in range(runs):
             if runs > 1:
                 print(f"== verify run {index + 1} of {runs} ==", flush=True)
             allRuns.append(verifyAll(chosen, options))
-    except KeyboardInterrupt:
-        stopChildren()
-        raise Exit("invoke verify: interrupted", code=130) from None
+
+    guarded("verify", body)
     records = allRuns[-1]
     print(formatVerify(records))
     found = agreements(allRuns)
@@ -347,7 +359,8 @@ def bench(
     options = BenchOptions(seed=runOptions.seed, quick=quick, repeats=count, startMethod=runOptions.startMethod)
     reports: list[BenchReport] = []
     benchmarks = lectureBenchmarks(lecture)
-    try:
+
+    def body() -> None:
         for index, benchmark in enumerate(benchmarks, start=1):
             print(f"[{index}/{len(benchmarks)}] {benchmark.key} {benchmark.title} ...", flush=True)
             with Stopwatch() as watch:
@@ -355,9 +368,8 @@ def bench(
             reports.append(report)
             print(formatBench(report))
             print(f"[{index}/{len(benchmarks)}] done in {watch.elapsed:.1f} s\n", flush=True)
-    except KeyboardInterrupt:
-        stopChildren()
-        raise Exit("invoke bench: interrupted", code=130) from None
+
+    guarded("bench", body)
     below = [f"{r.key} {row.label} ({row.efficiency:.0%})" for r in reports for row in r.belowTarget]
     print(prose(f"Below the 85% efficiency target: {', '.join(below) if below else 'none'}"))
     if json_:

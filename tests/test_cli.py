@@ -79,6 +79,10 @@ BAD_ARGUMENTS = [
         ["--ex", "1", "--executor", "dask", "--address", "tcp://127.0.0.1:port"],
         "--address must look like tcp://host:port (port 1-65535), got 'tcp://127.0.0.1:port'",
     ),
+    (
+        ["--ex", "1", "--executor", "dask", "--address", "tls://127.0.0.1:1"],
+        "cannot reach the Dask scheduler at 'tls://127.0.0.1:1'",
+    ),
 ]
 
 

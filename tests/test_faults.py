@@ -1,0 +1,136 @@
+"""Faults from outside: SIGTERM, a worker killed, a closed pipe, a full disk: one line, nothing left."""
+
+from __future__ import annotations
+
+import errno
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+import pytest
+
+from shared import ConfigError, StartMethod, WorkerLostError, executorScope, guardedMain
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def raising(error: BaseException) -> Callable[[], None]:
+    def body() -> None:
+        raise error
+
+    return body
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "stderr"),
+    [
+        (ConfigError("size must be >= 1, got 0"), 2, "prog: error: size must be >= 1, got 0\n"),
+        (KeyboardInterrupt(), 130, "prog: interrupted\n"),
+        (BrokenPipeError(errno.EPIPE, "Broken pipe"), 141, ""),
+        (
+            OSError(errno.ENOSPC, "No space left on device"),
+            1,
+            "prog: cannot write the report: No space left on device\n",
+        ),
+        (WorkerLostError("during stage normalize", how="SIGKILL"), 1, ""),
+    ],
+)
+def test_each_known_fault_is_one_line_and_its_status(
+    error: BaseException, status: int, stderr: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("shared._silenceStdout", lambda: None)  # pytest's captured stdout has no descriptor to replace
+    assert guardedMain("prog", raising(error)) == status
+    err = capsys.readouterr().err
+    if isinstance(error, WorkerLostError):
+        stderr = "prog: a worker process died (SIGKILL) during stage normalize; no result\n"
+    assert err == stderr
+
+
+def test_an_unknown_error_is_not_swallowed() -> None:
+    with pytest.raises(ZeroDivisionError):
+        guardedMain("prog", raising(ZeroDivisionError("boom")))
+
+
+def test_a_broken_pool_inside_an_exception_group_is_a_lost_worker(capsys: pytest.CaptureFixture[str]) -> None:
+    group = ExceptionGroup("tasks", [ValueError("other"), BrokenProcessPool("terminated abruptly")])
+    assert guardedMain("prog", raising(group)) == 1
+    assert capsys.readouterr().err == "prog: a worker process died (how is unknown); no result\n"
+
+
+def killSelf() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@pytest.mark.parametrize("startMethod", ["fork", "spawn"])
+def test_the_scope_names_how_a_killed_worker_died(startMethod: StartMethod) -> None:
+    with pytest.raises(WorkerLostError) as raised, executorScope("process", 2, startMethod) as pool:
+        pool.submit(killSelf).result(timeout=30)
+    assert raised.value.how == "SIGKILL"
+    assert str(raised.value) == "a worker process died (SIGKILL); no result"
+    assert multiprocessing.active_children() == []
+
+
+# ------------------------------------------------------- real command lines
+
+
+def sessionMembers(sid: int) -> list[int]:
+    """Live processes of the session ``sid`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z" and int(fields[3]) == sid:
+                found.append(int(entry.name))
+    return found
+
+
+def settled(sid: int) -> list[int]:
+    """The session's processes still alive 3 s after its leader exited (none, if all is well)."""
+    deadline = time.monotonic() + 3.0
+    while (left := sessionMembers(sid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
+@pytest.mark.parametrize("startMethod", ["fork", "spawn"])
+def test_sigterm_stops_a_real_run_like_ctrl_c(startMethod: str) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "l29.py", "--ex", "2", "--start-method", startMethod],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    process.stdout.readline()  # running: the banner is out
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert (process.returncode, stderr) == (143, "l29.py: terminated (SIGTERM)\n")
+    assert settled(process.pid) == []
+
+
+def shell(command: str) -> subprocess.CompletedProcess[str]:
+    script = ["/bin/bash", "-c", f"set -o pipefail; {command}"]
+    return subprocess.run(script, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_a_closed_pipe_ends_the_run_quietly() -> None:
+    done = shell(f"{sys.executable} l29.py --ex 1 --quick --executor inline | head -1")
+    assert (done.returncode, done.stderr, done.stdout) == (141, "", "\n")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_full_disk_is_one_line_and_status_1() -> None:
+    done = shell(f"{sys.executable} l29.py --ex 1 --quick --executor inline > /dev/full")
+    assert (done.returncode, done.stderr) == (1, "l29.py: cannot write the report: No space left on device\n")
