@@ -445,11 +445,21 @@ class WorkerLostError(RuntimeError):
 
 def _lostWorker(error: BaseException) -> BrokenExecutor | WorkerLostError | None:
     """The broken pool behind ``error``: itself, a cause, or a member of an exception group."""
-    if isinstance(error, BrokenExecutor | WorkerLostError):
-        return error
-    inner = list(error.exceptions) if isinstance(error, BaseExceptionGroup) else []
-    inner += [e for e in (error.__cause__, error.__context__) if e is not None]
-    return next((found for e in inner if (found := _lostWorker(e)) is not None), None)
+    return next((e for e in _causes(error) if isinstance(e, BrokenExecutor | WorkerLostError)), None)
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """``error``, the members of an exception group, and their causes and contexts, each once."""
+    seen: set[int] = set()
+    pending = [error]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        pending += list(current.exceptions) if isinstance(current, BaseExceptionGroup) else []
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
 
 
 def _killer(deaths: Sequence[str]) -> str:
@@ -1093,14 +1103,19 @@ def guardedMain(prog: str, body: Callable[[], None]) -> int:
 
 
 def _fault(error: Exception) -> tuple[str, int]:
-    """The line and the exit status for a fault ``guardedMain`` knows; any other is raised again."""
+    """The line and the exit status for a fault ``guardedMain`` knows; any other is raised again.
+
+    The fault may sit inside an exception group (a task of a TaskGroup printed to a
+    closed pipe) or behind another exception's cause.
+    """
     if isinstance(error, ConfigError):
         return f"error: {error}", 2
-    if isOutputError(error):
+    output = next((e for e in _causes(error) if isOutputError(e)), None)
+    if output is not None:
         _silenceStdout()
-        if isinstance(error, BrokenPipeError):
+        if isinstance(output, BrokenPipeError):
             return "", 128 + 13  # SIGPIPE's status: the reader went away, nothing to say
-        return f"cannot write the report: {error.strerror or error}", 1
+        return f"cannot write the report: {output.strerror or output}", 1
     lost = _lostWorker(error)
     if lost is None:
         raise error

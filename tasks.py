@@ -19,10 +19,8 @@ import os
 import platform
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +32,7 @@ from invoke.tasks import Task
 
 from lab.bench import BRIDGE, Benchmark, BenchOptions, BenchReport, formatBench
 from lab.claims import Verdict, formatClaims
+from lab.faults import FAULTS, RECOVERING, Fault, inject, problems
 from lab.registry import LECTURES, claimsFor, labFor
 from lab.verify import (
     VerifyRecord,
@@ -59,7 +58,6 @@ from shared import (
     guardedMain,
     isOutputError,
     prose,
-    requireRange,
     runExercise,
     silent,
 )
@@ -382,65 +380,15 @@ def bench(
 # ============================================================================
 
 
-def groupMembers(pgid: int) -> list[int]:
-    """Live (non-zombie) processes whose process group is ``pgid``, read from /proc (Linux)."""
-    members: list[int] = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(entry.name))
-    return members
-
-
-@dataclass(frozen=True, slots=True)
-class Interrupted:
-    """How a run took Ctrl-C: exit status, stderr, seconds from SIGINT to exit, processes left."""
-
-    status: int | None
-    stderr: str
-    seconds: float
-    leftover: tuple[int, ...]
-    finishedFirst: bool
-
-
-def interrupt(args: Sequence[str], afterSeconds: float) -> Interrupted:
-    """Start ``args`` in its own process group and press Ctrl-C ``afterSeconds`` after its first line.
-
-    SIGINT goes to the whole group, as a terminal sends it. A run that ends before
-    the interrupt, or was already exiting when it came, is reported as
-    ``finishedFirst``. Leftover processes (workers, forkservers, trackers) are
-    looked for during 2 s after the exit.
-    """
-    process = subprocess.Popen(
-        list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
+def parseSeconds(flag: str, text: str) -> float:
+    """A delay in seconds from 0 to 60."""
     try:
-        if process.stdout is not None:
-            process.stdout.readline()
-        time.sleep(afterSeconds)
-        if process.poll() is not None:
-            _, stderr = process.communicate(timeout=30)
-            return Interrupted(process.returncode, stderr, 0.0, (), finishedFirst=True)
-        os.killpg(process.pid, signal.SIGINT)
-        with Stopwatch() as watch:
-            _, stderr = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-    # Killed by the signal itself, with nothing said: no Python handler was installed,
-    # so main had returned and the interpreter was finalising (it restores SIG_DFL then).
-    exiting = process.returncode == -signal.SIGINT and not stderr.strip()
-    deadline = time.monotonic() + 2.0
-    while (left := groupMembers(process.pid)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return Interrupted(process.returncode, stderr, watch.elapsed, tuple(left), finishedFirst=exiting)
+        value = float(text)
+    except ValueError:
+        raise badOption(f"{flag} must be seconds from 0 to 60, got {text!r}") from None
+    if not 0.0 <= value <= 60.0:
+        raise badOption(f"{flag} must be seconds from 0 to 60, got {value:g}")
+    return value
 
 
 def ctrlc(
@@ -450,32 +398,76 @@ def ctrlc(
     start_method: str = "",
 ) -> None:
     """Press Ctrl-C in every exercise (spec parameters) and time how it stops; exit 1 on any failure."""
-    try:
-        afterSeconds = float(after)
-        requireRange("--after", afterSeconds, 0.0, 60.0)
-    except ValueError:
-        raise badOption(f"--after must be seconds from 0 to 60, got {after!r}") from None
+    afterSeconds = parseSeconds("--after", after)
     options = parseOptions("", False, "", start_method)
     extra = ["--start-method", options.startMethod] if options.startMethod else []
-    rows: list[tuple[str, str, str, str, str]] = []
+    rows: list[tuple[str, str, str, str]] = []
     failed = False
     for lectureNo, exercise in select(lecture, "", runAll=True):
         script = f"l{lectureNo}.py"
-        outcome = interrupt([PYTHON, script, "--ex", str(exercise.number), *extra], afterSeconds)
-        lines = outcome.stderr.strip().splitlines()
-        good = outcome.finishedFirst or (
-            outcome.status == 130 and lines == [f"{script}: interrupted"] and outcome.seconds < 2.0
-        )
-        failed |= not good or bool(outcome.leftover)
+        outcome = inject([PYTHON, script, "--ex", str(exercise.number), *extra], "ctrl-c", afterSeconds)
+        wrong = problems(outcome, script, maxSeconds=2.0)
+        failed |= bool(wrong)
         stopped = "ended before Ctrl-C" if outcome.finishedFirst else f"{outcome.seconds:.2f} s"
-        message = lines[-1][:60] if lines else ""
-        rows.append(
-            (f"{lectureNo}.{exercise.number}", str(outcome.status), stopped, str(len(outcome.leftover)), message)
-        )
+        rows.append((f"{lectureNo}.{exercise.number}", str(outcome.status), stopped, "; ".join(wrong) or "ok"))
         print(f"{lectureNo}.{exercise.number}: status {outcome.status}, {stopped}", flush=True)
-    print(formatTable(("ex", "status", "SIGINT to exit", "processes left", "stderr"), rows, title="\nCtrl-C"))
+    print(formatTable(("ex", "status", "SIGINT to exit", "problems"), rows, title="\nCtrl-C"))
     if failed:
         raise Exit("invoke ctrlc: a run did not stop cleanly (status 130, one line, < 2 s, nothing left)", code=1)
+
+
+def faults(
+    c: Context,  # noqa: ARG001 - invoke passes the context to every task
+    lecture: str = "",
+    fault: str = "",
+    start_method: str = "",
+    after: str = "0.2",
+    full: bool = False,
+) -> None:
+    """Deal every fault from outside to every exercise under every start method; exit 1 on any failure."""
+    if fault and fault not in FAULTS:
+        raise badOption(f"--fault must be one of {', '.join(FAULTS)}, got {fault!r}")
+    if start_method and start_method not in START_METHODS:
+        raise badOption(f"--start-method must be one of {', '.join(START_METHODS)}, got {start_method!r}")
+    afterSeconds = parseSeconds("--after", after)
+    chosen = select(lecture, "", runAll=True)
+    methods = [start_method] if start_method else list(START_METHODS)
+    kinds = [fault] if fault else list(FAULTS)
+    rows: list[tuple[str, ...]] = []
+    for method in methods:
+        for lectureNo, exercise in chosen:
+            for kind in kinds:
+                row = faultRow(lectureNo, exercise.number, method, kind, afterSeconds, quick=not full)
+                rows.append(row)
+                print("  ".join(row), flush=True)
+    headers = ("ex", "start", "fault", "status", "to exit", "traceback", "left", "verdict")
+    print(formatTable(headers, rows, title=f"\nFaults from outside, Python {platform.python_version()}"))
+    failures = sum(not row[-1].startswith(("ok", "n/a")) for row in rows)
+    if failures:
+        raise Exit(f"invoke faults: {failures} case(s) did not end cleanly", code=1)
+
+
+def faultRow(lecture: int, number: int, method: str, fault: Fault, after: float, *, quick: bool) -> tuple[str, ...]:
+    """One case of ``invoke faults``: run, deal the fault, judge how it ended."""
+    script = f"l{lecture}.py"
+    args = [PYTHON, script, "--ex", str(number), "--start-method", method, *(["--quick"] if quick else [])]
+    run = inject(args, fault, after)
+    wrong = problems(run, script, RECOVERING.get((lecture, number)))
+    if run.finishedFirst or run.note:
+        verdict = f"n/a: {run.note or 'ended before the fault'}" + (f"; {'; '.join(wrong)}" if wrong else "")
+    else:
+        verdict = "; ".join(wrong) or "ok"
+    seconds = "" if run.finishedFirst or run.note else f"{run.seconds:.2f} s"
+    return (
+        f"{lecture}.{number}",
+        method,
+        fault,
+        str(run.status),
+        seconds,
+        "yes" if run.traceback else "no",
+        str(len(run.leftover)),
+        verdict,
+    )
 
 
 def matrix(
@@ -623,6 +615,17 @@ ctrlc_task: Task[TaskBody] = Task(
         "lecture": "only this lecture (default: all four)",
         "after": "seconds after the first line of output to press Ctrl-C (default 1.0)",
         "start-method": f"process start method: {', '.join(START_METHODS)}",
+    },
+)
+faults_task: Task[TaskBody] = Task(
+    faults,
+    name="faults",
+    help={
+        "lecture": "only this lecture (default: all four)",
+        "fault": f"only this fault: {', '.join(FAULTS)}",
+        "start-method": f"only this start method: {', '.join(START_METHODS)}",
+        "after": "seconds after the first line of output to deal the fault (default 0.2)",
+        "full": "the spec's parameters instead of --quick",
     },
 )
 matrix_task: Task[TaskBody] = Task(

@@ -8,13 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
 
+from lab.faults import inject, problems
 from shared import ConfigError, StartMethod, WorkerLostError, executorScope, guardedMain
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,45 +79,23 @@ def test_the_scope_names_how_a_killed_worker_died(startMethod: StartMethod) -> N
 # ------------------------------------------------------- real command lines
 
 
-def sessionMembers(sid: int) -> list[int]:
-    """Live processes of the session ``sid`` (Linux /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[0] != "Z" and int(fields[3]) == sid:
-                found.append(int(entry.name))
-    return found
-
-
-def settled(sid: int) -> list[int]:
-    """The session's processes still alive 3 s after its leader exited (none, if all is well)."""
-    deadline = time.monotonic() + 3.0
-    while (left := sessionMembers(sid)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return left
+@pytest.mark.parametrize("startMethod", ["fork", "spawn"])
+def test_sigterm_stops_a_real_run_like_ctrl_c(startMethod: str) -> None:
+    args = [sys.executable, "l29.py", "--ex", "2", "--start-method", startMethod]
+    outcome = inject(args, "sigterm", 0.5, cwd=str(ROOT))
+    assert not outcome.finishedFirst
+    assert (outcome.status, outcome.stderrLines) == (143, ["l29.py: terminated (SIGTERM)"])
+    assert problems(outcome, "l29.py", maxSeconds=2.0) == []
 
 
 @pytest.mark.parametrize("startMethod", ["fork", "spawn"])
-def test_sigterm_stops_a_real_run_like_ctrl_c(startMethod: str) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "l29.py", "--ex", "2", "--start-method", startMethod],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    assert process.stdout is not None
-    process.stdout.readline()  # running: the banner is out
-    time.sleep(0.5)
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=30)
-    assert (process.returncode, stderr) == (143, "l29.py: terminated (SIGTERM)\n")
-    assert settled(process.pid) == []
+def test_a_worker_killed_from_outside_ends_the_run_in_one_line(startMethod: str) -> None:
+    args = [sys.executable, "l29.py", "--ex", "2", "--start-method", startMethod]
+    outcome = inject(args, "sigkill-worker", 0.3, cwd=str(ROOT))
+    assert (outcome.finishedFirst, outcome.note) == (False, "")
+    assert outcome.status == 1
+    assert outcome.stderrLines[0].startswith("l29.py: a worker process died (SIGKILL)")
+    assert problems(outcome, "l29.py") == []
 
 
 def shell(command: str) -> subprocess.CompletedProcess[str]:
@@ -134,3 +112,22 @@ def test_a_closed_pipe_ends_the_run_quietly() -> None:
 def test_a_full_disk_is_one_line_and_status_1() -> None:
     done = shell(f"{sys.executable} l29.py --ex 1 --quick --executor inline > /dev/full")
     assert (done.returncode, done.stderr) == (1, "l29.py: cannot write the report: No space left on device\n")
+
+
+# One long-running exercise per lecture, interrupted half a second after its first line, and once
+# through invoke. (`invoke ctrlc` and `invoke faults` deal every fault to every exercise.)
+CTRL_C_CASES = [
+    pytest.param(["l29.py", "--ex", "2"], "l29.py", id="l29-ex2"),
+    pytest.param(["l31.py", "--ex", "3"], "l31.py", id="l31-ex3"),
+    pytest.param(["l36.py", "--ex", "1"], "l36.py", id="l36-ex1"),
+    pytest.param(["l37.py", "--ex", "4"], "l37.py", id="l37-ex4"),
+    pytest.param(["-m", "invoke", "run", "--lecture", "36", "--ex", "1"], "invoke run", id="invoke-l36-ex1"),
+]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+@pytest.mark.parametrize(("argv", "prog"), CTRL_C_CASES)
+def test_ctrl_c_ends_in_2_s_with_status_130_one_line_and_nothing_left(argv: list[str], prog: str) -> None:
+    outcome = inject([sys.executable, *argv], "ctrl-c", 0.5, cwd=str(ROOT))
+    assert not outcome.finishedFirst
+    assert problems(outcome, prog, maxSeconds=2.0) == []

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from shared import Exercise
-from tasks import interrupt
 
 ROOT = Path(__file__).resolve().parent.parent
 LECTURES = ("l29", "l31", "l36", "l37")
@@ -87,7 +86,8 @@ def test_a_lecture_file_with_shared_runs_alone_and_passes_mypy_strict(
     for label, (status, stdout, stderr) in results.items():
         assert status == 0, f"{name} {label}: {stderr[-2000:]}"
         assert "Traceback" not in stderr
-        assert "the lecture says" in stdout
+        assert "the lecture says" not in stdout  # the report alone: verdicts are the lab's
+        assert [line for line in stdout.splitlines() if len(line) > 100] == []
 
 
 def test_shared_alone_imports_bare_and_passes_mypy_strict(tmp_path: Path, mypyCache: Path) -> None:
@@ -99,30 +99,3 @@ def test_shared_alone_imports_bare_and_passes_mypy_strict(tmp_path: Path, mypyCa
     assert imported.stdout.strip() == "[]"
     checked = run([sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(mypyCache), "shared.py"], folder)
     assert checked.returncode == 0, checked.stdout
-
-
-# ------------------------------------------------------------------ Ctrl-C
-
-
-# One long-running exercise per lecture, interrupted half a second after its first line, and once
-# through invoke. (`invoke ctrlc` times every exercise; these keep the suite fast.)
-CTRL_C_CASES = [
-    pytest.param(["l29.py", "--ex", "2"], 0.5, "l29.py: interrupted", id="l29-ex2"),
-    pytest.param(["l31.py", "--ex", "3"], 0.5, "l31.py: interrupted", id="l31-ex3"),
-    pytest.param(["l36.py", "--ex", "1"], 0.5, "l36.py: interrupted", id="l36-ex1"),
-    pytest.param(["l37.py", "--ex", "4"], 0.5, "l37.py: interrupted", id="l37-ex4"),
-    pytest.param(
-        ["-m", "invoke", "run", "--lecture", "36", "--ex", "1"], 0.5, "invoke run: interrupted", id="invoke-l36-ex1"
-    ),
-]
-
-
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
-@pytest.mark.parametrize(("argv", "after", "message"), CTRL_C_CASES)
-def test_ctrl_c_ends_in_2_s_with_status_130_and_no_process_left(argv: list[str], after: float, message: str) -> None:
-    outcome = interrupt([sys.executable, *argv], after)
-    assert not outcome.finishedFirst
-    assert outcome.status == 130, outcome.stderr
-    assert outcome.stderr.strip().splitlines() == [message]
-    assert outcome.seconds < 2.0
-    assert outcome.leftover == ()
