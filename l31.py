@@ -9,10 +9,9 @@ Exercises (spec: lecture31.txt):
 4. Mixed-architecture pipeline: naive vs correct tiers for 12, 24 and 48 sensors,
    and a sync circuit breaker around storage.
 
-Run one with ``python l31.py --ex 3`` (``invoke run --lecture 31 --ex 3`` adds the
-lab's verdicts); ``--all`` runs every exercise, ``--quick`` uses small sizes and
-scaled-down timings, ``--seed`` fixes every random draw, ``--executor`` and
-``--start-method`` pick the CPU tier. Standard library and ``shared.py`` only.
+Run one with ``python l31.py --ex 3`` (``invoke run --lecture 31 --ex 3`` adds the lab's
+verdicts); ``--all``, ``--quick``, ``--seed``, ``--executor`` and ``--start-method`` as in
+every lecture. Standard library and ``shared.py`` only.
 
 The circuit breaker is one state machine (``BreakerCore``) in two thin shells:
 ``AsyncCircuitBreaker`` around coroutines (exercise 3) and ``CircuitBreaker``
@@ -59,37 +58,16 @@ from shared import (
     warmUp,
 )
 
+# fmt: off
 __all__ = [
-    "EXERCISES",
-    "AsyncCircuitBreaker",
-    "BreakerCore",
-    "BreakerState",
-    "BreakerStatistics",
-    "CircuitBreaker",
-    "CircuitOpenError",
-    "FlakyAsyncService",
-    "LatencyTracker",
-    "ProbeTimeoutError",
-    "StateChange",
-    "StoreError",
-    "TrackerStatistics",
-    "Watched",
-    "aggregateResults",
-    "asyncMain",
-    "correctPipeline",
-    "fanOutWithAdaptiveTimeout",
-    "fetchMetadataBlocking",
-    "fetchSensorReading",
-    "handleRequest",
-    "handleRequestSync",
-    "main",
-    "naivePipeline",
-    "normalizeReading",
-    "parseCsvChunk",
-    "queryShard",
-    "runWatched",
-    "storeReading",
+    "EXERCISES", "AsyncCircuitBreaker", "BreakerCore", "BreakerState", "BreakerStatistics",
+    "CircuitBreaker", "CircuitOpenError", "FlakyAsyncService", "LatencyTracker",
+    "ProbeTimeoutError", "StateChange", "StoreError", "aggregateResults", "asyncMain",
+    "correctPipeline", "fanOutWithAdaptiveTimeout", "fetchMetadataBlocking", "fetchSensorReading",
+    "handleRequest", "handleRequestSync", "main", "naivePipeline", "normalizeReading",
+    "parseCsvChunk", "queryShard", "runWatched", "storeReading",
 ]
+# fmt: on
 
 LECTURE = 31
 STAGE_DEADLINE_SECONDS: Final = 60.0
@@ -298,11 +276,6 @@ class Exercise1Result:
     def speedup(self) -> float:
         """Requirement 5's ratio: synchronous time over three-tier time."""
         return speedup(self.sequentialSeconds, self.threeTierSeconds)
-
-    @property
-    def threadTierSpeedup(self) -> float:
-        """Sequential time over the thread tier alone (parse on the loop)."""
-        return speedup(self.sequentialSeconds, self.threadTierSeconds)
 
 
 def timeAsync(
@@ -639,19 +612,9 @@ class Exercise2Result:
     loopProblems: tuple[str, ...]
 
     @property
-    def responded(self) -> tuple[int, ...]:
-        """Shards responding per query."""
-        return tuple(q["shardsResponded"] for q in self.queries)
-
-    @property
     def totalRecords(self) -> int:
         """Records accumulated over every query."""
         return sum(q["totalRecords"] for q in self.queries)
-
-    @property
-    def maxOvershootSeconds(self) -> float:
-        """The most any fan-out ran past the timeout it used (0 when all finished before)."""
-        return max(0.0, *(q["elapsedSeconds"] - q["usedTimeout"] for q in self.queries))
 
 
 async def runFanOutQueries(config: Exercise2Config, seed: int) -> tuple[list[FanOutResult], int, float]:
@@ -698,7 +661,7 @@ def formatExercise2(result: Exercise2Result) -> str:
             for q in result.queries
         ],
     )
-    responded = result.responded
+    responded = [q["shardsResponded"] for q in result.queries]
     default = config.defaultTimeout * config.timeScale
     defaults = sum(q["usedTimeout"] == default for q in result.queries)
     lines = ["", trace, ""]
@@ -727,10 +690,9 @@ def exercise2(options: RunOptions, log: Log) -> Exercise2Result:
 # ============================================================================
 # Exercise 3 - Circuit breaker implementation
 # ============================================================================
-# Map: 1 BreakerCore: the spec's state and counters, and its rules: acquire() is the "open" rule,
-#      succeeded() / failed() the "half_open" and "closed" rules (exercise 4's sync breaker
-#      shares them) | 2 AsyncCircuitBreaker.call | 3 CircuitOpenError, FlakyAsyncService.fetch
-#      4 runBreakerHarness: one line per call | 5 formatExercise3: the breakdown.
+# Map: 1 BreakerCore: the state, counters and rules (acquire: "open"; succeeded / failed: "half_open"
+#      and "closed"), shared with exercise 4 | 2 AsyncCircuitBreaker.call | 3 CircuitOpenError,
+#      FlakyAsyncService.fetch | 4 runBreakerHarness: a line per call | 5 formatExercise3.
 # Per call: wait_for(breaker.call(service.fetch, i), 1.0) -> acquire -> fetch -> succeeded /
 #      failed (or released: cancelled by the caller, not counted) -> CallRecord.
 
@@ -1019,20 +981,10 @@ class ServiceBehaviour(enum.StrEnum):
     HANG = "hang"
 
 
-class ServiceReply(TypedDict):
-    """A normal answer of the flaky service."""
-
-    requestId: int
-    payload: str
-
-
 @final
 class FlakyAsyncService:
-    """Requirement 3: answers 60% of requests, raises "service degraded" for 30%, hangs 3 s for 10%.
-
-    Each request's behaviour is drawn from the seed and the request id, so it does
-    not depend on which earlier requests the breaker let through.
-    """
+    """Requirement 3: answers 60% of requests, raises "service degraded" for 30%, hangs 3 s for 10%;
+    each request's behaviour drawn from the seed and its id, whichever requests got through before."""
 
     def __init__(
         self,
@@ -1065,7 +1017,7 @@ class FlakyAsyncService:
         """Request ids that reached the service, in order."""
         return tuple(self._received)
 
-    async def fetch(self, requestId: int) -> ServiceReply:
+    async def fetch(self, requestId: int) -> dict[str, int | str]:
         """Answer, fail, or hang and then raise ``asyncio.TimeoutError``."""
         self._received.append(requestId)
         behaviour = self.behaviour(requestId)
@@ -1096,7 +1048,6 @@ class CallRecord:
     outcome: CallOutcome
     detail: str
     seconds: float
-    stateBefore: BreakerState
     stateAfter: BreakerState
     failureCount: int
     reachedService: bool
@@ -1109,8 +1060,7 @@ class CallRecord:
 class Exercise3Config:
     """The spec's numbers: 30 calls, threshold 3, reset 2.0 s, probe 0.5 s, outer 1.0 s, hang 3 s.
 
-    Ours: 0.3 s between calls (back to back, 30 calls take less than the 2 s reset,
-    and half_open is never reached); ``timeScale`` multiplies every duration.
+    Ours: 0.3 s between calls (back to back, 30 calls end before the 2 s reset: no half_open).
     """
 
     calls: int = 30
@@ -1163,11 +1113,6 @@ class Exercise3Result:
     def durations(self, outcome: CallOutcome) -> list[float]:
         """Seconds of every call that ended with ``outcome``."""
         return [record.seconds for record in self.calls if record.outcome is outcome]
-
-    @property
-    def finalState(self) -> BreakerState:
-        """The breaker's state after the last call."""
-        return self.statistics.state
 
 
 def formatCallLine(record: CallRecord) -> str:
@@ -1229,7 +1174,6 @@ async def runBreakerHarness(config: Exercise3Config, seed: int, log: Log) -> Exe
             outcome=outcome,
             detail=f"probe: {detail}" if reached and before.state is not BreakerState.CLOSED else detail,
             seconds=watch.elapsed,
-            stateBefore=before.state,
             stateAfter=after.state,
             failureCount=after.failureCount,
             reachedService=reached,
@@ -1248,8 +1192,6 @@ async def runBreakerHarness(config: Exercise3Config, seed: int, log: Log) -> Exe
 
 def runExercise3(config: Exercise3Config, *, seed: int, log: Log = silent) -> Exercise3Result:
     """Requirements 4-5: the harness in a fresh event loop, with the loop's warnings collected."""
-    if config.timeScale != 1.0:
-        log(f"(time scale {config.timeScale}: every duration is {config.timeScale} x the spec's)")
     watched = runWatched(runBreakerHarness(config, seed, log))
     return replace(watched.result, loopProblems=watched.loopProblems)
 
@@ -1260,12 +1202,12 @@ def formatExercise3(result: Exercise3Result) -> str:
     rows = [(str(o), result.count(o), max(result.durations(o), default=0.0) * 1e3) for o in CallOutcome]
     breakdown = formatTable(("outcome", "calls", "slowest ms"), [*rows, ("all", len(result.calls), "")])
     stats = result.statistics
-    lines = [
-        "",
-        breakdown,
-        "",
+    lines = ["", breakdown, ""]
+    if config.timeScale != 1.0:
+        lines.append(f"(time scale {config.timeScale}: every duration is {config.timeScale} x the spec's)")
+    lines += [
         prose(
-            f"Final state: {result.finalState} (failureCount {stats.failureCount}, successCountInHalfOpen "
+            f"Final state: {stats.state} (failureCount {stats.failureCount}, successCountInHalfOpen "
             f"{stats.successCountInHalfOpen}); the circuit opened "
             f"{sum(c.current is BreakerState.OPEN for c in result.changes)} time(s). The breaker counted "
             f"{stats.successes} successes, {stats.failures} failures, {stats.rejected} rejections and "
@@ -1758,27 +1700,21 @@ def runExercise4(
 def breakerSummary(result: Exercise4Result) -> str:
     """One sentence: when the breaker opened and failed stores fast, and how many extra batches it took."""
     config = result.config
-    opened = [row.batch for row in result.batches if row.stateAfter is BreakerState.OPEN]
     fast = [row.batch for row in result.batches if row.fastFails]
-    stores = len(result.batches) * config.batchSize
     if not fast:
         return (
-            f"The breaker never failed a store fast: no {config.breakerThreshold} consecutive failures "
-            f"in {stores} stores ({config.batches} batches and {result.extraBatches} more)."
+            f"No {config.breakerThreshold} consecutive failures in {len(result.batches) * config.batchSize} stores "
+            f"({config.batches} batches and {result.extraBatches} more): the breaker never failed a store fast."
         )
-    where = (
-        f"within the spec's {config.batches} batches"
-        if result.extraBatches == 0
-        else f"after {result.extraBatches} batch(es) beyond the spec's {config.batches}"
-    )
+    opened = next(row.batch for row in result.batches if row.stateAfter is not BreakerState.CLOSED)
     return (
-        f"The breaker opened in batch {opened[0] if opened else fast[0]} and failed stores fast from batch "
-        f"{fast[0]} on ({result.fastFails} in all, none reached storage), {where}."
+        f"The breaker opened in batch {opened} and failed {result.fastFails} stores fast from batch {fast[0]} on "
+        f"(none reached storage); {result.extraBatches} batch(es) beyond the spec's {config.batches} were needed."
     )
 
 
 def formatExercise4(result: Exercise4Result) -> str:
-    """Requirements 4-5: naive vs correct with the speedup, then the breaker per batch."""
+    """Requirements 4-5: naive vs correct with the speedup, then the breaker per batch, with totals."""
     config = result.config
     table = formatTable(
         ("sensors", "naive ms", "correct ms", "speedup"),
@@ -1789,44 +1725,28 @@ def formatExercise4(result: Exercise4Result) -> str:
         title=f"Naive vs correct (normalize on {config.processWorkers} {result.executor} workers, "
         f"store on {config.storeWorkers} threads)",
     )
+    rows = [(r.batch, r.clockSeconds, r.successes, r.failures, r.fastFails, str(r.stateAfter)) for r in result.batches]
+    totals = [
+        sum(column) for column in zip(*((r.successes, r.failures, r.fastFails) for r in result.batches), strict=True)
+    ]
     batches = formatTable(
         ("batch", "clock s", "stored", "failed", "fast-failed", "state after"),
-        [
-            (row.batch, row.clockSeconds, row.successes, row.failures, row.fastFails, str(row.stateAfter))
-            for row in result.batches
-        ]
-        + [
-            (
-                "all",
-                "",
-                sum(r.successes for r in result.batches),
-                sum(r.failures for r in result.batches),
-                result.fastFails,
-                f"{sum(r.total for r in result.batches)} stores",
-            )
-        ],
+        [*rows, ("all", "", *totals, f"{sum(totals)} stores")],
         title=f"Breaker around storeReading: p(fail) = {config.storeFailureProbability}, opens after "
         f"{config.breakerThreshold} consecutive failures, probes {config.breakerResetSeconds:g} s later",
     )
     growth = " -> ".join(f"{row.speedup:.2f}x" for row in result.rows)
-    return "\n".join(
-        [
-            "",
-            table,
-            prose(
-                f"Speedup {growth}: the naive loop runs normalize + store for one sensor at a time (about n x 21 "
-                "ms); the correct pipeline waits for the slowest fetch once and spreads the rest over the pools."
-            ),
-            "",
-            batches,
-            prose(
-                f"{breakerSummary(result)} 'Consecutive' is in sensor order: the breaker admits a batch's stores "
-                "in that order and hears their outcomes in that order once all have run at once on the thread "
-                f"pool, so its state follows from the seed alone. Its clock is the batch schedule (batch k at k x "
-                f"{config.batchIntervalSeconds:g} s), not the wall clock."
-            ),
-        ]
+    speedupNote = (
+        f"Speedup {growth}: the naive loop runs normalize + store for one sensor at a time (about n x 21 ms); "
+        "the correct pipeline waits for the slowest fetch once and spreads the rest over the pools."
     )
+    breakerNote = (
+        f"{breakerSummary(result)} 'Consecutive' is in sensor order: the breaker admits a batch's stores in that "
+        "order and hears their outcomes in that order once all have run at once on the thread pool, so its state "
+        f"follows from the seed alone. Its clock is the batch schedule (batch k at k x "
+        f"{config.batchIntervalSeconds:g} s), not the wall clock."
+    )
+    return "\n".join(["", table, prose(speedupNote), "", batches, prose(breakerNote)])
 
 
 def exercise4(options: RunOptions, log: Log) -> Exercise4Result:
