@@ -770,7 +770,7 @@ def test_exercise4_extra_batches_run_until_a_store_fails_fast() -> None:
     never = l31.runExercise4(config, seed=SEED4, executor="inline")
     assert [r.batch for r in never.batches] == [1, 2, 3]
     assert never.fastFails == 0
-    assert "never failed a store fast" in l31.formatExercise4(never)
+    assert "the breaker never failed a store fast" in " ".join(l31.formatExercise4(never).split())
 
 
 EXECUTORS4: list[tuple[ExecutorKind, StartMethod | None]] = [
