@@ -735,6 +735,45 @@ def extensionNote(rows: Sequence[BenchRow], firstBelow: Sequence[BenchRow], trie
     return prose("; ".join(parts) + ".")
 
 
+def threeTierNotes(
+    config: l31.Exercise1Config,
+    rows: Sequence[BenchRow],
+    seed: int,
+    parseSeconds: float,
+    startUp: float,
+    roundTrip: float,
+) -> list[str]:
+    """What the ideal of 31.1 assumes, where the gain comes from, and what takes each row's missing efficiency."""
+    delays, _ = threeTierIdeals(config, seed, parseSeconds)
+    baseline = rows[0].medianSeconds
+    handOff = roundTrip - parseSeconds
+    causes = {
+        rows[0].label: "each time.sleep overshoots the delay it asked for (timer slack).",
+        rows[1].label: f"the loop parses each chunk ({parseSeconds * 1e3:.1f} ms) between thread hand-offs and "
+        "wake-ups; the model counts neither the hand-offs nor the loop's start and close.",
+        rows[2].label: f"each chunk crosses to a worker and back ({roundTrip * 1e3:.2f} ms round trip for "
+        f"{parseSeconds * 1e3:.2f} ms of parsing: {handOff * 1e3:.2f} ms of pickling and IPC per chunk), "
+        "plus thread hand-offs and the loop's start and close.",
+    }
+    return [
+        prose(
+            f"Ideal = the latency model: {len(delays)} metadata calls as drawn ({min(delays) * 1e3:.0f}-"
+            f"{max(delays) * 1e3:.0f} ms, {sum(delays) * 1e3:.0f} ms in all) on {config.threadWorkers} threads; "
+            f"parsing {parseSeconds * 1e3:.2f} ms per chunk (calibrated here: {config.recordsPerRequest} x "
+            f"time.sleep(0.0001) plus timer slack) on the loop or on {config.processWorkers} processes. A sleep "
+            f"holds no core, so the parse tier is {config.processWorkers} wide on {cpuCount()} cores."
+        ),
+        prose(
+            f"Pool start-up {startUp * 1e3:.0f} ms, paid once before timing; a parse round trip through the warm "
+            f"pool {roundTrip * 1e3:.2f} ms against {parseSeconds * 1e3:.2f} ms in process. The thread tier carries "
+            f"the gain ({rows[1].speedup:.2f}x): {config.threadWorkers} blocking calls overlap. The process tier "
+            f"adds {rows[2].speedup / rows[1].speedup:.2f}x on top: it only shortens the parse queue, "
+            f"{len(delays) * parseSeconds * 1e3:.0f} ms of the sequential {baseline * 1e3:.0f} ms."
+        ),
+        *(belowTargetNote(row, causes[row.label]) for row in rows[:3] if row.efficiency < EFFICIENCY_TARGET),
+    ]
+
+
 def benchThreeTier(
     config: l31.Exercise1Config, options: BenchOptions, log: Log = silent, extensions: Sequence[int] = ()
 ) -> BenchReport:
@@ -789,34 +828,7 @@ def benchThreeTier(
                         rows.append(row)
                         if row.efficiency >= EFFICIENCY_TARGET:
                             below.discard(base.label)
-    delays, _ = threeTierIdeals(config, seed, parseSeconds)
-    baseline = rows[0].medianSeconds
-    handOff = roundTrip - parseSeconds
-    causes = {
-        rows[0].label: "each time.sleep overshoots the delay it asked for (timer slack).",
-        rows[1].label: f"the loop parses each chunk ({parseSeconds * 1e3:.1f} ms) between thread hand-offs and "
-        "wake-ups; the model counts neither the hand-offs nor the loop's start and close.",
-        rows[2].label: f"each chunk crosses to a worker and back ({roundTrip * 1e3:.2f} ms round trip for "
-        f"{parseSeconds * 1e3:.2f} ms of parsing: {handOff * 1e3:.2f} ms of pickling and IPC per chunk), "
-        "plus thread hand-offs and the loop's start and close.",
-    }
-    notes = [
-        prose(
-            f"Ideal = the latency model: {len(delays)} metadata calls as drawn ({min(delays) * 1e3:.0f}-"
-            f"{max(delays) * 1e3:.0f} ms, {sum(delays) * 1e3:.0f} ms in all) on {config.threadWorkers} threads; "
-            f"parsing {parseSeconds * 1e3:.2f} ms per chunk (calibrated here: {config.recordsPerRequest} x "
-            f"time.sleep(0.0001) plus timer slack) on the loop or on {config.processWorkers} processes. A sleep "
-            f"holds no core, so the parse tier is {config.processWorkers} wide on {cpuCount()} cores."
-        ),
-        prose(
-            f"Pool start-up {startUp * 1e3:.0f} ms, paid once before timing; a parse round trip through the warm "
-            f"pool {roundTrip * 1e3:.2f} ms against {parseSeconds * 1e3:.2f} ms in process. The thread tier carries "
-            f"the gain ({rows[1].speedup:.2f}x): {config.threadWorkers} blocking calls overlap. The process tier "
-            f"adds {rows[2].speedup / rows[1].speedup:.2f}x on top: it only shortens the parse queue, "
-            f"{len(delays) * parseSeconds * 1e3:.0f} ms of the sequential {baseline * 1e3:.0f} ms."
-        ),
-        *(belowTargetNote(row, causes[row.label]) for row in rows[:3] if row.efficiency < EFFICIENCY_TARGET),
-    ]
+    notes = threeTierNotes(config, rows, seed, parseSeconds, startUp, roundTrip)
     if firstBelow:
         notes.append(extensionNote(rows, firstBelow, tried))
     return BenchReport(
