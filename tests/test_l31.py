@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import sys
 import warnings
 from collections.abc import Iterator
@@ -19,9 +18,20 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 import l31
-from lab.bench import EFFICIENCY_TARGET, BenchOptions, BenchRow
-from lab.claims import Claim, ClaimKind, Verdict
-from shared import START_METHODS, ConfigError, InlineExecutor, StartMethod, executorScope, percentile, warmUp
+from lab import lecture31 as lab31
+from lab.claims import Claim, ClaimKind, Verdict, formatClaims
+from shared import (
+    START_METHODS,
+    ConfigError,
+    ExecutorKind,
+    InlineExecutor,
+    RunOptions,
+    StartMethod,
+    executorScope,
+    makeRng,
+    percentile,
+    warmUp,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,12 +67,6 @@ def forkAfterThreads() -> None:
 def test_noWarnings_sees_a_fork_while_threads_run() -> None:
     with pytest.raises(AssertionError, match="multi-threaded"), noWarnings():
         forkAfterThreads()
-
-
-def verdictOf(claims: tuple[Claim, ...], words: str) -> Verdict:
-    """The verdict of the one claim whose statement contains ``words``."""
-    (claim,) = [c for c in claims if words in c.statement]
-    return claim.verdict
 
 
 # ============================================================================
@@ -134,34 +138,12 @@ def test_exercise1_process_pool_matches_sequential(startMethod: StartMethod, inl
     assert result.matchesSequential
     assert result.results == inline.results
     assert [r["requestId"] for r in result.results] == [0, 1, 2]
-    assert result.parseWidth == 2
-    assert inline.parseWidth == 1
-    assert result.sequential.idealSeconds >= result.threeTier.idealSeconds
-    assert structuralHold(result.claims)
-    assert {c.kind for c in result.claims} == {ClaimKind.STRUCTURAL, ClaimKind.TIMING}
-
-
-def test_exercise1_claims_follow_the_figures(inline1: l31.Exercise1Result) -> None:
-    def judged(sequential: float, threads: float, tiers: float) -> tuple[Claim, ...]:
-        figures = replace(
-            inline1,
-            executor="process",
-            sequential=replace(inline1.sequential, seconds=sequential),
-            threadTierOnly=replace(inline1.threadTierOnly, seconds=threads),
-            threeTier=replace(inline1.threeTier, seconds=tiers),
-        )
-        return l31._withClaims1(figures).claims
-
-    fast = judged(0.8, 0.13, 0.11)
-    assert verdictOf(fast, "beats the sequential handler") is Verdict.HOLDS
-    assert verdictOf(fast, "each tier adds its own gain") is Verdict.HOLDS
-    slow = judged(0.8, 0.10, 0.9)
-    assert verdictOf(slow, "beats the sequential handler") is Verdict.FAILS
-    assert verdictOf(slow, "each tier adds its own gain") is Verdict.FAILS
-    assert verdictOf(l31._withClaims1(inline1).claims, "each tier adds its own gain") is Verdict.NOT_MEASURED
-    differ = l31._withClaims1(replace(inline1, matchesSequential=False)).claims
-    assert verdictOf(differ, "returns what the synchronous handler returns") is Verdict.FAILS
-    assert not structuralHold(differ)
+    assert lab31.parseWidth(result.executor, SMALL1.processWorkers) == 2
+    assert lab31.parseWidth(inline.executor, SMALL1.processWorkers) == 1
+    assert lab31.threeTierBound(result, 0.002) >= 1.0
+    claims = lab31.judge1(result, parseSeconds=0.002)
+    assert structuralHold(claims)
+    assert {c.kind for c in claims} == {ClaimKind.STRUCTURAL, ClaimKind.TIMING}
 
 
 def test_exercise1_config_rejects_bad_values() -> None:
@@ -228,9 +210,9 @@ def test_fanOut_cancels_and_awaits_every_straggler() -> None:
 
 
 def test_exercise2_accounts_for_every_shard() -> None:
-    config = l31.Exercise2Config(queries=6, timeScale=0.02, longRunQueries=60)
-    lines: list[str] = []
-    result = l31.runExercise2(config, seed=5, log=lines.append)
+    config = l31.Exercise2Config(queries=6, timeScale=0.02)
+    result = l31.runExercise2(config, seed=5)
+    lines = l31.formatExercise2(result).splitlines()
     assert len(result.queries) == 6
     assert sum(line.startswith("q0") for line in lines) == 6
     for query in result.queries:
@@ -238,17 +220,7 @@ def test_exercise2_accounts_for_every_shard() -> None:
     assert result.queries[0]["usedTimeout"] == pytest.approx(0.5 * 0.02)
     assert result.liveShardTasks == 0
     assert result.loopProblems == ()
-    assert structuralHold(result.claims)
-
-
-def test_long_run_ratchets_down_only_without_headroom() -> None:
-    spec = l31.simulateAdaptiveTimeouts(600, 6, seed=42, multiplier=2.0)
-    tight = l31.simulateAdaptiveTimeouts(600, 6, seed=42, multiplier=1.0)
-    assert spec == l31.simulateAdaptiveTimeouts(600, 6, seed=42, multiplier=2.0)
-    assert spec.timeouts[0] == 0.5
-    assert not spec.ratchetsDown
-    assert tight.ratchetsDown
-    assert tight.settledResponded < spec.settledResponded
+    assert structuralHold(lab31.judge2(result))
 
 
 # ============================================================================
@@ -651,8 +623,9 @@ def test_exercise3_harness_accounts_and_fails_fast() -> None:
         assert record.behaviour is l31.FlakyAsyncService(seed=4).behaviour(record.requestId)
     assert result.serviceCalls == 30 - result.count(l31.CallOutcome.CIRCUIT_OPEN)
     assert result.count(l31.CallOutcome.CIRCUIT_OPEN) > 0
-    assert l31.transitionsFollowSpec(result.changes, config.scaled(config.resetTimeoutSeconds))
-    assert structuralHold(result.claims)
+    assert lab31.transitionsFollowSpec(result.changes, config.scaled(config.resetTimeoutSeconds))
+    assert result.loopProblems == ()
+    assert structuralHold(lab31.judge3(result))
 
 
 def test_exercise3_config_rejects_rates_above_one() -> None:
@@ -664,13 +637,25 @@ def test_exercise3_config_rejects_rates_above_one() -> None:
 # Exercise 4
 # ============================================================================
 
-SMALL4 = l31.Exercise4Config(sizes=(1, 3), processWorkers=2, storeWorkers=1, batches=2, batchSize=3, timeScale=0.1)
+# Half the stores fail: at seed 2 the breaker opens in batch 2, fails stores fast, probes in batch 6
+# and closes; at seed 6 it first opens in batch 7, the first of the extra batches.
+SEED4 = 2
+SMALL4 = l31.Exercise4Config(
+    sizes=(1, 3),
+    processWorkers=2,
+    storeWorkers=3,
+    batches=6,
+    batchSize=6,
+    storeFailureProbability=0.5,
+    maxExtraBatches=4,
+    timeScale=0.1,
+)
 
 
 @pytest.fixture(scope="module")
 def inline4() -> l31.Exercise4Result:
     """Exercise 4 with normalisation inline: the seeded figures every executor must reproduce."""
-    return l31.runExercise4(SMALL4, seed=6, executor="inline")
+    return l31.runExercise4(SMALL4, seed=SEED4, executor="inline")
 
 
 def test_stages_compute_the_spec_fields() -> None:
@@ -679,7 +664,7 @@ def test_stages_compute_the_spec_fields() -> None:
     assert normalized["sensorId"] == 3
     assert l31.storeReading(normalized, seconds=0.0) == {"stored": True, "sensorId": 3}
     with pytest.raises(l31.StoreError, match=r"^store failed for sensor 3$"):
-        l31.storeReading(normalized, fail=True, seconds=0.0)
+        l31.storeReading(normalized, failureProbability=1.0, seconds=0.0)
     readings: list[l31.NormalizedReading] = [{**normalized, "normalized": v} for v in (1.0, 2.0, 3.0)]
     assert l31.aggregateResults(readings) == {
         "count": 3,
@@ -688,14 +673,80 @@ def test_stages_compute_the_spec_fields() -> None:
     }
 
 
-@given(st.integers(1, 12), st.integers(1, 4), st.sampled_from([0.15, 0.5, 0.9]))
-def test_runProbability_matches_enumeration(trials: int, runLength: int, probability: float) -> None:
-    exact = 0.0
-    for flags in itertools.product([False, True], repeat=trials):
-        if l31.longestRun(flags) >= runLength:
-            hits = sum(flags)
-            exact += probability**hits * (1 - probability) ** (trials - hits)
-    assert l31.runProbability(trials, runLength, probability) == pytest.approx(exact)
+def storeFails(sensorId: int, seed: int, probability: float = 0.15) -> bool:
+    """What ``storeReading`` should do for a sensor, drawn as its docstring says."""
+    return makeRng(seed, 31, 4, "store", sensorId).random() < probability
+
+
+def test_storeReading_fails_15_percent_from_its_own_seeded_draw() -> None:
+    def fails(sensorId: int, seed: int) -> bool:
+        reading: l31.NormalizedReading = {"sensorId": sensorId, "rawValue": 50.0, "normalized": 0.0, "signal": 0.0}
+        try:
+            l31.storeReading(reading, failureProbability=0.15, seed=seed, seconds=0.0)
+        except l31.StoreError:
+            return True
+        return False
+
+    drawn = [fails(sensorId, 7) for sensorId in range(1000)]
+    assert drawn == [storeFails(sensorId, 7) for sensorId in range(1000)]
+    assert sum(storeFails(sensorId, 7) for sensorId in range(5000)) / 5000 == pytest.approx(0.15, abs=0.015)
+    assert drawn != [fails(sensorId, 8) for sensorId in range(1000)]
+
+
+def expectedBatches(config: l31.Exercise4Config, seed: int) -> list[tuple[int, int, int, int, str]]:
+    """The spec's breaker rules replayed by hand: per batch (stored, failed, fast-failed, state after).
+
+    A batch's stores are admitted in sensor order at the batch's time on the schedule, then their
+    outcomes arrive in sensor order; an outcome after the state changed within the batch moves nothing.
+    Batches go on past the spec's until one has failed a store fast (or the extra batches run out).
+    """
+    state, failures, lastFailure = "closed", 0, 0.0
+    rows: list[tuple[int, int, int, int, str]] = []
+    for batch in range(1, config.batches + config.maxExtraBatches + 1):
+        if batch > config.batches and any(row[3] for row in rows):
+            break
+        now = batch * config.batchIntervalSeconds
+        if state == "open" and now - lastFailure >= config.breakerResetSeconds:
+            state = "half_open"
+        sensors = [batch * 1000 + i for i in range(config.batchSize)]
+        admitted = {"closed": sensors, "half_open": sensors[:1], "open": []}[state]
+        admittedIn = state
+        stored = failed = 0
+        for sensorId in admitted:
+            fails = storeFails(sensorId, seed, config.storeFailureProbability)
+            stored, failed = stored + (not fails), failed + fails
+            if state != admittedIn:
+                continue
+            if fails:
+                lastFailure = now
+                failures += admittedIn == "closed"
+                if admittedIn == "half_open" or failures >= config.breakerThreshold:
+                    state = "open"
+            else:
+                failures = 0
+                state = "closed"
+        rows.append((batch, stored, failed, len(sensors) - len(admitted), state))
+    return rows
+
+
+def batchFacts(result: l31.Exercise4Result) -> list[tuple[int, int, int, int, str]]:
+    return [(r.batch, r.successes, r.failures, r.fastFails, str(r.stateAfter)) for r in result.batches]
+
+
+def test_exercise4_breaker_follows_the_spec_rules_in_sensor_order(inline4: l31.Exercise4Result) -> None:
+    expected = expectedBatches(SMALL4, SEED4)
+    assert batchFacts(inline4) == expected
+    assert [row[4] for row in expected] == ["closed", "open", "open", "open", "open", "closed"]
+    assert [row[3] for row in expected] == [0, 0, 6, 6, 6, 5]
+    assert inline4.extraBatches == len(expected) - SMALL4.batches
+    assert [r.clockSeconds for r in inline4.batches] == [r[0] * 0.5 for r in expected]
+    stats = inline4.breakerStatistics
+    assert stats.admitted == stats.successes + stats.failures
+    assert stats.rejected == inline4.fastFails
+    assert structuralHold(lab31.judge4(inline4))
+    late = l31.runExercise4(replace(SMALL4, sizes=(1,)), seed=6, executor="inline")
+    assert batchFacts(late) == expectedBatches(SMALL4, 6)
+    assert late.extraBatches == 2
 
 
 def test_exercise4_breaker_opens_and_fails_fast_reproducibly() -> None:
@@ -705,46 +756,43 @@ def test_exercise4_breaker_opens_and_fails_fast_reproducibly() -> None:
     first = l31.runExercise4(config, seed=2, executor="inline")
     second = l31.runExercise4(config, seed=2, executor="inline")
     assert first.batches == second.batches
+    assert first.changes == second.changes
     assert all(row.total == 4 for row in first.batches)
     assert first.fastFails > 0
     stats = first.breakerStatistics
     assert stats.admitted == stats.successes + stats.failures
     assert stats.rejected == first.fastFails
-    assert structuralHold(first.claims)
+    assert structuralHold(lab31.judge4(first))
 
 
-@pytest.mark.parametrize("startMethod", START_METHODS)
-def test_exercise4_process_pool_matches_naive(startMethod: StartMethod, inline4: l31.Exercise4Result) -> None:
+def test_exercise4_extra_batches_run_until_a_store_fails_fast() -> None:
+    config = replace(SMALL4, sizes=(1,), batches=1, storeFailureProbability=0.0, maxExtraBatches=2)
+    never = l31.runExercise4(config, seed=SEED4, executor="inline")
+    assert [r.batch for r in never.batches] == [1, 2, 3]
+    assert never.fastFails == 0
+    assert "the breaker never failed a store fast" in " ".join(l31.formatExercise4(never).split())
+
+
+EXECUTORS4: list[tuple[ExecutorKind, StartMethod | None]] = [
+    *(("process", method) for method in START_METHODS),
+    ("thread", None),
+]
+
+
+@pytest.mark.parametrize(("executor", "startMethod"), EXECUTORS4)
+def test_exercise4_same_seed_same_breaker_under_every_executor(
+    executor: ExecutorKind, startMethod: StartMethod | None, inline4: l31.Exercise4Result
+) -> None:
     with noWarnings():
-        result = l31.runExercise4(SMALL4, seed=6, executor="process", startMethod=startMethod)
+        result = l31.runExercise4(SMALL4, seed=SEED4, executor=executor, startMethod=startMethod)
     assert all(row.aggregatesMatch for row in result.rows)
     assert [row.aggregate for row in result.rows] == [row.aggregate for row in inline4.rows]
     assert [row.aggregate["count"] for row in result.rows] == [1, 3]
     assert result.batches == inline4.batches
-    assert all(row.naiveIdealSeconds > 0 and row.correctIdealSeconds > 0 for row in result.rows)
-    assert sum(row.total for row in result.batches) == 6
-    assert result.cpuWidth == 2
-    assert inline4.cpuWidth == 1
-    assert structuralHold(result.claims)
-
-
-def test_exercise4_claims_follow_the_figures(inline4: l31.Exercise4Result) -> None:
-    def judged(*pairs: tuple[float, float]) -> tuple[Claim, ...]:
-        rows = tuple(
-            replace(row, naiveSeconds=naive, correctSeconds=correct)
-            for row, (naive, correct) in zip(inline4.rows, pairs, strict=True)
-        )
-        return l31._withClaims4(replace(inline4, rows=rows)).claims
-
-    growing = judged((0.33, 0.17), (0.59, 0.18))
-    assert verdictOf(growing, "beats the naive one at every scale") is Verdict.HOLDS
-    assert verdictOf(growing, "speedup increases with more sensors") is Verdict.HOLDS
-    flat = judged((0.33, 0.11), (0.59, 0.30))
-    assert verdictOf(flat, "beats the naive one at every scale") is Verdict.HOLDS
-    assert verdictOf(flat, "speedup increases with more sensors") is Verdict.FAILS
-    losing = judged((0.10, 0.17), (0.59, 0.18))
-    assert verdictOf(losing, "beats the naive one at every scale") is Verdict.FAILS
-    assert structuralHold(losing)
+    assert result.changes == inline4.changes
+    assert result.breakerStatistics == inline4.breakerStatistics
+    assert sum(row.total for row in result.batches) == SMALL4.batchSize * len(inline4.batches)
+    assert structuralHold(lab31.judge4(result))
 
 
 # ============================================================================
@@ -761,104 +809,32 @@ def test_exercise1_on_a_dask_cluster_matches_the_process_pool(daskResults: dict[
 
 
 # ============================================================================
-# Benchmarks: the logic, not the clock (tiny sizes, one repeat)
+# Reports: every line of every exercise's quick run, and of its verdicts, fits 100 columns
 # ============================================================================
 
-TINY_BENCH = BenchOptions(seed=3, repeats=1)
-TINY4 = l31.Exercise4Config(processWorkers=2, storeWorkers=2, timeScale=0.02)
+
+def quickRun(number: int) -> tuple[object, list[str]]:
+    """One exercise in its quick config (CPU tier inline), its result and every printed line."""
+    lines: list[str] = []
+    options = RunOptions(seed=42, quick=True, executor="inline")
+    result = l31.EXERCISES[number - 1].execute(options, lambda text: lines.extend(text.splitlines()))
+    return result, lines
 
 
-def test_benchThreeTier_rows_are_the_three_architectures() -> None:
-    with noWarnings():
-        report = l31.benchThreeTier(SMALL1, TINY_BENCH, extensions=(5,))
-    labels = [row.label for row in report.rows]
-    assert report.key == "31.1"
-    assert labels[:3] == [
-        "sequential (baseline)",
-        "async + 3 threads, parse on the loop",
-        "async + 3 threads + 2 processes",
-    ]
-    assert all(label.endswith(", 5 requests") for label in labels[3:])
-    sequential, threads, tiers = report.rows[:3]
-    assert all(row.medianSeconds > 0 and row.repeats == 1 for row in report.rows)
-    assert sequential.baselineSeconds == threads.baselineSeconds == tiers.baselineSeconds == sequential.medianSeconds
-    assert tiers.idealSeconds <= threads.idealSeconds <= sequential.idealSeconds
-    for row in report.rows[:3]:
-        named = any(note.startswith(f"{row.label}: ") for note in report.notes)
-        assert named is (row.efficiency < EFFICIENCY_TARGET)
-
-
-def test_benchPipeline_measures_both_architectures_and_extends_below_target() -> None:
-    with noWarnings():
-        report = l31.benchPipeline(TINY4, 2, (4,), TINY_BENCH)
-    labels = [row.label for row in report.rows]
-    assert labels[:2] == ["naive, 2 sensors", "correct, 2 sensors"]
-    naive, correct = report.rows[:2]
-    assert naive.baselineSeconds == naive.medianSeconds == correct.baselineSeconds
-    assert correct.idealSeconds <= naive.idealSeconds
-    if correct.efficiency < EFFICIENCY_TARGET:
-        assert labels[2:] == ["correct, 4 sensors"]
-        assert "target" in report.notes[-1]
-    else:
-        assert labels[2:] == []
-
-
-def test_benchSweep_has_one_row_per_size_and_reads_the_speedup() -> None:
-    report = l31.benchSweep(TINY4, (2, 4), TINY_BENCH)
-    assert [row.label for row in report.rows] == ["2 sensors", "4 sensors"]
-    assert all(row.medianSeconds > 0 and row.baselineSeconds > 0 for row in report.rows)
-    text = "\n".join(report.notes)
-    assert "Speedup (naive / correct) per size" in text
-    assert "Does the speedup keep growing?" in text
-    assert "What bounds it on" in text
-
-
-def point(sensors: int, naive: float, correct: float, ideal: float, stages: tuple[float, ...]) -> l31.PipelinePoint:
-    return l31.PipelinePoint(sensors, naive, correct, naive, ideal, stages, (0.1, 0.005, 0.02), 5)
-
-
-def test_growthReading_tells_shrinking_steps_from_a_drop() -> None:
-    assert "yes, but by ever smaller steps (x1.50, x1.17)" in l31.growthReading([2.0, 3.0, 3.5])
-    assert "not started to shrink" in l31.growthReading([1.0, 2.0, 4.1])
-    assert "not at every step (x0.75)" in l31.growthReading([2.0, 1.5])
-    assert "one size" in l31.growthReading([2.0])
-
-
-def test_marginalCosts_read_the_last_two_sizes() -> None:
-    small = point(48, 1.10, 0.24, 0.22, (0.12, 0.04, 0.08))
-    large = point(96, 2.10, 0.37, 0.32, (0.12, 0.08, 0.16))
-    margin = l31.marginalCosts([small, large])
-    assert margin is not None
-    assert margin.naiveSeconds == pytest.approx(1.0 / 48)
-    assert margin.correctSeconds == pytest.approx(0.13 / 48)
-    assert margin.normalizeSeconds == pytest.approx(0.04 / 48)
-    assert margin.storeSeconds == pytest.approx(0.08 / 48)
-    assert margin.speedup == pytest.approx(1.0 / 0.13)
-    assert l31.marginalCosts([large]) is None
-    assert large.outsideSeconds == pytest.approx(0.37 - 0.36)
-
-
-def test_targetNote_says_where_the_target_is_reached_or_why_not() -> None:
-    low = point(12, 0.33, 0.20, 0.14, (0.12, 0.01, 0.02))
-    reached = point(24, 0.59, 0.19, 0.17, (0.12, 0.01, 0.04))
-    worse = point(24, 0.59, 0.30, 0.17, (0.12, 0.10, 0.04))
-    assert "reached at 24 sensors (89%)" in l31.targetNote([low, reached])
-    assert "not reached up to 24" in l31.targetNote([low, worse])
-    assert "growing with the batch" in l31.targetNote([low, worse])
-    assert "no larger size was tried" in l31.targetNote([low])
-
-
-def test_extensionNote_names_each_architecture_below_target() -> None:
-    first = BenchRow("tiers", 0.2, 0.8, 0.1, 5)
-    later = BenchRow("tiers, 20 requests", 0.2, 1.6, 0.18, 5)
-    assert "tiers, 20 requests reaches the target (90%)" in l31.extensionNote([first, later], [first], [10, 20])
-    missed = BenchRow("tiers, 20 requests", 0.4, 1.6, 0.18, 5)
-    assert "does not reach it up to 20 requests (45%)" in l31.extensionNote([first, missed], [first], [10, 20])
-    assert "no larger size was tried" in l31.extensionNote([first], [first], [10])
-
-
-def test_benchmarks_are_registered() -> None:
-    assert [b.key for b in l31.BENCHMARKS] == ["31.1", "31.4", "31.4s"]
+def test_every_quick_report_and_its_verdicts_fit_100_columns() -> None:
+    # The exercises mostly wait: run the four at once.
+    with executorScope("thread", 4) as pool:
+        futures = [pool.submit(quickRun, number) for number in (1, 2, 3, 4)]
+        runs = [future.result(timeout=60) for future in futures]
+    for number, (result, lines) in enumerate(runs, start=1):
+        assert lines, f"exercise {number} printed nothing"
+        wide = [line for line in lines if len(line) > 100]
+        assert wide == [], f"exercise {number}"
+        claims = lab31.LAB.exercise(number).claims(result)
+        assert all(len(line) <= 100 for line in formatClaims(claims).splitlines()), f"exercise {number}"
+    exercise4 = runs[3][1]
+    assert sum("fast-failed" in line for line in exercise4) == 1
+    assert any(line.startswith("The breaker opened in batch") for line in exercise4)
 
 
 def test_main_lists_and_rejects_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
