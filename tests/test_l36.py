@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import l36
+from lab import lecture36 as lab36
 from lab.bench import BenchOptions, BenchReport
 from lab.claims import Claim, ClaimKind, Verdict
 from shared import ConfigError, ExecutorKind, InlineExecutor, SensorReading, StartMethod, makeRng, silent
@@ -136,7 +137,7 @@ def test_exercise1_inline_loses_nothing_and_names_the_failed_source() -> None:
     assert main.ingested == main.processed == main.received > 0
     assert [f.source for f in main.ingestion.failures] == ["sensor-4"]
     assert any("sensor-4 failed" in line for line in lines)
-    assert structuralHold(result.claims)
+    assert structuralHold(lab36.claims1(result))
     assert "sensor-4" in l36.formatExercise1(result)
 
 
@@ -170,7 +171,7 @@ def test_exercise1_fast_sources_are_throttled_by_the_queue_bound(startMethod: St
         assert run.report.ingestion.blockedPuts > 0
         assert run.peakBytes > 0
     assert result.main.nothingLost
-    assert structuralHold(result.claims)
+    assert structuralHold(lab36.claims1(result))
     anomalies, meanNormalized = sinkFigures(SMALL1P, 4, result.main)
     assert result.main.anomalies == anomalies
     assert result.main.meanNormalized == pytest.approx(meanNormalized)
@@ -178,21 +179,21 @@ def test_exercise1_fast_sources_are_throttled_by_the_queue_bound(startMethod: St
 
 def test_exercise1_claims_fail_on_figures_that_break_them(inline1: l36.Exercise1Result) -> None:
     main = inline1.main
-    assert verdictOf(inline1.claims, "maxsize=50 bounds") is Verdict.HOLDS
+    assert verdictOf(lab36.claims1(inline1), "maxsize=50 bounds") is Verdict.HOLDS
     overfull = replace(main, ingestion=replace(main.ingestion, maxDepth=SMALL1.queueMaxsize + 1))
-    assert verdictOf(l36.claims1(replace(inline1, main=overfull)), "maxsize=50 bounds") is Verdict.FAILS
+    assert verdictOf(lab36.claims1(replace(inline1, main=overfull)), "maxsize=50 bounds") is Verdict.FAILS
     lost = replace(main, received=main.received - 1)
-    assert verdictOf(l36.claims1(replace(inline1, main=lost)), "nothing lost") is Verdict.FAILS
+    assert verdictOf(lab36.claims1(replace(inline1, main=lost)), "nothing lost") is Verdict.FAILS
     unsummarized = replace(main, summaries=main.summaries + 1)
-    assert verdictOf(l36.claims1(replace(inline1, main=unsummarized)), "summary every 100") is Verdict.FAILS
+    assert verdictOf(lab36.claims1(replace(inline1, main=unsummarized)), "summary every 100") is Verdict.FAILS
     throttled = replace(main, ingestion=replace(main.ingestion, blockedPuts=7))
     flat = replace(inline1, shortLoad=l36.MemoryRun(5, 1_000, throttled), longLoad=l36.MemoryRun(20, 1_090, throttled))
-    assert verdictOf(l36.claims1(flat), "peak memory") is Verdict.HOLDS
-    assert verdictOf(l36.claims1(flat), "throttled") is Verdict.HOLDS
+    assert verdictOf(lab36.claims1(flat), "peak memory") is Verdict.HOLDS
+    assert verdictOf(lab36.claims1(flat), "throttled") is Verdict.HOLDS
     unthrottled = replace(main, ingestion=replace(main.ingestion, blockedPuts=0))
     growing = replace(flat, longLoad=l36.MemoryRun(20, 2_000, unthrottled))
-    assert verdictOf(l36.claims1(growing), "peak memory") is Verdict.FAILS
-    assert verdictOf(l36.claims1(growing), "throttled") is Verdict.FAILS
+    assert verdictOf(lab36.claims1(growing), "peak memory") is Verdict.FAILS
+    assert verdictOf(lab36.claims1(growing), "throttled") is Verdict.FAILS
 
 
 def test_exercise1_same_seed_same_readings() -> None:
@@ -293,13 +294,13 @@ def test_processor_invariants_hold_for_any_cost_model(
 def test_exercise2_on_a_process_pool_keeps_every_result(startMethod: StartMethod) -> None:
     config = l36.Exercise2Config(records=400, staticSizes=(10, 100), repeats=1)
     result = l36.runExercise2(config, seed=2, startMethod=startMethod)
-    assert structuralHold(result.claims)
+    assert structuralHold(lab36.claims2(result))
     for workload in result.workloads:
         assert workload.adaptive.outputsMatch
         assert workload.staticOutputsMatch
         assert [point.size for point in workload.static] == [10, 100]
         assert workload.fraction > 0
-    timing = [claim for claim in result.claims if claim.kind is ClaimKind.TIMING]
+    timing = [claim for claim in lab36.claims2(result) if claim.kind is ClaimKind.TIMING]
     assert len(timing) == 3
     assert "computeLightBatch: batch size over time" in l36.formatExercise2(result)
 
@@ -314,23 +315,23 @@ def withTimes(
 def test_exercise2_claims_follow_the_figures() -> None:
     config = l36.Exercise2Config(records=200, staticSizes=(10, 100), repeats=1)
     result = l36.runExercise2(config, seed=2, executor="inline")
-    assert structuralHold(result.claims)
+    assert structuralHold(lab36.claims2(result))
     expected = replace(
         result,
         light=withTimes(result.light, {10: 1.0, 100: 0.5}, 0.52, 200),
         heavy=withTimes(result.heavy, {10: 1.0, 100: 0.8}, 1.2, 20),
     )
-    claims = l36.claims2(expected)
+    claims = lab36.claims2(expected)
     assert verdictOf(claims, "light converges to a larger batch size") is Verdict.HOLDS
     assert verdictOf(claims, "adaptive computeLightBatch >= 90%") is Verdict.HOLDS
     assert verdictOf(claims, "adaptive computeHeavyBatch >= 90%") is Verdict.FAILS
     [heavyClaim] = [c for c in claims if "computeHeavyBatch >= 90%" in c.statement]
     assert "settled on 20 where static 100 was best" in heavyClaim.reason
     flat = replace(expected, heavy=replace(expected.heavy, adaptive=replace(expected.heavy.adaptive, finalSize=200)))
-    assert verdictOf(l36.claims2(flat), "light converges to a larger batch size") is Verdict.FAILS
+    assert verdictOf(lab36.claims2(flat), "light converges to a larger batch size") is Verdict.FAILS
     batches = result.light.adaptive.batches
     outside = replace(result.light.adaptive, batches=(replace(batches[0], planned=201), *batches[1:]))
-    assert verdictOf(l36.claims2(replace(result, light=replace(result.light, adaptive=outside))), "clamped") is (
+    assert verdictOf(lab36.claims2(replace(result, light=replace(result.light, adaptive=outside))), "clamped") is (
         Verdict.FAILS
     )
 
@@ -341,9 +342,9 @@ def test_shortfall_names_the_noise_only_when_the_passes_spread_as_much_as_the_ga
     short = withTimes(result.light, {10: 1.0, 100: 0.5}, 0.6, 100)  # 83% of the best static size
     steady = replace(short, adaptiveSeconds=(0.6, 0.61, 0.62))
     noisy = replace(short, adaptiveSeconds=(0.5, 0.6, 0.7))
-    assert l36.shortfall(steady, config).startswith("the climb from 10 and the probes cost")
-    assert "noise" not in l36.shortfall(steady, config)
-    assert l36.shortfall(noisy, config).endswith(
+    assert lab36.shortfall(steady, config).startswith("the climb from 10 and the probes cost")
+    assert "noise" not in lab36.shortfall(steady, config)
+    assert lab36.shortfall(noisy, config).endswith(
         "passes themselves spread 40%, as much as the 17% gap: noise of this machine"
     )
 
@@ -426,7 +427,7 @@ SMALL3 = l36.Exercise3Config(durationSec=0.12, intervalSec=0.005, heavyDurationS
 @pytest.mark.parametrize("startMethod", START_METHODS)
 def test_exercise3_processes_everything_in_priority_order(startMethod: StartMethod) -> None:
     result = l36.runExercise3(SMALL3, seed=5, startMethod=startMethod)
-    assert structuralHold(result.claims)
+    assert structuralHold(lab36.claims3(result))
     for run in result.runs:
         assert run.processed == run.produced > 0
         assert run.priorityViolations == 0
@@ -448,21 +449,21 @@ def latency(p95Ms: float) -> l36.LatencyStats:
 
 def test_exercise3_claims_follow_the_figures() -> None:
     result = l36.runExercise3(replace(SMALL3, durationSec=0.05, heavyDurationSec=0.03), seed=5, executor="inline")
-    assert structuralHold(result.claims)
+    assert structuralHold(lab36.claims3(result))
     heavy = replace(result.heavy, critical=latency(2.0), normal=latency(9.0))
     split = replace(result.split, dispatchedWhileProducing=(99, 1))
     starved = replace(result, heavy=heavy, split=split)
-    assert verdictOf(l36.claims3(starved), "can starve NORMAL") is Verdict.HOLDS
+    assert verdictOf(lab36.claims3(starved), "can starve NORMAL") is Verdict.HOLDS
     fair = replace(starved, split=replace(split, dispatchedWhileProducing=(50, 50)))
-    assert verdictOf(l36.claims3(fair), "can starve NORMAL") is Verdict.FAILS
+    assert verdictOf(lab36.claims3(fair), "can starve NORMAL") is Verdict.FAILS
     jumped = replace(result, main=replace(result.main, priorityViolations=1))
-    assert verdictOf(l36.claims3(jumped), "always processed before NORMAL") is Verdict.FAILS
+    assert verdictOf(lab36.claims3(jumped), "always processed before NORMAL") is Verdict.FAILS
     leftOver = replace(result, split=replace(result.split, produced=result.split.produced + 1))
-    assert verdictOf(l36.claims3(leftOver), "every record produced is processed") is Verdict.FAILS
+    assert verdictOf(lab36.claims3(leftOver), "every record produced is processed") is Verdict.FAILS
     mix = replace(result, main=replace(result.main, produced=100, producedCritical=21))
-    assert verdictOf(l36.claims3(mix), "80% NORMAL") is Verdict.HOLDS
+    assert verdictOf(lab36.claims3(mix), "80% NORMAL") is Verdict.HOLDS
     skewed = replace(result, main=replace(result.main, produced=100, producedCritical=40))
-    assert verdictOf(l36.claims3(skewed), "80% NORMAL") is Verdict.FAILS
+    assert verdictOf(lab36.claims3(skewed), "80% NORMAL") is Verdict.FAILS
 
 
 # ============================================================================
@@ -645,7 +646,7 @@ def inline4() -> l36.Exercise4Result:
 
 def test_exercise4_quick_inline_report_adds_up(inline4: l36.Exercise4Result) -> None:
     result = inline4
-    assert structuralHold(result.claims)
+    assert structuralHold(lab36.claims4(result))
     for run in result.runs:
         assert run.report.addsUp
         assert run.finalAddsUp
@@ -659,15 +660,15 @@ def test_exercise4_claims_fail_on_figures_that_break_them(inline4: l36.Exercise4
     report = main.report
     assert report.deadLetters
     lost = replace(main, report=replace(report, results=report.results[1:]))
-    assert verdictOf(l36.claims4(replace(inline4, main=lost)), "exactly one outcome") is Verdict.FAILS
+    assert verdictOf(lab36.claims4(replace(inline4, main=lost)), "exactly one outcome") is Verdict.FAILS
     letter = report.deadLetters[0]
     blank = replace(letter, failure=replace(letter.failure, attempts=0))
     noAttempts = replace(main, report=replace(report, deadLetters=(blank, *report.deadLetters[1:])))
-    assert verdictOf(l36.claims4(replace(inline4, main=noAttempts)), "dead letters keep") is Verdict.FAILS
+    assert verdictOf(lab36.claims4(replace(inline4, main=noAttempts)), "dead letters keep") is Verdict.FAILS
     unrecovered = replace(main, report=replace(report, crashedBatches=(*report.crashedBatches, 999)))
-    assert verdictOf(l36.claims4(replace(inline4, main=unrecovered)), "recovery pool") is Verdict.FAILS
+    assert verdictOf(lab36.claims4(replace(inline4, main=unrecovered)), "recovery pool") is Verdict.FAILS
     skipped = replace(main, replay=replace(main.replay, attempted=main.replay.attempted + 1))
-    assert verdictOf(l36.claims4(replace(inline4, main=skipped)), "replay(computeFn)") is Verdict.FAILS
+    assert verdictOf(lab36.claims4(replace(inline4, main=skipped)), "replay(computeFn)") is Verdict.FAILS
 
 
 # ============================================================================
@@ -704,7 +705,7 @@ def checkRows(report: BenchReport, labels: list[str]) -> None:
 
 def test_benchPipeline_rows_and_bounds() -> None:
     config = replace(SMALL1, durationSec=0.05, faultySensor=None)
-    report = l36.benchPipeline(TINY_BENCH, silent, config=config, seconds=0.03)
+    report = lab36.benchPipeline(TINY_BENCH, silent, config=config, seconds=0.03)
     checkRows(
         report,
         [
@@ -734,7 +735,7 @@ def test_benchPipeline_rows_and_bounds() -> None:
 
 def test_benchAdaptive_rows_per_static_size_plus_adaptive() -> None:
     config = l36.Exercise2Config(records=300, staticSizes=(10, 50))
-    report = l36.benchAdaptive(TINY_BENCH, silent, config=config)
+    report = lab36.benchAdaptive(TINY_BENCH, silent, config=config)
     labels = [row.label for row in report.rows]
     assert labels[:2] == ["light static 10", "light static 50"]
     assert labels[2].startswith("light adaptive -> ")
@@ -748,7 +749,7 @@ def test_benchAdaptive_rows_per_static_size_plus_adaptive() -> None:
 
 
 def test_benchFaultTolerance_prices_the_faults_in_pool_start_ups() -> None:
-    report = l36.benchFaultTolerance(TINY_BENCH, silent, config=l36.Exercise4Config(records=100))
+    report = lab36.benchFaultTolerance(TINY_BENCH, silent, config=l36.Exercise4Config(records=100))
     checkRows(report, ["plain pool map x2", "fault-tolerant, no faults", "fault-tolerant, spec faults"])
     assert not report.judged
     assert report.rows[0].efficiency == 1.0
@@ -756,7 +757,7 @@ def test_benchFaultTolerance_prices_the_faults_in_pool_start_ups() -> None:
 
 
 def test_benchmarks_are_registered() -> None:
-    assert [b.key for b in l36.BENCHMARKS] == ["36.1", "36.2", "36.4"]
+    assert [b.key for b in lab36.BENCHMARKS] == ["36.1", "36.2", "36.4"]
 
 
 # ============================================================================
