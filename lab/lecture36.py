@@ -1,52 +1,67 @@
-"""The lab of lecture 36 (Process pool for CPU-bound pipeline stages): its claims, studies and benchmarks."""
+"""The lab of lecture 36 (Process pool for CPU-bound pipeline stages): its claims, studies and benchmarks.
+
+Each exercise of ``l36`` returns a record of facts; ``judgeN`` turns it into the
+claims that one run supports, ``studyN`` (``invoke verify`` only) runs what the
+spec does not ask for: load runs under tracemalloc, the static sweep, the
+overload runs, the stress run. ``BENCHMARKS`` are ``invoke bench``'s 36.1, 36.2, 36.4.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import pickle
 import statistics
-from collections.abc import Callable, Sequence
+import tracemalloc
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Final
+from typing import Final, final
 
+import l36
 from l36 import (
     KILLER_EXIT_CODE,
     LECTURE,
     STATUSES,
+    BatchRun,
+    ComputeFn,
     ComputeJob,
     Exercise1Config,
     Exercise1Result,
     Exercise2Config,
     Exercise2Result,
+    Exercise3Config,
     Exercise3Result,
     Exercise4Config,
     Exercise4Result,
     FaultRecord,
-    FaultRun,
     FaultTolerantBatchProcessor,
     PipelineReport,
     PoolSpec,
+    PriorityRun,
+    PriorityScenario,
     ProcessingReport,
     ResultsSink,
     Status,
-    WorkloadResult,
     computeBatch,
     entryRecordId,
     faultTolerantCompute,
     makeFaultRecords,
     makeReadings,
     makeSources,
-    runExercise2,
+    processInBatches,
     runPipeline,
+    runPriorityPipeline,
 )
 from lab.bench import Benchmark, BenchOptions, BenchReport, BenchRow, interleavedMedians, timeRepeats
-from lab.claims import Claim, ClaimKind, judge
+from lab.claims import Claim, ClaimKind, Verdict, judge
 from lab.registry import ExerciseLab, LectureLab
 from shared import (
+    ConfigError,
     InlineExecutor,
     LinearFit,
     Log,
+    RunOptions,
     SensorReading,
     TaskExecutor,
     coefficientOfVariation,
@@ -54,20 +69,28 @@ from shared import (
     linearFit,
     parallelBound,
     plural,
+    requireRange,
+    silent,
     warmUp,
 )
 
+LECTURE_MODULE: Final = ("l36",)  # what warmUp preloads in each worker
 
-def claims1(result: Exercise1Result) -> tuple[Claim, ...]:
-    """Judge exercise 1's claims (the spec's and the issue's) from the measured figures."""
+
+# ============================================================================
+# Exercise 1: the run's claims; the load study (sources without sleep, tracemalloc)
+# ============================================================================
+
+
+def judge1(result: Exercise1Result) -> tuple[Claim, ...]:
+    """The claims the spec's run decides: isolation, batch sizes, summaries, nothing lost, the bound."""
     config = result.config
     main = result.main
     failed = [row for row in main.ingestion.sources if row.failed]
     healthy = [row for row in main.ingestion.sources if not row.failed]
     lastFailureAt = max((failure.atSec for failure in main.ingestion.failures), default=0.0)
     isolated = bool(failed) and all(row.lastAtSec > lastFailureAt for row in healthy)
-    loads = [run for run in (result.shortLoad, result.longLoad) if run is not None]
-    claims = [
+    return (
         judge(
             LECTURE,
             1,
@@ -112,9 +135,8 @@ def claims1(result: Exercise1Result) -> tuple[Claim, ...]:
             1,
             "nothing lost at shutdown: ingested == processed == received",
             measured=f"{main.ingested} == {main.processed} == {main.received}"
-            + ("" if main.keysMatch is None else (", same records" if main.keysMatch else ", records differ"))
-            + "".join(f"; load {run.seconds:g} s: {run.report.ingested} == {run.report.received}" for run in loads),
-            holds=main.nothingLost and all(run.report.nothingLost for run in loads),
+            + ("" if main.keysMatch is None else (", same records" if main.keysMatch else ", records differ")),
+            holds=main.nothingLost,
             kind=ClaimKind.STRUCTURAL,
             reason="the queue or the last partial batch was dropped at shutdown",
         ),
@@ -122,72 +144,165 @@ def claims1(result: Exercise1Result) -> tuple[Claim, ...]:
             LECTURE,
             1,
             "the queue's maxsize=50 bounds what is buffered",
-            measured="max depth "
-            + ", ".join(str(report.ingestion.maxDepth) for report in [main, *(run.report for run in loads)]),
-            holds=all(
-                report.ingestion.maxDepth <= config.queueMaxsize for report in [main, *(run.report for run in loads)]
-            ),
+            measured=f"max depth {main.ingestion.maxDepth}",
+            holds=main.ingestion.maxDepth <= config.queueMaxsize,
             kind=ClaimKind.STRUCTURAL,
             reason="the queue grew past its bound",
         ),
-    ]
-    if result.shortLoad is not None and result.longLoad is not None:
-        short, long = result.shortLoad, result.longLoad
-        ratio = result.memoryRatio
-        claims.append(
-            judge(
-                LECTURE,
-                1,
-                "sources 100x faster are throttled by the full queue, not buffered",
-                measured=(
-                    f"{short.report.ingestion.blockedPuts + long.report.ingestion.blockedPuts:,} puts waited on a "
-                    f"full queue; {long.report.throughput:,.0f} rec/s vs the spec's "
-                    f"{config.sensors / config.intervalSec:,.0f}"
-                ),
-                holds=short.report.ingestion.blockedPuts > 0 and long.report.ingestion.blockedPuts > 0,
-                kind=ClaimKind.TIMING,
-                reason="the pipeline kept up with sources that never sleep, so no put had to wait",
-            )
-        )
-        claims.append(
-            judge(
-                LECTURE,
-                1,
-                f"peak memory of a {long.seconds:g} s run <= {short.seconds:g} s run + 10%",
-                measured=f"{long.peakBytes / 1024:,.0f} KiB vs {short.peakBytes / 1024:,.0f} KiB"
-                + (f" ({ratio:.2f}x)" if ratio is not None else ""),
-                holds=ratio is not None and ratio <= 1.10,
-                kind=ClaimKind.TIMING,
-                reason="something in the pipeline grows with the run (a per-record list, a task per record)",
-            )
-        )
-    return tuple(claims)
+    )
 
 
-def claims2(result: Exercise2Result) -> tuple[Claim, ...]:
-    """Judge exercise 2's claims from the measured figures."""
+@dataclass(frozen=True, slots=True)
+class MemoryRun:
+    """A load run with sources that never sleep: its traced peak and its pipeline counts."""
+
+    seconds: float
+    peakBytes: int
+    report: PipelineReport
+
+
+@dataclass(frozen=True, slots=True)
+class LoadStudy:
+    """Two load runs (short, long) of exercise 1's pipeline with sources that never sleep."""
+
+    short: MemoryRun
+    long: MemoryRun
+    specRate: float
+
+    @property
+    def memoryRatio(self) -> float | None:
+        """Peak of the long load run over the peak of the short one."""
+        return self.long.peakBytes / self.short.peakBytes if self.short.peakBytes else None
+
+
+LOAD_SECONDS: Final = {False: (5.0, 20.0), True: (0.2, 0.8)}  # by quick
+LOAD_RETAIN: Final = 1_000
+
+
+@contextlib.contextmanager
+def tracedPeak() -> Iterator[list[int]]:
+    """Trace this process's allocations; on exit the list holds the peak above the start, in bytes.
+
+    Only the calling process is traced: pool workers allocate in their own
+    processes, so the figure is the pipeline's own footprint (queue, batches in
+    flight, sink), which is what backpressure is meant to bound.
+    """
+    wasTracing = tracemalloc.is_tracing()
+    if not wasTracing:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    start, _ = tracemalloc.get_traced_memory()
+    found: list[int] = []
+    try:
+        yield found
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        if not wasTracing:
+            tracemalloc.stop()
+        found.append(max(0, peak - start))
+
+
+def runMemoryLoad(config: Exercise1Config, pool: TaskExecutor, seed: int, seconds: float) -> MemoryRun:
+    """The pipeline with sources that never sleep and a bounded sink, under ``tracemalloc``."""
+    sources = makeSources(config, seed, intervalSec=0.0, faulty=False)
+    sink = ResultsSink(summaryEvery=config.summaryEvery, retain=LOAD_RETAIN)
+    with tracedPeak() as peak:
+        report = asyncio.run(runPipeline(sources, pool, sink, config.settings(seconds)))
+    return MemoryRun(seconds, peak[0], report)
+
+
+def runLoadStudy(config: Exercise1Config, options: RunOptions, log: Log) -> LoadStudy:
+    """The short and the long load run on one warm pool (start-up neither in the rates nor in the peaks)."""
+    shortSec, longSec = LOAD_SECONDS[options.quick]
+    with executorScope(options.executor, config.workers, options.startMethod) as pool:
+        warmUp(pool, config.workers, preload=LECTURE_MODULE)
+        # Untraced first: first-use allocations would count against whichever traced run comes first.
+        runMemoryLoad(config, pool, options.seed, min(0.2, shortSec))
+        log(f"[load] sources without sleep, {shortSec:g} s and {longSec:g} s under tracemalloc ...")
+        short = runMemoryLoad(config, pool, options.seed, shortSec)
+        long = runMemoryLoad(config, pool, options.seed, longSec)
+    return LoadStudy(short, long, config.sensors / config.intervalSec)
+
+
+def loadClaims(config: Exercise1Config, load: LoadStudy) -> tuple[Claim, ...]:
+    """The load runs' claims: nothing lost and the bound kept under load, throttling, flat memory."""
+    short, long = load.short, load.long
+    ratio = load.memoryRatio
+    runs = (short, long)
+    return (
+        judge(
+            LECTURE,
+            1,
+            "under load too: nothing lost, the queue bound kept",
+            measured="; ".join(
+                f"{run.seconds:g} s: {run.report.ingested} == {run.report.received}, "
+                f"max depth {run.report.ingestion.maxDepth}"
+                for run in runs
+            ),
+            holds=all(run.report.nothingLost and run.report.ingestion.maxDepth <= config.queueMaxsize for run in runs),
+            kind=ClaimKind.STRUCTURAL,
+            reason="a load run lost records or overfilled the queue",
+        ),
+        judge(
+            LECTURE,
+            1,
+            "sources 100x faster are throttled by the full queue, not buffered",
+            measured=(
+                f"{short.report.ingestion.blockedPuts + long.report.ingestion.blockedPuts:,} puts waited on a "
+                f"full queue; {long.report.throughput:,.0f} rec/s vs the spec's {load.specRate:,.0f}"
+            ),
+            holds=short.report.ingestion.blockedPuts > 0 and long.report.ingestion.blockedPuts > 0,
+            kind=ClaimKind.TIMING,
+            reason="the pipeline kept up with sources that never sleep, so no put had to wait",
+        ),
+        judge(
+            LECTURE,
+            1,
+            f"peak memory of a {long.seconds:g} s run <= {short.seconds:g} s run + 10%",
+            measured=f"{long.peakBytes / 1024:,.0f} KiB vs {short.peakBytes / 1024:,.0f} KiB"
+            + (f" ({ratio:.2f}x)" if ratio is not None else ""),
+            holds=ratio is not None and ratio <= 1.10,
+            kind=ClaimKind.TIMING,
+            reason="something in the pipeline grows with the run (a per-record list, a task per record)",
+        ),
+    )
+
+
+def study1(options: RunOptions, result: Exercise1Result, log: Log) -> tuple[Claim, ...]:
+    """``invoke verify``: the two load runs and their claims."""
+    return loadClaims(result.config, runLoadStudy(result.config, options, log))
+
+
+# ============================================================================
+# Exercise 2: the run's claims; the static sweep (exploring adaptive vs fixed sizes)
+# ============================================================================
+
+
+def judge2(result: Exercise2Result) -> tuple[Claim, ...]:
+    """The claims both processors' runs decide: start, cadence, clamp, same results, convergence."""
     config = result.config
-    light, heavy = result.light, result.heavy
-    planned = [batch.planned for w in result.workloads for batch in w.adaptive.batches]
-    changes = [change for w in result.workloads for change in w.adaptive.changes]
-    outputsMatch = all(w.adaptive.outputsMatch and w.staticOutputsMatch for w in result.workloads)
+    runs = [run for w in result.workloads for run in w.runs]
+    planned = [batch.planned for run in runs for batch in run.batches]
+    changes = [change for run in runs for change in run.changes]
     chosen = f"{min(c.newSize for c in changes)}..{max(c.newSize for c in changes)}" if changes else "none"
     everyFive = all(
-        [c.afterBatches for c in w.adaptive.changes]
-        == list(range(config.evaluateEvery, len(w.adaptive.batches) + 1, config.evaluateEvery))
-        for w in result.workloads
+        [c.afterBatches for c in run.changes]
+        == list(range(config.evaluateEvery, len(run.batches) + 1, config.evaluateEvery))
+        for run in runs
     )
+    light, heavy = result.light, result.heavy
     return (
         judge(
             LECTURE,
             2,
             "starts at 10, re-sizes after every 5 batches",
             measured=", ".join(
-                f"{w.name}: first batch {w.adaptive.batches[0].planned}, {len(w.adaptive.changes)} re-sizes "
-                f"for {len(w.adaptive.batches)} batches"
+                f"{w.name}: first batch {w.literal.batches[0].planned}, "
+                f"{'/'.join(str(len(run.changes)) for run in w.runs)} re-sizes for "
+                f"{'/'.join(str(len(run.batches)) for run in w.runs)} batches (spec/exploring)"
                 for w in result.workloads
             ),
-            holds=everyFive and all(w.adaptive.batches[0].planned == config.initialBatchSize for w in result.workloads),
+            holds=everyFive and all(run.batches[0].planned == config.initialBatchSize for run in runs),
             kind=ClaimKind.STRUCTURAL,
             reason="a re-size happened off the 5-batch cadence",
         ),
@@ -205,10 +320,10 @@ def claims2(result: Exercise2Result) -> tuple[Claim, ...]:
             LECTURE,
             2,
             "batching does not change the results",
-            measured="adaptive and static outputs identical to one sequential call"
-            if outputsMatch
+            measured="spec and exploring outputs identical to one sequential call"
+            if all(run.outputsMatch for run in runs)
             else "outputs differ",
-            holds=outputsMatch,
+            holds=all(run.outputsMatch for run in runs),
             kind=ClaimKind.STRUCTURAL,
             reason="a batch was lost, repeated or reordered",
         ),
@@ -216,9 +331,9 @@ def claims2(result: Exercise2Result) -> tuple[Claim, ...]:
             LECTURE,
             2,
             "light converges to a larger batch size than heavy",
-            measured=f"light -> {light.adaptive.finalSize}, heavy -> {heavy.adaptive.finalSize} "
-            f"(best static {light.bestStatic.size} and {heavy.bestStatic.size})",
-            holds=light.adaptive.finalSize > heavy.adaptive.finalSize,
+            measured=f"exploring: light -> {light.exploring.finalSize}, heavy -> {heavy.exploring.finalSize}; "
+            f"the spec's processor: {light.literal.finalSize} and {heavy.literal.finalSize}",
+            holds=light.exploring.finalSize > heavy.exploring.finalSize,
             kind=ClaimKind.TIMING,
             reason=(
                 "each batch pays a fixed round trip whatever its compute, so ms/record falls with size for both; "
@@ -226,20 +341,156 @@ def claims2(result: Exercise2Result) -> tuple[Claim, ...]:
                 f"{config.workers} workers does not need"
             ),
         ),
-        *(
-            judge(
-                LECTURE,
-                2,
-                f"adaptive {w.name} >= {config.targetFraction:.0%} of the best static size",
-                measured=f"{w.adaptive.throughput:,.0f} vs {w.bestStatic.throughput:,.0f} rec/s at size "
-                f"{w.bestStatic.size} ({w.fraction:.0%})",
-                holds=w.fraction >= config.targetFraction,
-                kind=ClaimKind.TIMING,
-                reason=shortfall(w, config),
-            )
-            for w in result.workloads
-        ),
     )
+
+
+STATIC_SIZES: Final = (5, 10, 20, 50, 100, 200)
+
+
+@final
+class FixedBatchSize:
+    """The static policy of the sweep: every batch the same size."""
+
+    def __init__(self, size: int) -> None:
+        requireRange("size", size, 1)
+        self.size = size
+
+    def nextSize(self) -> int:
+        """Always the same size."""
+        return self.size
+
+    def completed(self, batchSize: int, durationMs: float, recordsDone: int, atMs: float) -> None:
+        """Nothing to learn."""
+
+
+@dataclass(frozen=True, slots=True)
+class SweepConfig:
+    """The sweep's own numbers: the static sizes, the repeats, the target fraction of the best."""
+
+    staticSizes: tuple[int, ...] = STATIC_SIZES
+    repeats: int = 5
+    targetFraction: float = 0.9
+
+    def __post_init__(self) -> None:
+        if not self.staticSizes or min(self.staticSizes) < 1:
+            raise ConfigError(f"staticSizes must be sizes >= 1, got {self.staticSizes}")
+        requireRange("repeats", self.repeats, 1, 100)
+        requireRange("targetFraction", self.targetFraction, 0.0, 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class StaticPoint:
+    """One size of the static sweep: median seconds over the repeats."""
+
+    size: int
+    seconds: float
+    records: int
+
+    @property
+    def throughput(self) -> float:
+        """Records per second."""
+        return self.records / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadResult:
+    """One compute function: the exploring adaptive run (median of the repeats) beside the static sweep."""
+
+    name: str
+    adaptive: BatchRun
+    adaptiveSeconds: tuple[float, ...]
+    static: tuple[StaticPoint, ...]
+    staticOutputsMatch: bool
+
+    @property
+    def bestStatic(self) -> StaticPoint:
+        """The static size with the highest throughput."""
+        return max(self.static, key=lambda point: point.throughput)
+
+    @property
+    def fraction(self) -> float:
+        """Adaptive throughput as a fraction of the best static size's."""
+        best = self.bestStatic.throughput
+        return self.adaptive.throughput / best if best > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    """The sweep for both compute functions."""
+
+    config: Exercise2Config
+    sweep: SweepConfig
+    light: WorkloadResult
+    heavy: WorkloadResult
+
+    @property
+    def workloads(self) -> tuple[WorkloadResult, WorkloadResult]:
+        """Light then heavy."""
+        return (self.light, self.heavy)
+
+
+def medianRun(runs: Sequence[BatchRun]) -> BatchRun:
+    """The run with the median time (the lower middle one for an even count)."""
+    ordered = sorted(runs, key=lambda run: run.seconds)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def measureWorkload(
+    name: str,
+    computeFn: ComputeFn,
+    pool: TaskExecutor,
+    records: Sequence[SensorReading],
+    config: Exercise2Config,
+    sweep: SweepConfig,
+) -> WorkloadResult:
+    """The exploring processor and every static size, ``repeats`` times interleaved; medians."""
+    adaptiveRuns: list[BatchRun] = []
+    staticRuns: dict[int, list[BatchRun]] = {size: [] for size in sweep.staticSizes}
+    # One untimed pass first: the workers' first calls of computeFn would land on a timed pass.
+    processInBatches(computeFn, pool, records, FixedBatchSize(config.initialBatchSize), inFlight=config.workers)
+
+    def adaptivePass() -> None:
+        processor = config.processor(computeFn, pool, explore=True)
+        adaptiveRuns.append(processor.process(records, inFlight=config.workers, timeoutSec=config.timeoutSec))
+
+    for repeat in range(sweep.repeats):
+        # Adaptive first in even passes, last in odd ones: drift does not always land on one side.
+        if repeat % 2 == 0:
+            adaptivePass()
+        for size in sweep.staticSizes:
+            staticRuns[size].append(
+                processInBatches(
+                    computeFn,
+                    pool,
+                    records,
+                    FixedBatchSize(size),
+                    inFlight=config.workers,
+                    timeoutSec=config.timeoutSec,
+                )
+            )
+        if repeat % 2 == 1:
+            adaptivePass()
+    static = tuple(StaticPoint(size, medianRun(runs).seconds, len(records)) for size, runs in staticRuns.items())
+    return WorkloadResult(
+        name,
+        medianRun(adaptiveRuns),
+        tuple(run.seconds for run in adaptiveRuns),
+        static,
+        all(run.outputsMatch for runs in staticRuns.values() for run in runs),
+    )
+
+
+def runSweep(config: Exercise2Config, sweep: SweepConfig, options: RunOptions, log: Log) -> SweepResult:
+    """Both compute functions: the exploring processor against every static size, on one warm pool."""
+    records = makeReadings(config.records, options.seed, 2)
+    found: list[WorkloadResult] = []
+    with executorScope(options.executor, config.workers, options.startMethod) as pool:
+        warmUp(pool, config.workers, preload=LECTURE_MODULE)
+        for name, computeFn in l36.COMPUTE_FUNCTIONS:
+            log(f"[{name}] {config.records:,} records, adaptive + {len(sweep.staticSizes)} static sizes ...")
+            found.append(measureWorkload(name, computeFn, pool, records, config, sweep))
+    light, heavy = found
+    return SweepResult(config, sweep, light, heavy)
 
 
 def shortfall(workload: WorkloadResult, config: Exercise2Config) -> str:
@@ -269,19 +520,69 @@ def shortfall(workload: WorkloadResult, config: Exercise2Config) -> str:
     return reason
 
 
-def claims3(result: Exercise3Result) -> tuple[Claim, ...]:
-    """Judge exercise 3's claims from the measured figures."""
-    config = result.config
-    runs = result.runs
-    main, heavy, split = result.runs
+def sweepClaims(result: SweepResult) -> tuple[Claim, ...]:
+    """The sweep's claims: the static passes keep the results; adaptive reaches 90% of the best size."""
+    config, sweep = result.config, result.sweep
+    return (
+        judge(
+            LECTURE,
+            2,
+            "static batch sizes do not change the results either",
+            measured=f"{len(sweep.staticSizes)} static sizes x {sweep.repeats} passes"
+            + (" identical to one sequential call" if all(w.staticOutputsMatch for w in result.workloads) else ""),
+            holds=all(w.staticOutputsMatch and w.adaptive.outputsMatch for w in result.workloads),
+            kind=ClaimKind.STRUCTURAL,
+            reason="a batch was lost, repeated or reordered",
+        ),
+        *(
+            judge(
+                LECTURE,
+                2,
+                f"adaptive {w.name} >= {sweep.targetFraction:.0%} of the best static size",
+                measured=f"{w.adaptive.throughput:,.0f} vs {w.bestStatic.throughput:,.0f} rec/s at size "
+                f"{w.bestStatic.size} ({w.fraction:.0%})",
+                holds=w.fraction >= sweep.targetFraction,
+                kind=ClaimKind.TIMING,
+                reason=shortfall(w, config),
+            )
+            for w in result.workloads
+        ),
+    )
+
+
+def study2(options: RunOptions, result: Exercise2Result, log: Log) -> tuple[Claim, ...]:
+    """``invoke verify``: the static sweep against the exploring processor, medians of repeats."""
+    sweep = SweepConfig(repeats=1 if options.quick else 5)
+    return sweepClaims(runSweep(result.config, sweep, options, log))
+
+
+# ============================================================================
+# Exercise 3: the run's claims; the overload study (starvation under strict priority)
+# ============================================================================
+
+
+def priorityStructure(runs: Sequence[PriorityRun]) -> tuple[bool, bool, bool, bool]:
+    """Order kept, FIFO within a class, classification right, every record processed: for all ``runs``."""
+    return (
+        all(run.priorityViolations == 0 for run in runs),
+        all(run.fifo for run in runs),
+        all(run.classifiedCorrectly for run in runs),
+        all(run.processed == run.produced and run.criticalProcessed == run.producedCritical for run in runs),
+    )
+
+
+def judge3(result: Exercise3Result) -> tuple[Claim, ...]:
+    """The claims the spec's run decides: order, FIFO, classification, nothing left, the mix."""
+    config, main = result.config, result.main
+    ordered, fifo, classified, complete = priorityStructure([main])
     share = main.producedCritical / main.produced if main.produced else 0.0
     return (
         judge(
             LECTURE,
             3,
             "CRITICAL records are always processed before NORMAL records",
-            measured="batches out of order: " + ", ".join(f"{run.priorityViolations} ({run.label})" for run in runs),
-            holds=all(run.priorityViolations == 0 for run in runs),
+            measured=f"batches out of order: {main.priorityViolations} ({main.label})",
+            holds=ordered,
             kind=ClaimKind.STRUCTURAL,
             reason="a NORMAL record left while a CRITICAL one was waiting",
         ),
@@ -289,8 +590,8 @@ def claims3(result: Exercise3Result) -> tuple[Claim, ...]:
             LECTURE,
             3,
             "within a class, records leave in arrival order (FIFO)",
-            measured=", ".join(f"{'FIFO' if run.fifo else 'NOT FIFO'} ({run.label})" for run in runs),
-            holds=all(run.fifo for run in runs),
+            measured=f"{'FIFO' if main.fifo else 'NOT FIFO'} ({main.label})",
+            holds=fifo,
             kind=ClaimKind.STRUCTURAL,
             reason="a queue reordered records of one class",
         ),
@@ -298,8 +599,8 @@ def claims3(result: Exercise3Result) -> tuple[Claim, ...]:
             LECTURE,
             3,
             "CRITICAL = value > 85 or < 15; urgencyScore for CRITICAL only",
-            measured=f"{sum(len(run.results) for run in runs):,} results checked",
-            holds=all(run.classifiedCorrectly for run in runs),
+            measured=f"{len(main.results):,} results checked",
+            holds=classified,
             kind=ClaimKind.STRUCTURAL,
             reason="a record was misclassified",
         ),
@@ -307,9 +608,8 @@ def claims3(result: Exercise3Result) -> tuple[Claim, ...]:
             LECTURE,
             3,
             "every record produced is processed, counted per class",
-            measured="produced = processed: "
-            + ", ".join(f"{run.produced:,} = {run.processed:,} ({run.label})" for run in runs),
-            holds=all(run.processed == run.produced and run.criticalProcessed == run.producedCritical for run in runs),
+            measured=f"produced = processed: {main.produced:,} = {main.processed:,} ({main.label})",
+            holds=complete,
             kind=ClaimKind.STRUCTURAL,
             reason="records were left in a queue at shutdown",
         ),
@@ -321,6 +621,72 @@ def claims3(result: Exercise3Result) -> tuple[Claim, ...]:
             holds=abs(share - config.criticalFraction) <= 0.05,
             kind=ClaimKind.TIMING,
             reason="a small sample strays from the mix",
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OverloadStudy:
+    """The priority pipeline with the pool as the bottleneck: one mixed source, then a source per class."""
+
+    coupled: PriorityRun
+    split: PriorityRun
+
+    @property
+    def runs(self) -> tuple[PriorityRun, PriorityRun]:
+        """One source, then a source per class."""
+        return (self.coupled, self.split)
+
+
+HEAVY_CRITICAL_FRACTION: Final = 0.8
+OVERLOAD_SECONDS: Final = {False: 1.0, True: 0.4}  # by quick
+
+
+def overloadScenario(config: Exercise3Config, *, split: bool, seconds: float) -> PriorityScenario:
+    """80% CRITICAL as fast as the source goes, from one source or a source per class."""
+    return PriorityScenario(
+        label="overload, a source per class" if split else "overload, one source",
+        criticalFraction=HEAVY_CRITICAL_FRACTION,
+        intervalSec=0.0,
+        durationSec=seconds,
+        queueMaxsize=config.queueMaxsize,
+        batchSize=config.batchSize,
+        maxInFlight=config.workers,
+        pollSec=config.pollSec,
+        batchTimeoutSec=config.batchTimeoutSec,
+        splitSources=split,
+    )
+
+
+def runOverloadStudy(config: Exercise3Config, options: RunOptions, log: Log) -> OverloadStudy:
+    """Both overload runs on one warm pool."""
+    seconds = OVERLOAD_SECONDS[options.quick]
+    with executorScope(options.executor, config.workers, options.startMethod) as pool:
+        warmUp(pool, config.workers, preload=LECTURE_MODULE)
+        log(f"[priority] {HEAVY_CRITICAL_FRACTION:.0%} CRITICAL as fast as the sources go, {seconds:g} s x 2 ...")
+        coupled, split = (
+            asyncio.run(runPriorityPipeline(overloadScenario(config, split=split, seconds=seconds), pool, seed=seed))
+            for split, seed in ((False, options.seed), (True, options.seed))
+        )
+    return OverloadStudy(coupled, split)
+
+
+def overloadClaims(study: OverloadStudy) -> tuple[Claim, ...]:
+    """Under overload, the structure holds; and strict priority starves NORMAL."""
+    heavy, split = study.coupled, study.split
+    checks = priorityStructure(study.runs)
+    return (
+        judge(
+            LECTURE,
+            3,
+            "under overload too: order, FIFO, classification, every record",
+            measured="; ".join(
+                f"{run.label}: {run.priorityViolations} out of order, {run.produced:,} = {run.processed:,}"
+                for run in study.runs
+            ),
+            holds=all(checks),
+            kind=ClaimKind.STRUCTURAL,
+            reason="an overload run broke priority order, FIFO, classification or lost records",
         ),
         judge(
             LECTURE,
@@ -338,27 +704,66 @@ def claims3(result: Exercise3Result) -> tuple[Claim, ...]:
     )
 
 
-def claims4(result: Exercise4Result) -> tuple[Claim, ...]:
-    """Judge exercise 4's claims from the measured figures."""
-    runs = result.runs
-    main = result.main
+def study3(options: RunOptions, result: Exercise3Result, log: Log) -> tuple[Claim, ...]:
+    """``invoke verify``: the two overload runs and their claims."""
+    return overloadClaims(runOverloadStudy(result.config, options, log))
 
-    def idsOf(run: FaultRun, status: Status) -> set[int]:
+
+# ============================================================================
+# Exercise 4: the run's claims; the stress study (30% crashes on the same records)
+# ============================================================================
+
+STRESS_CRASH_RATE: Final = 0.3
+
+
+def outcomeIds(report: ProcessingReport) -> tuple[list[int], list[int]]:
+    """Record ids with a result, and record ids dead-lettered."""
+    return [entryRecordId(e) for e in report.results], [letter.record.recordId for letter in report.deadLetters]
+
+
+def addsUp(report: ProcessingReport) -> bool:
+    """Every record has exactly one outcome: a result entry or a dead letter, never both, none missing."""
+    withResult, dead = outcomeIds(report)
+    every = withResult + dead
+    return len(every) == report.total and set(every) == set(range(report.total))
+
+
+def finalAddsUp(run: Exercise4Result) -> bool:
+    """After the replay, too, every record has exactly one outcome."""
+    withResult, _ = outcomeIds(run.report)
+    every = (
+        withResult
+        + [entryRecordId(entry) for entry in run.replay.recovered]
+        + [letter.record.recordId for letter in run.replay.stillDead]
+    )
+    return len(every) == len(run.records) and set(every) == {record.recordId for record in run.records}
+
+
+def runLabel(run: Exercise4Result) -> str:
+    """The run's name in a measured text."""
+    return "spec run" if run.config.crashRate <= 0.02 else f"stress run, {run.config.crashRate:.0%}"
+
+
+def faultClaims(runs: Sequence[Exercise4Result]) -> tuple[Claim, ...]:
+    """Exercise 4's claims over ``runs`` (the spec's run; in the study, the stress run)."""
+    main = runs[0]
+
+    def idsOf(run: Exercise4Result, status: Status) -> set[int]:
         return {entryRecordId(e) for e in run.report.results if e["status"] == status}
 
-    def deadIds(run: FaultRun) -> set[int]:
+    def deadIds(run: Exercise4Result) -> set[int]:
         return {letter.record.recordId for letter in run.report.deadLetters}
 
-    def glitchIds(run: FaultRun) -> set[int]:
+    def glitchIds(run: Exercise4Result) -> set[int]:
         return {r.recordId for r in run.records if math.isfinite(r.value) and r.value <= 0 and not r.fatal}
 
-    def poisonIds(run: FaultRun) -> set[int]:
+    def poisonIds(run: Exercise4Result) -> set[int]:
         return {r.recordId for r in run.records if not math.isfinite(r.value) and not r.fatal}
 
-    def killerIds(run: FaultRun) -> set[int]:
+    def killerIds(run: Exercise4Result) -> set[int]:
         return {r.recordId for r in run.records if r.fatal}
 
-    def crashDeadIds(run: FaultRun) -> set[int]:
+    def crashDeadIds(run: Exercise4Result) -> set[int]:
         return {
             letter.record.recordId for letter in run.report.deadLetters if letter.failure.errorType == "RuntimeError"
         }
@@ -388,7 +793,7 @@ def claims4(result: Exercise4Result) -> tuple[Claim, ...]:
             LECTURE,
             4,
             "computeFn never raises for a bad record: it returns FAILED error records",
-            measured=", ".join(f"{len(idsOf(run, 'FAILED'))} FAILED ({run.label})" for run in runs),
+            measured=", ".join(f"{len(idsOf(run, 'FAILED'))} FAILED ({runLabel(run)})" for run in runs),
             holds=all(idsOf(run, "FAILED") == glitchIds(run) - deadIds(run) for run in runs),
             kind=ClaimKind.STRUCTURAL,
             reason="a record that raises was lost or mislabelled",
@@ -409,7 +814,8 @@ def claims4(result: Exercise4Result) -> tuple[Claim, ...]:
             "a crashed batch goes to the 1-worker recovery pool; a second crash dead-letters it",
             measured=", ".join(
                 f"{len(run.report.crashedBatches)} crashed -> {run.report.recoveredBatches} recovered, "
-                f"{run.report.deadLetteredBatches} dead-lettered ({run.label})"
+                f"{run.report.deadLetteredBatches} dead-lettered, {run.report.recoveryDeaths} recovery worker died "
+                f"({runLabel(run)})"
                 for run in runs
             ),
             holds=recoveryOk,
@@ -432,7 +838,7 @@ def claims4(result: Exercise4Result) -> tuple[Claim, ...]:
             measured=", ".join(
                 f"{len(run.report.isolated)} isolated with exit code "
                 f"{', '.join(str(i.exitCode) for i in run.report.isolated) or '-'}, "
-                f"{run.report.poolReplacements} pool replacements ({run.label})"
+                f"{run.report.poolReplacements} pool replacements ({runLabel(run)})"
                 for run in runs
             ),
             holds=isolatedOk,
@@ -445,10 +851,10 @@ def claims4(result: Exercise4Result) -> tuple[Claim, ...]:
             "every record ends in exactly one outcome; the counts add up",
             measured=", ".join(
                 f"{run.report.total} = {sum(run.report.count(s) for s in STATUSES)} results + "
-                f"{len(run.report.deadLetters)} dead ({run.label})"
+                f"{len(run.report.deadLetters)} dead ({runLabel(run)})"
                 for run in runs
             ),
-            holds=all(run.report.addsUp and run.finalAddsUp for run in runs),
+            holds=all(addsUp(run.report) and finalAddsUp(run) for run in runs),
             kind=ClaimKind.STRUCTURAL,
             reason="a record was lost or counted twice",
         ),
@@ -457,7 +863,7 @@ def claims4(result: Exercise4Result) -> tuple[Claim, ...]:
             4,
             "replay(computeFn) retries every dead-letter record once more",
             measured=", ".join(
-                f"{run.replay.attempted} retried, {run.replay.successes} back ({run.label})" for run in runs
+                f"{run.replay.attempted} retried, {run.replay.successes} back ({runLabel(run)})" for run in runs
             ),
             holds=all(
                 run.replay.attempted == len(run.report.deadLetters)
@@ -467,6 +873,45 @@ def claims4(result: Exercise4Result) -> tuple[Claim, ...]:
             ),
             kind=ClaimKind.STRUCTURAL,
             reason="a dead letter was skipped, or a killer came back to life",
+        ),
+    )
+
+
+# ============================================================================
+# Benchmarks (invoke bench): medians of repeats against each exercise's own bound
+# ============================================================================
+
+
+def judge4(result: Exercise4Result) -> tuple[Claim, ...]:
+    """The claims the spec's run decides."""
+    return faultClaims([result])
+
+
+def study4(options: RunOptions, result: Exercise4Result, log: Log) -> tuple[Claim, ...]:
+    """``invoke verify``: the same records at a 30% crash rate, where recovery often fails too."""
+    log(f"[stress] {result.config.records:,} records, crash rate {STRESS_CRASH_RATE:.0%} ...")
+    stress = l36.runExercise4(
+        replace(result.config, crashRate=STRESS_CRASH_RATE),
+        seed=options.seed,
+        executor=options.executor,
+        startMethod=options.startMethod,
+    )
+    report = stress.report
+    failing = [claim.statement for claim in faultClaims([stress]) if claim.verdict is not Verdict.HOLDS]
+    counts = " + ".join(f"{report.count(status):,} {status}" for status in STATUSES)
+    return (
+        judge(
+            LECTURE,
+            4,
+            "at a 30% crash rate too: every outcome accounted for",
+            measured=(
+                f"{len(report.crashedBatches)} crashed = {report.recoveredBatches} recovered + "
+                f"{report.deadLetteredBatches} crashed again + {report.recoveryDeaths} killed the recovery worker; "
+                f"{report.total:,} = {counts} + {len(report.deadLetters)} dead"
+            ),
+            holds=not failing,
+            kind=ClaimKind.STRUCTURAL,
+            reason="; ".join(failing),
         ),
     )
 
@@ -530,7 +975,7 @@ class PipelineSetup:
 def fullSpeedRun(config: Exercise1Config, setup: PipelineSetup, seconds: float, seed: int) -> PipelineReport:
     """Exercise 1's pipeline with sources that never sleep for ``seconds``: its capacity, not the arrivals'."""
     sources = makeSources(config, seed, intervalSec=0.0, faulty=False)
-    sink = ResultsSink(summaryEvery=config.summaryEvery, retain=config.loadRetain)
+    sink = ResultsSink(summaryEvery=config.summaryEvery, retain=LOAD_RETAIN)
     settings = replace(config.settings(seconds), batchSize=setup.batchSize)
     return asyncio.run(runPipeline(sources, setup.executor, sink, settings))
 
@@ -538,7 +983,7 @@ def fullSpeedRun(config: Exercise1Config, setup: PipelineSetup, seconds: float, 
 def specRateRun(config: Exercise1Config, executor: TaskExecutor, seed: int) -> PipelineReport:
     """Exercise 1's pipeline at the spec's parameters, every sensor healthy: the arrival rate's run."""
     sources = makeSources(config, seed, intervalSec=config.intervalSec, faulty=False)
-    sink = ResultsSink(summaryEvery=config.summaryEvery, retain=config.loadRetain)
+    sink = ResultsSink(summaryEvery=config.summaryEvery, retain=LOAD_RETAIN)
     return asyncio.run(runPipeline(sources, executor, sink, config.settings(config.durationSec)))
 
 
@@ -690,7 +1135,13 @@ def pipelineNotes(
     )
 
 
-def benchAdaptive(options: BenchOptions, log: Log, *, config: Exercise2Config | None = None) -> BenchReport:
+def benchAdaptive(
+    options: BenchOptions,
+    log: Log,
+    *,
+    config: Exercise2Config | None = None,
+    staticSizes: tuple[int, ...] = STATIC_SIZES,
+) -> BenchReport:
     """``invoke bench``: exercise 2's adaptive processor against the static sweep, medians of the repeats.
 
     "ideal" is the best static size's median: the reference the adaptive run is
@@ -701,9 +1152,9 @@ def benchAdaptive(options: BenchOptions, log: Log, *, config: Exercise2Config | 
     """
     if config is None:
         config = Exercise2Config.quick() if options.quick else Exercise2Config()
-    config = replace(config, repeats=options.repeats)
-    log(f"adaptive batch sizing: {config.records:,} records x (adaptive + {len(config.staticSizes)} static sizes)")
-    result = runExercise2(config, seed=options.seed, startMethod=options.startMethod)
+    sweep = SweepConfig(staticSizes=staticSizes, repeats=options.repeats)
+    log(f"adaptive batch sizing: {config.records:,} records x (adaptive + {len(staticSizes)} static sizes)")
+    result = runSweep(config, sweep, RunOptions(seed=options.seed, startMethod=options.startMethod), silent)
     rows: list[BenchRow] = []
     notes: list[str] = []
     for workload in result.workloads:
@@ -713,7 +1164,7 @@ def benchAdaptive(options: BenchOptions, log: Log, *, config: Exercise2Config | 
         )
         best = workload.bestStatic.seconds
         rows.extend(
-            BenchRow(f"{short} static {p.size}", p.seconds, baseline, best, config.repeats) for p in workload.static
+            BenchRow(f"{short} static {p.size}", p.seconds, baseline, best, sweep.repeats) for p in workload.static
         )
         rows.append(
             BenchRow(
@@ -721,10 +1172,10 @@ def benchAdaptive(options: BenchOptions, log: Log, *, config: Exercise2Config | 
                 workload.adaptive.seconds,
                 baseline,
                 best,
-                config.repeats,
+                sweep.repeats,
             )
         )
-        notes.extend(adaptiveNotes(short, workload, config))
+        notes.extend(adaptiveNotes(short, workload, config, sweep))
     light, heavy = sweepFit(result.light), sweepFit(result.heavy)
     if light is not None and heavy is not None:
         notes.append(
@@ -747,7 +1198,7 @@ def sweepFit(workload: WorkloadResult) -> LinearFit | None:
     return linearFit([math.ceil(p.records / p.size) for p in points], [p.seconds for p in points])
 
 
-def adaptiveNotes(short: str, workload: WorkloadResult, config: Exercise2Config) -> list[str]:
+def adaptiveNotes(short: str, workload: WorkloadResult, config: Exercise2Config, sweep: SweepConfig) -> list[str]:
     """Read one workload's sweep: per-batch and per-record cost, where it reaches 90%, how adaptive did."""
     points = sorted(workload.static, key=lambda point: point.size)
     best = workload.bestStatic
@@ -764,11 +1215,11 @@ def adaptiveNotes(short: str, workload: WorkloadResult, config: Exercise2Config)
             f"sizes, R2 {fit.rSquared:.2f}); batches are {share[0]:.0%} of the pass at size {small.size}, "
             f"{share[1]:.0%} at {large.size} ({small.seconds / large.seconds:.1f}x faster)."
         )
-    enough = next(p for p in points if p.throughput >= config.targetFraction * best.throughput)
+    enough = next(p for p in points if p.throughput >= sweep.targetFraction * best.throughput)
     notes.append(
-        f"{short}: {config.targetFraction:.0%} of the best static throughput (size {best.size}) from size "
+        f"{short}: {sweep.targetFraction:.0%} of the best static throughput (size {best.size}) from size "
         f"{enough.size} up; adaptive -> {workload.adaptive.finalSize} reaches {workload.fraction:.0%} of it"
-        + (" (met)." if workload.fraction >= config.targetFraction else f" (missed: {shortfall(workload, config)}).")
+        + (" (met)." if workload.fraction >= sweep.targetFraction else f" (missed: {shortfall(workload, config)}).")
     )
     return notes
 
@@ -881,10 +1332,10 @@ BENCHMARKS: Final = (
 LAB = LectureLab(
     36,
     (
-        ExerciseLab(1, Exercise1Result, claims1),
-        ExerciseLab(2, Exercise2Result, claims2),
-        ExerciseLab(3, Exercise3Result, claims3),
-        ExerciseLab(4, Exercise4Result, claims4),
+        ExerciseLab(1, Exercise1Result, judge1, study1),
+        ExerciseLab(2, Exercise2Result, judge2, study2),
+        ExerciseLab(3, Exercise3Result, judge3, study3),
+        ExerciseLab(4, Exercise4Result, judge4, study4),
     ),
     BENCHMARKS,
 )
