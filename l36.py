@@ -120,11 +120,7 @@ class AsyncSensorSource:
         self._seq = 0
 
     async def read(self) -> SensorReading:
-        """The next reading, after the sensor's interval.
-
-        With ``intervalSec == 0`` nothing here awaits: the source runs flat out and only
-        a full queue (``await queue.put``) hands the event loop to anyone else.
-        """
+        """The next reading, after the sensor's interval."""
         if self._intervalSec > 0:
             await asyncio.sleep(self._intervalSec)
         value = min(SCALE_HIGH, max(SCALE_LOW, self._rng.gauss(self._base, 15.0)))
@@ -221,14 +217,10 @@ class AsyncIngestionLayer:
             )
 
     async def run(self, durationSec: float, *, closeTimeoutSec: float = 30.0) -> None:
-        """Ingest every source through ``gather`` until ``durationSec`` elapses, then end the stream.
-
-        ``wait_for`` (``waitFor``: on 3.11 the fixed equivalent) cancels the gathered
-        sources at the deadline; a source waiting on a full queue is cancelled in
-        ``put``, so its reading is neither counted nor lost. Then the end-of-stream
-        marker goes on the queue, behind every reading, so the assembler flushes
-        what is left.
-        """
+        """Ingest every source through ``gather`` until ``durationSec`` elapses, then end the stream."""
+        # wait_for cancels the gathered sources at the deadline; one waiting on a full queue is
+        # cancelled in put, so its reading is neither counted nor lost. The end-of-stream marker
+        # goes behind every reading, so the assembler flushes what is left.
         requireRange("durationSec", durationSec, 0.0, 86_400.0)
         self._startedAt = time.perf_counter()
         gathered = asyncio.gather(*(self._ingest(source) for source in self.sources))
@@ -334,11 +326,7 @@ class ProcessPoolComputeLayer:
     """Requirement 3: the bridge from the event loop to the process pool."""
 
     async def submit_batch(self, pool: TaskExecutor, batch: list[SensorReading]) -> list[ComputedReading]:
-        """``loop.run_in_executor(pool, computeBatch, batch)``, through ``runInExecutor``.
-
-        ``runInExecutor`` *is* ``run_in_executor`` (``wrap_future(pool.submit(...))``) for
-        any executor, so the same line serves a process pool, a thread pool or inline.
-        """
+        """``loop.run_in_executor(pool, computeBatch, batch)``, through ``runInExecutor``."""
         return await runInExecutor(pool, computeBatch, batch)
 
 
@@ -346,9 +334,8 @@ class ProcessPoolComputeLayer:
 class ResultsSink:
     """Requirement 4: keeps the results and prints a summary every ``summaryEvery`` records.
 
-    By default the internal list keeps every result, as the spec asks. With
-    ``retain`` it keeps only the last ``retain`` (a bounded deque) and running totals:
-    a sink that keeps everything grows with the run, whatever the queue bound.
+    Beyond the spec: with ``retain`` it keeps only the last ``retain`` results and running
+    totals; the spec's list grows with the run, whatever the queue bound.
     """
 
     def __init__(self, *, summaryEvery: int = 100, retain: int | None = None, log: Log = silent) -> None:
@@ -473,12 +460,10 @@ async def runPipeline(
 ) -> PipelineReport:
     """Requirement 5: ingestion -> batch assembler -> process pool -> results sink.
 
-    At most ``maxInFlight`` batches are in the pool at once (a semaphore), so the
-    memory this process holds is bounded by the queue, the batch being assembled
-    and the batches in flight. A ``TaskGroup`` owns every task: if one fails, the
-    rest are cancelled and awaited before the error propagates. At the end the
-    stream marker flushes the queue and the last partial batch, and the group waits
-    for every batch in flight, so nothing read is left unprocessed.
+    At most ``maxInFlight`` batches are in the pool (a semaphore), so this process holds
+    the queue, one batch being assembled and the batches in flight. A ``TaskGroup`` owns
+    every task: if one fails the rest are cancelled and awaited; at the end it waits for
+    every batch in flight, so nothing read is left unprocessed.
     """
     ingestion = AsyncIngestionLayer(sources, maxsize=settings.queueMaxsize, log=log)
     assembler = BatchAssembler()
@@ -542,11 +527,7 @@ class SensorFaultError(Exception):
 
 
 class FailingSensorSource(AsyncSensorSource):
-    """A sensor that raises ``SensorFaultError`` after ``failAfter`` readings: the fault the runner injects.
-
-    It shows requirement 1's isolation: the ingestion layer logs the failure and the
-    other sources carry on.
-    """
+    """A sensor that raises ``SensorFaultError`` after ``failAfter`` readings: the fault the runner injects."""
 
     def __init__(self, sensorId: int, *, intervalSec: float, seed: int, failAfter: int) -> None:
         super().__init__(sensorId, intervalSec=intervalSec, seed=seed)
@@ -564,11 +545,7 @@ class FailingSensorSource(AsyncSensorSource):
 
 @dataclass(frozen=True, slots=True)
 class Exercise1Config:
-    """The spec's numbers: 5 sensors at 0.05 s, queue of 50, batches of 15, 4 workers, 5 s.
-
-    Added: sensor ``faultySensor`` fails after ``faultAfter`` readings (requirement 1's
-    isolation, shown), and a quiet-spell flush after ``maxWaitSec``.
-    """
+    """The spec's numbers: 5 sensors at 0.05 s, queue of 50, batches of 15, 4 workers, 5 s."""
 
     sensors: int = 5
     intervalSec: float = 0.05
@@ -602,11 +579,7 @@ class Exercise1Config:
         return cls(durationSec=1.0, faultAfter=8)
 
     def settings(self, durationSec: float) -> PipelineSettings:
-        """The pipeline's wiring for a run of ``durationSec``.
-
-        Two batches in flight per worker: one running, one waiting in the pool's
-        queue, so no worker idles while the parent pickles the next batch.
-        """
+        """The pipeline's wiring for a run of ``durationSec``."""
         return PipelineSettings(
             durationSec=durationSec,
             queueMaxsize=self.queueMaxsize,
@@ -644,10 +617,7 @@ def runExercise1(
     startMethod: StartMethod | None = None,
     log: Log = silent,
 ) -> Exercise1Result:
-    """Requirement 5: the four components wired together, run for ``durationSec``.
-
-    The pool is started and warmed first, so its start-up is not in the run's throughput.
-    """
+    """Requirement 5: the four components wired together, run for ``durationSec``."""
     with executorScope(executor, config.workers, startMethod) as pool:
         warmUp(pool, config.workers, preload=(__name__,))
         sources = makeSources(config, seed, intervalSec=config.intervalSec, faulty=True)
@@ -1032,10 +1002,7 @@ def makeReadings(count: int, seed: int, *keys: object) -> list[SensorReading]:
 
 @dataclass(frozen=True, slots=True)
 class Exercise2Config:
-    """The spec's numbers: 5,000 records, start at 10, evaluate every 5 batches, clamp to 5..200.
-
-    The spec gives no pool size: 2 workers, one per core here, one batch in flight each.
-    """
+    """The spec's numbers: 5,000 records, start at 10, evaluate every 5 batches, clamp to 5..200."""
 
     records: int = 5_000
     initialBatchSize: int = 10
@@ -1150,9 +1117,9 @@ def sizeHistory(run: BatchRun, config: Exercise2Config) -> list[str]:
             stretches.append((change, 1, change.newSize))
     lines = [f"  {run.label}: batch size over time (bar = size, max {config.maxBatchSize})"]
     for first, count, size in stretches:
-        kept = f"kept {count - 1} more evaluations" if count > 1 else ""
+        kept = f"kept by {plural(count - 1, 'evaluation', 'evaluations')}" if count > 1 else ""
         lines.append(
-            f"    {first.atMs:7.1f} ms  after {first.afterBatches:3d} batches  {first.recordsDone:5d} records  "
+            f"  {first.atMs:7.1f} ms  after {first.afterBatches:3d} batches  {first.recordsDone:5d} records  "
             f"{bar(size, config.maxBatchSize, 20).ljust(20)} {size:3d}  {kept}".rstrip()
         )
     return lines
@@ -1259,9 +1226,8 @@ class PriorityBatchQueue:
     async def get_batch(self, batchSize: int, *, timeoutSec: float = 1.0) -> list[SensorReading]:
         """Up to ``batchSize`` records: every waiting CRITICAL one first, then NORMAL to fill.
 
-        Waits up to ``timeoutSec`` for a first record and returns ``[]`` if none came.
-        Once records are there the batch is taken without awaiting, so nothing can
-        slip in between draining the CRITICAL queue and filling from the NORMAL one.
+        Waits up to ``timeoutSec`` for a first record (``[]`` if none came); then takes the
+        batch without awaiting, so nothing slips in between the two drains.
         """
         requireRange("batchSize", batchSize, 1)
         if self.empty():
@@ -1504,11 +1470,7 @@ class PriorityScenario:
 
 
 async def runPriorityPipeline(scenario: PriorityScenario, pool: TaskExecutor, *, seed: int) -> PriorityRun:
-    """Requirement 5: a source of mixed records -> PriorityBatchQueue -> PriorityPoolProcessor.
-
-    The source stops after ``durationSec``; the processor then drains both queues,
-    so every record produced is processed (and counted) before the run returns.
-    """
+    """Requirement 5: a source of mixed records -> PriorityBatchQueue -> PriorityPoolProcessor."""
     queue = PriorityBatchQueue(maxsize=scenario.queueMaxsize)
     processor = PriorityPoolProcessor(
         queue,
@@ -1582,11 +1544,7 @@ async def runPriorityPipeline(scenario: PriorityScenario, pool: TaskExecutor, *,
 
 @dataclass(frozen=True, slots=True)
 class Exercise3Config:
-    """The spec's numbers: 80% NORMAL / 20% CRITICAL for 3 s, two queues of maxsize 100.
-
-    The spec leaves the rate, the batch size and the pool open: one record every
-    10 ms, batches of 10, 2 workers.
-    """
+    """The spec's numbers: 80% NORMAL / 20% CRITICAL for 3 s, two queues of maxsize 100."""
 
     durationSec: float = 3.0
     criticalFraction: float = 0.2
@@ -1740,18 +1698,7 @@ RecoveryOutcome = Literal["recovered", "crashed again", "worker died"]
 
 @final
 class FaultTolerantBatchProcessor:
-    """Requirements 1 and 3: every record ends in exactly one outcome, a result or a dead letter.
-
-    Main stage: every batch goes to the pool at once. A future that raises
-    ``RuntimeError`` is a crash: logged, and the batch re-runs on a 1-worker
-    recovery pool; if it crashes there too, its records are dead-lettered.
-    Beyond the spec, a future that raises ``BrokenProcessPool`` means a worker died
-    and took the pool with it: the pool is replaced (``SupervisedPool``) and the
-    unfinished batches re-run one at a time; a batch that kills again re-runs record
-    by record, and the record that kills alone is dead-lettered with its exit code.
-    The pools live one after the other, never together, so no pool forks from a
-    process with another pool's threads running.
-    """
+    """Requirements 1 and 3: every record ends in exactly one outcome, a result or a dead letter."""
 
     def __init__(
         self,
@@ -2020,11 +1967,7 @@ def transformValue(value: float) -> float:
 def makeFaultRecords(
     count: int, *, seed: int, poisonRate: float, glitchRate: float, killers: int
 ) -> tuple[FaultRecord, ...]:
-    """Requirement 2's generator: each record's fate is drawn from the seed and its id alone.
-
-    ``poisonRate`` of them are NaN or +/-inf (POISON_PILL), ``glitchRate`` are <= 0
-    (``math.log`` raises ValueError: FAILED), and ``killers`` chosen ids are fatal.
-    """
+    """Requirement 2's generator: each record's fate is drawn from the seed and its id alone."""
     killerIds = set(makeRng(seed, LECTURE, 4, "killers").sample(range(count), min(killers, count)))
     records: list[FaultRecord] = []
     for recordId in range(count):
@@ -2116,11 +2059,7 @@ class DeadLetterLog:
         return len(self._entries)
 
     def replay(self, computeFn: ComputeJobFn) -> ReplayReport:
-        """Retry every dead letter once more, here, each as a one-record job; keep those that fail again.
-
-        It runs in this process, so a fatal record raises ``WorkerDeathError`` rather
-        than exiting (see ``dieAbruptly``): it stays dead.
-        """
+        """Retry every dead letter once more, here, each as a one-record job; keep those that fail again."""
         recovered: list[ResultEntry] = []
         stillDead: list[DeadLetter] = []
         for letter in self._entries:
@@ -2146,12 +2085,7 @@ class DeadLetterLog:
 
 
 class WorkerDeathError(Exception):
-    """A simulated worker death, where a real one would end the program or an unsupervised worker.
-
-    Raised instead of ``os._exit`` inline, on a thread, in a replay, and on a Dask
-    worker (its nanny would restart a dead one; nothing here could read its exit
-    code). The processor treats it exactly as a ``BrokenProcessPool``.
-    """
+    """A simulated worker death, where a real one would end the program or an unsupervised worker."""
 
     def __init__(self, exitCode: int) -> None:
         super().__init__(exitCode)
@@ -2175,16 +2109,7 @@ def dieAbruptly(exitCode: int, *, abrupt: bool) -> NoReturn:
 
 @final
 class SupervisedPool:
-    """A pool that is replaced when one of its workers dies.
-
-    A worker that exits abruptly breaks a ``ProcessPoolExecutor`` for good: every
-    pending future fails with ``BrokenProcessPool`` and every later submit too. This
-    owns one ``executorScope`` at a time; ``replace`` closes the broken one (its
-    manager thread has already reaped the workers) and opens a fresh, warmed one.
-    Warming starts every worker up front, so the pool's processes are known and
-    the dead one's exit code can be read from ``Process.exitcode``. No
-    ``max_tasks_per_child``: it hangs on 3.11-3.13 and is not needed for this.
-    """
+    """A pool that is replaced when one of its workers dies."""
 
     def __init__(self, kind: ExecutorKind, workers: int, startMethod: StartMethod | None = None) -> None:
         requireRange("workers", workers, 1, 256)
@@ -2234,12 +2159,7 @@ class SupervisedPool:
             scope.__exit__(excType, exc, traceback)
 
     def replace(self) -> tuple[int, ...]:
-        """Shut the broken pool down, start a fresh one; return the exit codes of workers that died.
-
-        Workers the pool itself terminated after the break (-SIGTERM) are not counted.
-        The broken pool is shut down and joined, and its threads have left the OS's
-        count (``executorScope``), before the fresh one forks its first worker.
-        """
+        """Shut the broken pool down, start a fresh one; return the exit codes of workers that died."""
         self.replacements += 1
         if self._kind != "process":
             # Only a process pool breaks. Elsewhere the death was simulated (WorkerDeathError)
@@ -2301,12 +2221,7 @@ class ProcessingReport:
 
 @dataclass(frozen=True, slots=True)
 class Exercise4Config:
-    """The spec's numbers: 2,000 records, 5% poison pills, 2% crash probability.
-
-    Added: 1% glitches (values <= 0, so some records FAIL) and one fatal record that
-    kills its worker with ``os._exit`` (the supervised pool at work). The spec gives
-    no batch or pool size: batches of 20, 2 workers.
-    """
+    """The spec's numbers: 2,000 records, 5% poison pills, 2% crash probability."""
 
     records: int = 2_000
     poisonRate: float = 0.05
