@@ -1698,7 +1698,13 @@ RecoveryOutcome = Literal["recovered", "crashed again", "worker died"]
 
 @final
 class FaultTolerantBatchProcessor:
-    """Requirements 1 and 3: every record ends in exactly one outcome, a result or a dead letter."""
+    """Requirements 1 and 3: every record ends in exactly one outcome, a result or a dead letter.
+
+    A future raising ``RuntimeError`` is a crash: logged, the batch re-runs on a 1-worker
+    recovery pool, its records dead-lettered if it crashes again. Beyond the spec, a
+    ``BrokenProcessPool`` (a worker died) replaces the pool and narrows the death down to
+    one record. The pools live one after the other, so none forks beside another's threads.
+    """
 
     def __init__(
         self,
@@ -2109,7 +2115,12 @@ def dieAbruptly(exitCode: int, *, abrupt: bool) -> NoReturn:
 
 @final
 class SupervisedPool:
-    """A pool that is replaced when one of its workers dies."""
+    """A pool that is replaced when one of its workers dies.
+
+    A worker that exits abruptly breaks a ``ProcessPoolExecutor`` for good. This owns one
+    ``executorScope`` at a time; ``replace`` closes the broken one and opens a fresh, warm one.
+    Warming starts every worker, so the dead one's exit code can be read from its Process.
+    """
 
     def __init__(self, kind: ExecutorKind, workers: int, startMethod: StartMethod | None = None) -> None:
         requireRange("workers", workers, 1, 256)
