@@ -1,16 +1,16 @@
-"""Lecture 36: Process Pool for CPU-Bound Pipeline Stages.
+"""Lecture 36: Process Pool for CPU-Bound Pipeline Stages - the reference solutions.
 
-Exercises (spec: lecture36.txt):
+Exercises (spec: lecture36.txt), one section each below:
 
-1. Full async + process pool pipeline: sources -> queue -> batches -> pool -> sink.
-2. Adaptive batch sizing: a throughput monitor picks the batch size, against a static sweep.
-3. Worker pool with priority queuing: CRITICAL before NORMAL, latency per class, starvation.
-4. Process pool error handling and recovery: error records, poison pills, crashes, worker deaths.
+1. Full async + process pool pipeline: sensors -> Queue(50) -> batches of 15 -> pool -> sink.
+2. Adaptive batch sizing: a throughput monitor picks the batch size every 5 batches.
+3. Worker pool with priority queuing: CRITICAL records before NORMAL ones, latency per class.
+4. Process pool error handling and recovery: error records, poison pills, crashes, dead letters.
 
-Run one with ``python l36.py --ex 1`` (or ``invoke run --lecture 36 --ex 1``);
-``--all`` runs every exercise, ``--quick`` uses small sizes, ``--seed`` fixes
-every random draw, ``--executor`` and ``--start-method`` pick the CPU tier.
-Standard library and ``shared.py`` only.
+Run one with ``python l36.py --ex 1`` (``--all``, ``--quick`` for small sizes, ``--seed``,
+``--executor`` and ``--start-method`` for the CPU tier). ``invoke run --lecture 36 --ex 1``
+adds the lab's verdicts on the lecture's claims; ``invoke verify`` runs the lab's studies.
+The file needs the standard library and ``shared.py`` only: copy the two together.
 """
 
 from __future__ import annotations
@@ -20,28 +20,21 @@ import contextlib
 import math
 import multiprocessing
 import os
-import pickle
 import signal
-import statistics
 import time
-import tracemalloc
 from collections import Counter, deque
-from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
 from dataclasses import dataclass, replace
 from random import Random
 from types import TracebackType
-from typing import Final, Literal, NoReturn, Protocol, TypedDict, TypeVar, final
+from typing import Final, Literal, NoReturn, Protocol, TypedDict, final
 
-from lab.bench import Benchmark, BenchOptions, BenchReport, BenchRow, interleavedMedians, timeRepeats
-from lab.claims import Claim, ClaimKind, judge
 from shared import (
     ConfigError,
     ExecutorKind,
     Exercise,
     FailureRecord,
-    InlineExecutor,
-    LinearFit,
     Log,
     RunOptions,
     SensorReading,
@@ -49,13 +42,10 @@ from shared import (
     Stopwatch,
     TaskExecutor,
     bar,
-    coefficientOfVariation,
     executorScope,
     formatTable,
     lectureMain,
-    linearFit,
     makeRng,
-    parallelBound,
     percentile,
     plural,
     requireRange,
@@ -65,13 +55,47 @@ from shared import (
     warmUp,
 )
 
+__all__ = [
+    "EXERCISES",
+    "AdaptiveBatchProcessor",
+    "AsyncIngestionLayer",
+    "AsyncSensorSource",
+    "BatchAssembler",
+    "DeadLetterLog",
+    "Exploration",
+    "FaultTolerantBatchProcessor",
+    "PriorityBatchQueue",
+    "PriorityPoolProcessor",
+    "ProcessPoolComputeLayer",
+    "ResultsSink",
+    "SupervisedPool",
+    "ThroughputMonitor",
+    "classify",
+    "computeBatch",
+    "computeHeavyBatch",
+    "computeLightBatch",
+    "computePriorityBatch",
+    "faultTolerantCompute",
+    "main",
+    "processInBatches",
+    "runPipeline",
+]
+
 LECTURE = 36
-T = TypeVar("T")
 
 
 # ============================================================================
-# Exercise 1 - Full async + process pool pipeline
+# Exercise 1 - Full Async + Process Pool Pipeline
 # ============================================================================
+# Requirement -> names
+#   1  AsyncIngestionLayer.run(durationSec): AsyncSensorSource x N, asyncio.gather, wait_for,
+#      Queue(maxsize=50); a source that raises stops alone (SourceFailure)
+#   2  BatchAssembler.assemble(queue, batchSize, maxWaitSec)
+#   3  ProcessPoolComputeLayer.submit_batch(pool, batch) -> computeBatch (module level)
+#   4  ResultsSink.receive_batch(results): a summary every 100 records
+#   5  runPipeline, runExercise1: 5 sensors at 0.05 s, batches of 15, 4 workers, 5 s, final report
+# Data flow
+#   AsyncSensorSource x5 -> Queue(50) -> BatchAssembler(15) -> submit_batch -> pool(4) -> ResultsSink
 
 SCALE_LOW: Final = 0.0
 SCALE_HIGH: Final = 100.0
@@ -79,42 +103,26 @@ ANOMALY_THRESHOLD: Final = 0.8
 ROLLING_WINDOW: Final = 5
 
 
-class SensorFaultError(Exception):
-    """A source's simulated hardware fault, raised by ``AsyncSensorSource.read``."""
-
-
-@final
 class AsyncSensorSource:
     """An async sensor: one reading every ``intervalSec`` (0: no sleep at all).
 
-    Values are a per-sensor base plus Gaussian noise drawn from
-    ``makeRng(seed, 36, 1, sensorId)``, so the n-th reading of a sensor is the same
-    in every run with the same seed. With ``failAfter`` the source raises
-    ``SensorFaultError`` once it has produced that many readings.
+    Values are a per-sensor base plus Gaussian noise from ``makeRng(seed, 36, 1,
+    sensorId)``: the n-th reading of a sensor is the same in every run with the seed.
     """
 
-    def __init__(self, sensorId: int, *, intervalSec: float, seed: int, failAfter: int | None = None) -> None:
+    def __init__(self, sensorId: int, *, intervalSec: float, seed: int) -> None:
         requireRange("intervalSec", intervalSec, 0.0, 60.0)
-        if failAfter is not None:
-            requireRange("failAfter", failAfter, 0)
         self.sensorId = sensorId
         self.name = f"sensor-{sensorId}"
         self._intervalSec = intervalSec
-        self._failAfter = failAfter
         self._rng = makeRng(seed, LECTURE, 1, sensorId)
         self._base = self._rng.uniform(40.0, 60.0)
         self._seq = 0
 
     async def read(self) -> SensorReading:
-        """The next reading, after the sensor's interval; ``SensorFaultError`` once it has failed.
-
-        With ``intervalSec == 0`` nothing here awaits: the source runs flat out and only
-        a full queue (``await queue.put``) hands the event loop to anyone else.
-        """
+        """The next reading, after the sensor's interval."""
         if self._intervalSec > 0:
             await asyncio.sleep(self._intervalSec)
-        if self._failAfter is not None and self._seq >= self._failAfter:
-            raise SensorFaultError(f"{self.name} stopped responding after {self._seq} readings")
         value = min(SCALE_HIGH, max(SCALE_LOW, self._rng.gauss(self._base, 15.0)))
         reading = SensorReading(self.sensorId, self._seq, value, time.perf_counter())
         self._seq += 1
@@ -204,19 +212,15 @@ class AsyncIngestionLayer:
             )
             self._failures.append(failure)
             self._log(
-                f"[ingest] {failure.source} failed at {failure.atSec:.2f} s "
-                f"({failure.errorType}: {failure.message}); the other sources carry on"
+                f"[ingest] {failure.source} failed at {failure.atSec:.2f} s ({failure.errorType}); "
+                "the other sources carry on"
             )
 
     async def run(self, durationSec: float, *, closeTimeoutSec: float = 30.0) -> None:
-        """Ingest every source through ``gather`` until ``durationSec`` elapses, then end the stream.
-
-        ``wait_for`` (``waitFor``: on 3.11 the fixed equivalent) cancels the gathered
-        sources at the deadline; a source waiting on a full queue is cancelled in
-        ``put``, so its reading is neither counted nor lost. Then the end-of-stream
-        marker goes on the queue, behind every reading, so the assembler flushes
-        what is left.
-        """
+        """Ingest every source through ``gather`` until ``durationSec`` elapses, then end the stream."""
+        # wait_for cancels the gathered sources at the deadline; one waiting on a full queue is
+        # cancelled in put, so its reading is neither counted nor lost. The end-of-stream marker
+        # goes behind every reading, so the assembler flushes what is left.
         requireRange("durationSec", durationSec, 0.0, 86_400.0)
         self._startedAt = time.perf_counter()
         gathered = asyncio.gather(*(self._ingest(source) for source in self.sources))
@@ -322,11 +326,7 @@ class ProcessPoolComputeLayer:
     """Requirement 3: the bridge from the event loop to the process pool."""
 
     async def submit_batch(self, pool: TaskExecutor, batch: list[SensorReading]) -> list[ComputedReading]:
-        """``loop.run_in_executor(pool, computeBatch, batch)``, through ``runInExecutor``.
-
-        ``runInExecutor`` *is* ``run_in_executor`` (``wrap_future(pool.submit(...))``) for
-        any executor, so the same line serves a process pool, a thread pool or inline.
-        """
+        """``loop.run_in_executor(pool, computeBatch, batch)``, through ``runInExecutor``."""
         return await runInExecutor(pool, computeBatch, batch)
 
 
@@ -334,9 +334,8 @@ class ProcessPoolComputeLayer:
 class ResultsSink:
     """Requirement 4: keeps the results and prints a summary every ``summaryEvery`` records.
 
-    By default the internal list keeps every result, as the spec asks. With
-    ``retain`` it keeps only the last ``retain`` (a bounded deque) and running totals:
-    a sink that keeps everything grows with the run, whatever the queue bound.
+    Beyond the spec: with ``retain`` it keeps only the last ``retain`` results and running
+    totals; the spec's list grows with the run, whatever the queue bound.
     """
 
     def __init__(self, *, summaryEvery: int = 100, retain: int | None = None, log: Log = silent) -> None:
@@ -461,12 +460,10 @@ async def runPipeline(
 ) -> PipelineReport:
     """Requirement 5: ingestion -> batch assembler -> process pool -> results sink.
 
-    At most ``maxInFlight`` batches are in the pool at once (a semaphore), so the
-    memory this process holds is bounded by the queue, the batch being assembled
-    and the batches in flight. A ``TaskGroup`` owns every task: if one fails, the
-    rest are cancelled and awaited before the error propagates. At the end the
-    stream marker flushes the queue and the last partial batch, and the group waits
-    for every batch in flight, so nothing read is left unprocessed.
+    At most ``maxInFlight`` batches are in the pool (a semaphore), so this process holds
+    the queue, one batch being assembled and the batches in flight. A ``TaskGroup`` owns
+    every task: if one fails the rest are cancelled and awaited; at the end it waits for
+    every batch in flight, so nothing read is left unprocessed.
     """
     ingestion = AsyncIngestionLayer(sources, maxsize=settings.queueMaxsize, log=log)
     assembler = BatchAssembler()
@@ -525,46 +522,30 @@ def statsOf(statistics: IngestionStatistics, source: AsyncSensorSource) -> Sourc
     return next(row for row in statistics.sources if row.source == source.name)
 
 
-@dataclass(frozen=True, slots=True)
-class MemoryRun:
-    """A load run with sources that never sleep: its traced peak and its pipeline counts."""
-
-    seconds: float
-    peakBytes: int
-    report: PipelineReport
+class SensorFaultError(Exception):
+    """The simulated hardware fault of ``FailingSensorSource``."""
 
 
-@contextlib.contextmanager
-def tracedPeak() -> Iterator[list[int]]:
-    """Trace this process's allocations; on exit the list holds the peak above the start, in bytes.
+class FailingSensorSource(AsyncSensorSource):
+    """A sensor that raises ``SensorFaultError`` after ``failAfter`` readings: the fault the runner injects."""
 
-    Only the calling process is traced: pool workers allocate in their own
-    processes, so the figure is the pipeline's own footprint (queue, batches in
-    flight, sink), which is what backpressure is meant to bound.
-    """
-    wasTracing = tracemalloc.is_tracing()
-    if not wasTracing:
-        tracemalloc.start()
-    tracemalloc.reset_peak()
-    start, _ = tracemalloc.get_traced_memory()
-    found: list[int] = []
-    try:
-        yield found
-    finally:
-        _, peak = tracemalloc.get_traced_memory()
-        if not wasTracing:
-            tracemalloc.stop()
-        found.append(max(0, peak - start))
+    def __init__(self, sensorId: int, *, intervalSec: float, seed: int, failAfter: int) -> None:
+        super().__init__(sensorId, intervalSec=intervalSec, seed=seed)
+        requireRange("failAfter", failAfter, 0)
+        self._failAfter = failAfter
+        self._produced = 0
+
+    async def read(self) -> SensorReading:
+        """The next reading, or ``SensorFaultError`` once ``failAfter`` readings are out."""
+        if self._produced >= self._failAfter:
+            raise SensorFaultError(f"{self.name} stopped responding after {self._produced} readings")
+        self._produced += 1
+        return await super().read()
 
 
 @dataclass(frozen=True, slots=True)
 class Exercise1Config:
-    """The spec's numbers: 5 sensors at 0.05 s, queue of 50, batches of 15, 4 workers, 5 s.
-
-    Added: one of the five sensors fails part-way (source isolation), a quiet-spell
-    flush after ``maxWaitSec``, and two load runs with sources that never sleep
-    (at least 100x the spec's rate) to compare peak memory after 5 s and 20 s.
-    """
+    """The spec's numbers: 5 sensors at 0.05 s, queue of 50, batches of 15, 4 workers, 5 s."""
 
     sensors: int = 5
     intervalSec: float = 0.05
@@ -576,9 +557,6 @@ class Exercise1Config:
     summaryEvery: int = 100
     faultySensor: int | None = 4
     faultAfter: int = 40
-    loadShortSec: float = 5.0
-    loadLongSec: float = 20.0
-    loadRetain: int = 1_000
     batchTimeoutSec: float = 30.0
 
     def __post_init__(self) -> None:
@@ -593,22 +571,15 @@ class Exercise1Config:
         if self.faultySensor is not None:
             requireRange("faultySensor", self.faultySensor, 0, self.sensors - 1)
         requireRange("faultAfter", self.faultAfter, 0)
-        requireRange("loadShortSec", self.loadShortSec, 0.0, 3_600.0)
-        requireRange("loadLongSec", self.loadLongSec, self.loadShortSec, 3_600.0)
-        requireRange("loadRetain", self.loadRetain, 0)
         requireRange("batchTimeoutSec", self.batchTimeoutSec, 0.1, 3_600.0)
 
     @classmethod
     def quick(cls) -> Exercise1Config:
-        """Same pipeline, 1 s run, load runs of 0.2 s and 0.8 s: about 2 s in all."""
-        return cls(durationSec=1.0, faultAfter=8, loadShortSec=0.2, loadLongSec=0.8)
+        """Same pipeline, a 1 s run."""
+        return cls(durationSec=1.0, faultAfter=8)
 
     def settings(self, durationSec: float) -> PipelineSettings:
-        """The pipeline's wiring for a run of ``durationSec``.
-
-        Two batches in flight per worker: one running, one waiting in the pool's
-        queue, so no worker idles while the parent pickles the next batch.
-        """
+        """The pipeline's wiring for a run of ``durationSec``."""
         return PipelineSettings(
             durationSec=durationSec,
             queueMaxsize=self.queueMaxsize,
@@ -621,43 +592,21 @@ class Exercise1Config:
 
 @dataclass(frozen=True, slots=True)
 class Exercise1Result:
-    """Every figure exercise 1 measured: the spec's run and the two load runs."""
+    """What exercise 1 measured: the wired pipeline's run at the spec's parameters."""
 
     config: Exercise1Config
     executor: ExecutorKind
     main: PipelineReport
-    shortLoad: MemoryRun | None
-    longLoad: MemoryRun | None
-    claims: tuple[Claim, ...]
-
-    @property
-    def memoryRatio(self) -> float | None:
-        """Peak of the long load run over the peak of the short one."""
-        if self.shortLoad is None or self.longLoad is None or self.shortLoad.peakBytes == 0:
-            return None
-        return self.longLoad.peakBytes / self.shortLoad.peakBytes
 
 
 def makeSources(config: Exercise1Config, seed: int, *, intervalSec: float, faulty: bool) -> list[AsyncSensorSource]:
-    """The spec's sensors; with ``faulty`` the configured one fails after ``faultAfter`` readings."""
+    """The spec's sensors; with ``faulty`` sensor ``faultySensor`` fails after ``faultAfter`` readings."""
     return [
-        AsyncSensorSource(
-            sensorId,
-            intervalSec=intervalSec,
-            seed=seed,
-            failAfter=config.faultAfter if faulty and sensorId == config.faultySensor else None,
-        )
+        FailingSensorSource(sensorId, intervalSec=intervalSec, seed=seed, failAfter=config.faultAfter)
+        if faulty and sensorId == config.faultySensor
+        else AsyncSensorSource(sensorId, intervalSec=intervalSec, seed=seed)
         for sensorId in range(config.sensors)
     ]
-
-
-def runMemoryLoad(config: Exercise1Config, pool: TaskExecutor, seed: int, seconds: float) -> MemoryRun:
-    """The pipeline with sources that never sleep and a bounded sink, under ``tracemalloc``."""
-    sources = makeSources(config, seed, intervalSec=0.0, faulty=False)
-    sink = ResultsSink(summaryEvery=config.summaryEvery, retain=config.loadRetain)
-    with tracedPeak() as peak:
-        report = asyncio.run(runPipeline(sources, pool, sink, config.settings(seconds)))
-    return MemoryRun(seconds, peak[0], report)
 
 
 def runExercise1(
@@ -667,141 +616,20 @@ def runExercise1(
     executor: ExecutorKind = "process",
     startMethod: StartMethod | None = None,
     log: Log = silent,
-    memory: bool = True,
 ) -> Exercise1Result:
-    """Requirement 5 with the spec's numbers, then (with ``memory``) the two load runs.
-
-    The pool is started and warmed before anything is timed or traced, and the
-    load runs reuse it: pool start-up is neither in the throughput nor in the peaks.
-    """
+    """Requirement 5: the four components wired together, run for ``durationSec``."""
     with executorScope(executor, config.workers, startMethod) as pool:
         warmUp(pool, config.workers, preload=(__name__,))
         sources = makeSources(config, seed, intervalSec=config.intervalSec, faulty=True)
         sink = ResultsSink(summaryEvery=config.summaryEvery, log=log)
         main = asyncio.run(runPipeline(sources, pool, sink, config.settings(config.durationSec), log=log))
-        shortLoad = longLoad = None
-        if memory:
-            # An untraced warm-up: first-use allocations (caches, interned names, the pool's
-            # buffers) would otherwise count against whichever traced run comes first.
-            runMemoryLoad(config, pool, seed, min(0.2, config.loadShortSec))
-            log(f"[load] sources without sleep, {config.loadShortSec:g} s run under tracemalloc ...")
-            shortLoad = runMemoryLoad(config, pool, seed, config.loadShortSec)
-            log(f"[load] sources without sleep, {config.loadLongSec:g} s run under tracemalloc ...")
-            longLoad = runMemoryLoad(config, pool, seed, config.loadLongSec)
-    partial = Exercise1Result(config, executor, main, shortLoad, longLoad, ())
-    return replace(partial, claims=claims1(partial))
-
-
-def claims1(result: Exercise1Result) -> tuple[Claim, ...]:
-    """Judge exercise 1's claims (the spec's and the issue's) from the measured figures."""
-    config = result.config
-    main = result.main
-    failed = [row for row in main.ingestion.sources if row.failed]
-    healthy = [row for row in main.ingestion.sources if not row.failed]
-    lastFailureAt = max((failure.atSec for failure in main.ingestion.failures), default=0.0)
-    isolated = bool(failed) and all(row.lastAtSec > lastFailureAt for row in healthy)
-    loads = [run for run in (result.shortLoad, result.longLoad) if run is not None]
-    claims = [
-        judge(
-            LECTURE,
-            1,
-            "if one source raises, the others continue",
-            measured=(
-                f"{', '.join(row.source for row in failed)} failed at {lastFailureAt:.2f} s; "
-                f"{len(healthy)} others ingested until {min((r.lastAtSec for r in healthy), default=0.0):.2f} s+"
-                if failed
-                else "no source failed"
-            ),
-            holds=isolated if config.faultySensor is not None else None,
-            kind=ClaimKind.STRUCTURAL,
-            reason="a healthy source stopped when the faulty one raised" if failed else "no faulty source configured",
-        ),
-        judge(
-            LECTURE,
-            1,
-            "batches of exactly batchSize, a smaller one only on a flush",
-            measured=(
-                f"{main.fullBatches} full batches of {config.batchSize}, {main.timeoutFlushes} quiet-spell "
-                f"flushes, {main.finalFlushes} final flush"
-            ),
-            holds=dict(main.batchSizes).get(config.batchSize, 0) == main.fullBatches
-            and sum(n for size, n in main.batchSizes if size < config.batchSize)
-            == main.timeoutFlushes + main.finalFlushes
-            and max(size for size, _ in main.batchSizes) <= config.batchSize
-            and main.finalFlushes <= 1,
-            kind=ClaimKind.STRUCTURAL,
-            reason="a batch left the assembler with the wrong size",
-        ),
-        judge(
-            LECTURE,
-            1,
-            "the sink prints a summary every 100 records",
-            measured=f"{main.summaries} summaries for {main.received} records",
-            holds=main.summaries == main.received // config.summaryEvery,
-            kind=ClaimKind.STRUCTURAL,
-            reason="a summary was skipped or repeated",
-        ),
-        judge(
-            LECTURE,
-            1,
-            "nothing lost at shutdown: ingested == processed == received",
-            measured=f"{main.ingested} == {main.processed} == {main.received}"
-            + ("" if main.keysMatch is None else (", same records" if main.keysMatch else ", records differ"))
-            + "".join(f"; load {run.seconds:g} s: {run.report.ingested} == {run.report.received}" for run in loads),
-            holds=main.nothingLost and all(run.report.nothingLost for run in loads),
-            kind=ClaimKind.STRUCTURAL,
-            reason="the queue or the last partial batch was dropped at shutdown",
-        ),
-        judge(
-            LECTURE,
-            1,
-            "the queue's maxsize=50 bounds what is buffered",
-            measured="max depth "
-            + ", ".join(str(report.ingestion.maxDepth) for report in [main, *(run.report for run in loads)]),
-            holds=all(
-                report.ingestion.maxDepth <= config.queueMaxsize for report in [main, *(run.report for run in loads)]
-            ),
-            kind=ClaimKind.STRUCTURAL,
-            reason="the queue grew past its bound",
-        ),
-    ]
-    if result.shortLoad is not None and result.longLoad is not None:
-        short, long = result.shortLoad, result.longLoad
-        ratio = result.memoryRatio
-        claims.append(
-            judge(
-                LECTURE,
-                1,
-                "sources 100x faster are throttled by the full queue, not buffered",
-                measured=(
-                    f"{short.report.ingestion.blockedPuts + long.report.ingestion.blockedPuts:,} puts waited on a "
-                    f"full queue; {long.report.throughput:,.0f} rec/s vs the spec's "
-                    f"{config.sensors / config.intervalSec:,.0f}"
-                ),
-                holds=short.report.ingestion.blockedPuts > 0 and long.report.ingestion.blockedPuts > 0,
-                kind=ClaimKind.TIMING,
-                reason="the pipeline kept up with sources that never sleep, so no put had to wait",
-            )
-        )
-        claims.append(
-            judge(
-                LECTURE,
-                1,
-                f"peak memory of a {long.seconds:g} s run <= {short.seconds:g} s run + 10%",
-                measured=f"{long.peakBytes / 1024:,.0f} KiB vs {short.peakBytes / 1024:,.0f} KiB"
-                + (f" ({ratio:.2f}x)" if ratio is not None else ""),
-                holds=ratio is not None and ratio <= 1.10,
-                kind=ClaimKind.TIMING,
-                reason="something in the pipeline grows with the run (a per-record list, a task per record)",
-            )
-        )
-    return tuple(claims)
+    return Exercise1Result(config, executor, main)
 
 
 def formatExercise1(result: Exercise1Result) -> str:
-    """The final report: per-source ingestion, the batch counts, the sink's totals, the load runs."""
-    config = result.config
-    main = result.main
+    """The final report: per-source ingestion, then the records through each stage."""
+    config, main = result.config, result.main
+    failures = {failure.source: failure for failure in main.ingestion.failures}
     sources = formatTable(
         ("source", "ingested", "last reading at s", "status"),
         [
@@ -809,81 +637,46 @@ def formatExercise1(result: Exercise1Result) -> str:
                 row.source,
                 row.ingested,
                 f"{row.lastAtSec:.2f}",
-                next(
-                    (f"FAILED: {f.errorType}: {f.message}" for f in main.ingestion.failures if f.source == row.source),
-                    "ok",
-                ),
+                f"FAILED: {failures[row.source].message}" if row.source in failures else "ok",
             )
             for row in main.ingestion.sources
         ],
     )
+    batched = f"{main.fullBatches} x {config.batchSize} + {main.timeoutFlushes} quiet-spell + {main.finalFlushes} final"
     flow = formatTable(
         ("stage", "records", "detail"),
         [
             ("ingested (queue)", main.ingested, f"max depth {main.ingestion.maxDepth} of {config.queueMaxsize}"),
-            (
-                "batched",
-                main.processed,
-                (
-                    f"{main.fullBatches} x {config.batchSize} + {main.timeoutFlushes} quiet-spell + "
-                    f"{main.finalFlushes} final flush"
-                ),
-            ),
+            ("batched", main.processed, f"{batched} flush"),
             (
                 f"computed ({result.executor} pool)",
                 main.processed,
                 f"{config.workers} workers, <= {main.maxInFlight} batches in flight",
             ),
-            (
-                "received (sink)",
-                main.received,
-                f"{main.anomalies} anomalies (> {ANOMALY_THRESHOLD}), mean normalized {main.meanNormalized:.3f}",
-            ),
+            ("received (sink)", main.received, f"{main.anomalies} anomalies (> {ANOMALY_THRESHOLD})"),
         ],
     )
-    lines = [
-        "",
-        (
-            f"Final report: {config.sensors} sensors every {config.intervalSec:g} s for {config.durationSec:g} s "
-            f"({main.elapsedSec:.2f} s with the drain), {main.throughput:,.0f} records/s"
-        ),
-        sources,
-        "",
-        flow,
-        "",
-        "Nothing lost: "
-        + ("yes" if main.nothingLost else "NO")
-        + f" (ingested {main.ingested} == processed {main.processed} == received {main.received}"
-        + ("" if main.keysMatch is None else ", the same (sensor, seq) pairs" if main.keysMatch else ", pairs differ")
-        + ").",
-    ]
-    if result.shortLoad is not None and result.longLoad is not None:
-        rows = [
-            (
-                f"{run.seconds:g} s",
-                run.report.received,
-                f"{run.report.throughput:,.0f}",
-                run.report.ingestion.maxDepth,
-                run.report.ingestion.blockedPuts,
-                f"{run.peakBytes / 1024:,.0f}",
-            )
-            for run in (result.shortLoad, result.longLoad)
-        ]
-        ratio = result.memoryRatio
-        lines += [
+    same = "" if main.keysMatch is None else ", the same (sensor, seq) pairs" if main.keysMatch else ", pairs differ"
+    return "\n".join(
+        [
             "",
-            formatTable(
-                ("load run", "records", "rec/s", "max queue", "puts that waited", "peak KiB"),
-                rows,
-                title="Sources with no sleep (at least 100x the spec's rate), sink keeping the last "
-                f"{config.loadRetain} results:",
+            (
+                f"Final report: {config.sensors} sensors every {config.intervalSec:g} s for {config.durationSec:g} s "
+                f"({main.elapsedSec:.2f} s with the drain), {main.throughput:,.0f} records/s"
             ),
-            f"Peak memory {result.longLoad.seconds:g} s vs {result.shortLoad.seconds:g} s: "
-            + (f"{ratio:.2f}x" if ratio is not None else "n/a")
-            + " (tracemalloc, this process only). The queue bound and the in-flight limit hold the",
-            "sources back; the spec's sink, which keeps every result in a list, would grow with the run.",
+            sources,
+            "",
+            flow,
+            (
+                f"Mean normalized value {main.meanNormalized:.3f}; "
+                f"{plural(main.summaries, 'sink summary', 'sink summaries')} (one per {config.summaryEvery} records)."
+            ),
+            (
+                f"Nothing lost: {'yes' if main.nothingLost else 'NO'} (ingested {main.ingested} == processed "
+                f"{main.processed} == received {main.received}{same})."
+            ),
         ]
-    return "\n".join(lines)
+    )
 
 
 def exercise1(options: RunOptions, log: Log) -> Exercise1Result:
@@ -897,32 +690,23 @@ def exercise1(options: RunOptions, log: Log) -> Exercise1Result:
 
 
 # ============================================================================
-# Exercise 2 - Adaptive batch sizing
+# Exercise 2 - Adaptive Batch Sizing
 # ============================================================================
+# Requirement -> names
+#   1  ThroughputMonitor.record_batch(batchSize, durationMs), recommended_batch_size(): last 10
+#   2  AdaptiveBatchProcessor(computeFn, executor, monitor=...): starts at 10, takes the
+#      recommendation after every 5 batches, clamped to [5, 200]
+#   3  computeLightBatch (one operation per record), computeHeavyBatch (100 sines per record)
+#   4  runExercise2: 5,000 records light, then 5,000 heavy, batch size history kept
+#   5  formatExercise2: size over time (ASCII bars), final sizes, records/s per scenario
+#   Beyond the spec: Exploration (the processor tries sizes the monitor has not seen)
+# Data flow
+#   records -> AdaptiveBatchProcessor.nextSize() -> pool.submit(computeFn, batch)
+#           -> round trip ms -> ThroughputMonitor -> every 5 batches: new size
 
 HEAVY_TRIG_OPS: Final = 100
 PROBE_LADDER: Final = (1.0, 3.0, 9.0, 27.0)
 DOWN_PROBE: Final = 0.5
-STATIC_SIZES: Final = (5, 10, 20, 50, 100, 200)
-
-
-def computeLightBatch(batch: Sequence[SensorReading]) -> list[float]:
-    """One arithmetic operation per record: a batch costs little more than its round trip."""
-    return [reading.value * 2.0 for reading in batch]
-
-
-def computeHeavyBatch(batch: Sequence[SensorReading]) -> list[float]:
-    """100 trigonometric operations per record: several microseconds of CPU each."""
-    results: list[float] = []
-    for reading in batch:
-        acc = reading.value
-        for _ in range(HEAVY_TRIG_OPS):
-            acc = math.sin(acc) + 1.0
-        results.append(acc)
-    return results
-
-
-ComputeFn = Callable[[Sequence[SensorReading]], list[float]]
 
 
 @final
@@ -931,7 +715,7 @@ class ThroughputMonitor:
 
     ``recommended_batch_size`` is the spec's rule, literally: the size, among the
     batches remembered, with the lowest ``durationMs / batchSize``. It can only
-    choose a size that was tried; trying other sizes is the processor's job.
+    choose a size that was tried.
     """
 
     def __init__(self, *, historySize: int = 10) -> None:
@@ -956,8 +740,142 @@ class ThroughputMonitor:
         return tuple(self._history)
 
 
+@final
+class AdaptiveBatchProcessor:
+    """Requirement 2: start at 10, ask the monitor after every 5 batches, stay within 5..200.
+
+    By default it is the spec's processor: every batch has the current size. Since
+    the monitor picks among the sizes it has seen, and it has seen only that one,
+    the size stays at 10. With ``explore`` (beyond the spec, see ``Exploration``)
+    each window of 5 batches tries other sizes, so the recommendation can move.
+    """
+
+    def __init__(
+        self,
+        computeFn: ComputeFn,
+        executor: TaskExecutor,
+        *,
+        monitor: ThroughputMonitor | None = None,
+        initialBatchSize: int = 10,
+        minBatchSize: int = 5,
+        maxBatchSize: int = 200,
+        evaluateEvery: int = 5,
+        explore: Exploration | None = None,
+    ) -> None:
+        requireRange("minBatchSize", minBatchSize, 1)
+        requireRange("maxBatchSize", maxBatchSize, minBatchSize)
+        requireRange("initialBatchSize", initialBatchSize, minBatchSize, maxBatchSize)
+        requireRange("evaluateEvery", evaluateEvery, 1)
+        self.computeFn = computeFn
+        self.executor = executor
+        self.monitor = monitor if monitor is not None else ThroughputMonitor()
+        self.minBatchSize = minBatchSize
+        self.maxBatchSize = maxBatchSize
+        self.evaluateEvery = evaluateEvery
+        self.explore = explore
+        self._batchSize = initialBatchSize
+        self._position = 0
+        self._completed = 0
+        self._changes: list[SizeChange] = []
+
+    @property
+    def batchSize(self) -> int:
+        """The current batch size."""
+        return self._batchSize
+
+    @property
+    def changes(self) -> tuple[SizeChange, ...]:
+        """Every evaluation so far."""
+        return tuple(self._changes)
+
+    def clamp(self, size: float) -> int:
+        """``size`` rounded and held within [minBatchSize, maxBatchSize]."""
+        return max(self.minBatchSize, min(self.maxBatchSize, round(size)))
+
+    def nextSize(self) -> int:
+        """The size of the next batch: the current size, or an exploring probe around it."""
+        position, self._position = self._position, self._position + 1
+        factor = 1.0 if self.explore is None else self.explore.factor(position, len(self._changes))
+        return self.clamp(self._batchSize * factor)
+
+    def completed(self, batchSize: int, durationMs: float, recordsDone: int, atMs: float) -> None:
+        """Record the batch; every ``evaluateEvery`` batches take the monitor's recommendation."""
+        self.monitor.record_batch(batchSize, durationMs)
+        self._completed += 1
+        if self._completed % self.evaluateEvery == 0:
+            recommended = self.monitor.recommended_batch_size()
+            self._batchSize = self.clamp(recommended)
+            self._position = 0
+            self._changes.append(SizeChange(self._completed, atMs, recordsDone, recommended, self._batchSize))
+
+    def process(
+        self, records: Sequence[SensorReading], *, inFlight: int = 2, timeoutSec: float = 60.0, label: str = ""
+    ) -> BatchRun:
+        """Every record through the pool, sized by this processor; see ``processInBatches``."""
+        run = processInBatches(
+            self.computeFn, self.executor, records, self, inFlight=inFlight, timeoutSec=timeoutSec, label=label
+        )
+        final = self.monitor.recommended_batch_size() if self.monitor.history else None
+        return replace(run, changes=self.changes, finalSize=self._batchSize, finalRecommended=final)
+
+
+def computeLightBatch(batch: Sequence[SensorReading]) -> list[float]:
+    """Requirement 3: one arithmetic operation per record; a batch costs little more than its round trip."""
+    return [reading.value * 2.0 for reading in batch]
+
+
+def computeHeavyBatch(batch: Sequence[SensorReading]) -> list[float]:
+    """Requirement 3: 100 trigonometric operations per record, several microseconds of CPU each."""
+    results: list[float] = []
+    for reading in batch:
+        acc = reading.value
+        for _ in range(HEAVY_TRIG_OPS):
+            acc = math.sin(acc) + 1.0
+        results.append(acc)
+    return results
+
+
+ComputeFn = Callable[[Sequence[SensorReading]], list[float]]
+
+
+# Beyond the spec: exploration ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Exploration:
+    """Beyond the spec: how the processor tries sizes the monitor has not seen.
+
+    Each window of 5 batches starts at the current size and climbs the ``ladder``
+    (1x, 3x, 9x, 27x), then, in one window of ``downProbeEvery``, tries ``downProbe``
+    (half) once. The climb reaches 200 in the first window when bigger is better; the
+    smaller probe, always among the monitor's last 10, lets the size come down when
+    it is not. The price in steady state: one window in two has a half-size batch.
+    """
+
+    ladder: tuple[float, ...] = PROBE_LADDER
+    downProbe: float = DOWN_PROBE
+    downProbeEvery: int = 2
+
+    def __post_init__(self) -> None:
+        if not self.ladder or any(factor <= 0 for factor in self.ladder):
+            raise ConfigError(f"ladder must be positive factors, got {self.ladder}")
+        requireRange("downProbe", self.downProbe, 0.0, 1.0)
+        requireRange("downProbeEvery", self.downProbeEvery, 1)
+
+    def factor(self, position: int, evaluations: int) -> float:
+        """The factor of the current size for batch ``position`` of a window, after ``evaluations``."""
+        if position < len(self.ladder):
+            return self.ladder[position]
+        if position == len(self.ladder) and evaluations % self.downProbeEvery == 0:
+            return self.downProbe
+        return 1.0
+
+
+# The harness both policies run through ------------------------------------------
+
+
 class BatchPolicy(Protocol):
-    """How ``processInBatches`` sizes each batch: a fixed size or an adaptive processor."""
+    """How ``processInBatches`` sizes each batch (the adaptive processor is one)."""
 
     def nextSize(self) -> int:
         """The size of the next batch to submit."""
@@ -966,22 +884,6 @@ class BatchPolicy(Protocol):
     def completed(self, batchSize: int, durationMs: float, recordsDone: int, atMs: float) -> None:
         """A batch of ``batchSize`` came back after ``durationMs``."""
         ...
-
-
-@final
-class FixedBatchSize:
-    """The static policy of the sweep: every batch the same size."""
-
-    def __init__(self, size: int) -> None:
-        requireRange("size", size, 1)
-        self.size = size
-
-    def nextSize(self) -> int:
-        """Always the same size."""
-        return self.size
-
-    def completed(self, batchSize: int, durationMs: float, recordsDone: int, atMs: float) -> None:
-        """Nothing to learn."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -1023,117 +925,6 @@ class BatchRun:
     def throughput(self) -> float:
         """Records per second over the whole pass."""
         return self.records / self.seconds if self.seconds > 0 else 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Exploration:
-    """How the adaptive processor tries sizes the monitor has not seen.
-
-    ``ladder``: factors of the current size for the first batches of each window;
-    ``downProbe``: the factor of the one smaller batch, every ``downProbeEvery`` windows.
-    """
-
-    ladder: tuple[float, ...] = PROBE_LADDER
-    downProbe: float = DOWN_PROBE
-    downProbeEvery: int = 2
-
-    def __post_init__(self) -> None:
-        if not self.ladder or any(factor <= 0 for factor in self.ladder):
-            raise ConfigError(f"ladder must be positive factors, got {self.ladder}")
-        requireRange("downProbe", self.downProbe, 0.0, 1.0)
-        requireRange("downProbeEvery", self.downProbeEvery, 1)
-
-
-@final
-class AdaptiveBatchProcessor:
-    """Requirement 2: start at 10, ask the monitor after every 5 batches, stay within 5..200.
-
-    The monitor's rule only picks among sizes it has seen, so on its own it would
-    recommend 10 forever. Exploration lives here: each window of 5 batches starts
-    at the current size and climbs the ``Exploration`` ladder (1x, 3x, 9x, 27x),
-    then, in one window of two, tries half the size once. The climb reaches
-    200 in the first window when bigger is better, so few records go in small
-    batches; the smaller probe, always among the monitor's last 10, lets the size
-    come down when bigger is not better. Sizes are clamped to [minBatchSize,
-    maxBatchSize] both when probing and when taking the recommendation. Probing
-    costs a little in steady state: at the top, one window in two has a batch of
-    half size.
-    """
-
-    def __init__(
-        self,
-        computeFn: ComputeFn,
-        executor: TaskExecutor,
-        *,
-        monitor: ThroughputMonitor | None = None,
-        initialBatchSize: int = 10,
-        minBatchSize: int = 5,
-        maxBatchSize: int = 200,
-        evaluateEvery: int = 5,
-        exploration: Exploration | None = None,
-    ) -> None:
-        requireRange("minBatchSize", minBatchSize, 1)
-        requireRange("maxBatchSize", maxBatchSize, minBatchSize)
-        requireRange("initialBatchSize", initialBatchSize, minBatchSize, maxBatchSize)
-        requireRange("evaluateEvery", evaluateEvery, 1)
-        self.computeFn = computeFn
-        self.executor = executor
-        self.monitor = monitor if monitor is not None else ThroughputMonitor()
-        self.minBatchSize = minBatchSize
-        self.maxBatchSize = maxBatchSize
-        self.evaluateEvery = evaluateEvery
-        self.exploration = exploration if exploration is not None else Exploration()
-        self._batchSize = initialBatchSize
-        self._position = 0
-        self._completed = 0
-        self._changes: list[SizeChange] = []
-
-    @property
-    def batchSize(self) -> int:
-        """The current batch size (the ladder's 1x)."""
-        return self._batchSize
-
-    @property
-    def changes(self) -> tuple[SizeChange, ...]:
-        """Every evaluation so far."""
-        return tuple(self._changes)
-
-    def clamp(self, size: float) -> int:
-        """``size`` rounded and held within [minBatchSize, maxBatchSize]."""
-        return max(self.minBatchSize, min(self.maxBatchSize, round(size)))
-
-    def nextSize(self) -> int:
-        """The next rung of the ladder around the current size, or the down probe, or the size itself."""
-        position = self._position
-        self._position += 1
-        explore = self.exploration
-        if position < len(explore.ladder):
-            factor = explore.ladder[position]
-        elif position == len(explore.ladder) and len(self._changes) % explore.downProbeEvery == 0:
-            factor = explore.downProbe
-        else:
-            factor = 1.0
-        return self.clamp(self._batchSize * factor)
-
-    def completed(self, batchSize: int, durationMs: float, recordsDone: int, atMs: float) -> None:
-        """Record the batch; every ``evaluateEvery`` batches take the monitor's recommendation."""
-        self.monitor.record_batch(batchSize, durationMs)
-        self._completed += 1
-        if self._completed % self.evaluateEvery == 0:
-            recommended = self.monitor.recommended_batch_size()
-            self._batchSize = self.clamp(recommended)
-            self._position = 0
-            self._changes.append(SizeChange(self._completed, atMs, recordsDone, recommended, self._batchSize))
-
-    def process(
-        self, records: Sequence[SensorReading], *, inFlight: int = 2, timeoutSec: float = 60.0, label: str = "adaptive"
-    ) -> BatchRun:
-        """Every record through the pool, sized by this processor; see ``processInBatches``."""
-        run = processInBatches(
-            self.computeFn, self.executor, records, self, inFlight=inFlight, timeoutSec=timeoutSec, label=label
-        )
-        final = self.monitor.recommended_batch_size() if self.monitor.history else None
-        return replace(run, changes=self.changes, finalSize=self._batchSize, finalRecommended=final)
 
 
 def processInBatches(
@@ -1197,7 +988,7 @@ def processInBatches(
         seconds=seconds,
         batches=tuple(sorted(done, key=lambda b: b.index)),
         changes=(),
-        finalSize=policy.nextSize() if isinstance(policy, FixedBatchSize) else 0,
+        finalSize=0,  # the policy's owner knows it (AdaptiveBatchProcessor.process fills it in)
         finalRecommended=None,
         outputsMatch=combined == computeFn(records),
     )
@@ -1210,48 +1001,8 @@ def makeReadings(count: int, seed: int, *keys: object) -> list[SensorReading]:
 
 
 @dataclass(frozen=True, slots=True)
-class StaticPoint:
-    """One size of the static sweep: median seconds over the repeats."""
-
-    size: int
-    seconds: float
-    records: int
-
-    @property
-    def throughput(self) -> float:
-        """Records per second."""
-        return self.records / self.seconds if self.seconds > 0 else 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class WorkloadResult:
-    """One compute function: the adaptive run (median of the repeats) beside the static sweep."""
-
-    name: str
-    adaptive: BatchRun
-    adaptiveSeconds: tuple[float, ...]
-    static: tuple[StaticPoint, ...]
-    staticOutputsMatch: bool
-
-    @property
-    def bestStatic(self) -> StaticPoint:
-        """The static size with the highest throughput."""
-        return max(self.static, key=lambda point: point.throughput)
-
-    @property
-    def fraction(self) -> float:
-        """Adaptive throughput as a fraction of the best static size's."""
-        best = self.bestStatic.throughput
-        return self.adaptive.throughput / best if best > 0 else 0.0
-
-
-@dataclass(frozen=True, slots=True)
 class Exercise2Config:
-    """The spec's numbers: 5,000 records, start at 10, evaluate every 5 batches, clamp to 5..200.
-
-    The spec gives no pool size; 2 workers is one per core here. Each figure is the
-    median of ``repeats`` passes (adaptive and static interleaved, so drift hits both).
-    """
+    """The spec's numbers: 5,000 records, start at 10, evaluate every 5 batches, clamp to 5..200."""
 
     records: int = 5_000
     initialBatchSize: int = 10
@@ -1260,9 +1011,6 @@ class Exercise2Config:
     evaluateEvery: int = 5
     historySize: int = 10
     workers: int = 2
-    staticSizes: tuple[int, ...] = STATIC_SIZES
-    repeats: int = 5
-    targetFraction: float = 0.9
     timeoutSec: float = 60.0
 
     def __post_init__(self) -> None:
@@ -1273,89 +1021,60 @@ class Exercise2Config:
         requireRange("evaluateEvery", self.evaluateEvery, 1)
         requireRange("historySize", self.historySize, 1)
         requireRange("workers", self.workers, 1, 256)
-        if not self.staticSizes or min(self.staticSizes) < 1:
-            raise ConfigError(f"staticSizes must be sizes >= 1, got {self.staticSizes}")
-        requireRange("repeats", self.repeats, 1, 100)
-        requireRange("targetFraction", self.targetFraction, 0.0, 1.0)
         requireRange("timeoutSec", self.timeoutSec, 0.01, 3_600.0)
 
     @classmethod
     def quick(cls) -> Exercise2Config:
-        """Same sweep, 2,000 records, one pass each: well under 2 s."""
-        return cls(records=2_000, repeats=1)
+        """The same runs on 2,000 records."""
+        return cls(records=2_000)
+
+    def processor(self, computeFn: ComputeFn, pool: TaskExecutor, *, explore: bool) -> AdaptiveBatchProcessor:
+        """A fresh processor with these numbers: the spec's, or exploring."""
+        return AdaptiveBatchProcessor(
+            computeFn,
+            pool,
+            monitor=ThroughputMonitor(historySize=self.historySize),
+            initialBatchSize=self.initialBatchSize,
+            minBatchSize=self.minBatchSize,
+            maxBatchSize=self.maxBatchSize,
+            evaluateEvery=self.evaluateEvery,
+            explore=Exploration() if explore else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadRuns:
+    """One compute function through the spec's processor and the exploring one."""
+
+    name: str
+    literal: BatchRun
+    exploring: BatchRun
+
+    @property
+    def runs(self) -> tuple[BatchRun, BatchRun]:
+        """The spec's run, then the exploring one."""
+        return (self.literal, self.exploring)
 
 
 @dataclass(frozen=True, slots=True)
 class Exercise2Result:
-    """Every figure exercise 2 measured, per compute function."""
+    """What exercise 2 measured, per compute function."""
 
     config: Exercise2Config
     executor: ExecutorKind
-    light: WorkloadResult
-    heavy: WorkloadResult
-    claims: tuple[Claim, ...]
+    light: WorkloadRuns
+    heavy: WorkloadRuns
 
     @property
-    def workloads(self) -> tuple[WorkloadResult, WorkloadResult]:
+    def workloads(self) -> tuple[WorkloadRuns, WorkloadRuns]:
         """Light then heavy."""
         return (self.light, self.heavy)
 
 
-def medianRun(runs: Sequence[BatchRun]) -> BatchRun:
-    """The run with the median time (the lower middle one for an even count)."""
-    ordered = sorted(runs, key=lambda run: run.seconds)
-    return ordered[(len(ordered) - 1) // 2]
-
-
-def measureWorkload(
-    name: str, computeFn: ComputeFn, pool: TaskExecutor, records: Sequence[SensorReading], config: Exercise2Config
-) -> WorkloadResult:
-    """Adaptive and every static size, ``repeats`` times interleaved; medians."""
-    adaptiveRuns: list[BatchRun] = []
-    staticRuns: dict[int, list[BatchRun]] = {size: [] for size in config.staticSizes}
-    # One untimed pass first: the workers' first calls of computeFn (unpickling it, warming
-    # caches) would otherwise land on whichever timed pass comes first.
-    processInBatches(computeFn, pool, records, FixedBatchSize(config.initialBatchSize), inFlight=config.workers)
-
-    def adaptivePass() -> None:
-        processor = AdaptiveBatchProcessor(
-            computeFn,
-            pool,
-            monitor=ThroughputMonitor(historySize=config.historySize),
-            initialBatchSize=config.initialBatchSize,
-            minBatchSize=config.minBatchSize,
-            maxBatchSize=config.maxBatchSize,
-            evaluateEvery=config.evaluateEvery,
-        )
-        adaptiveRuns.append(processor.process(records, inFlight=config.workers, timeoutSec=config.timeoutSec))
-
-    for repeat in range(config.repeats):
-        # Adaptive first in even passes, last in odd ones: whatever drifts over a pass
-        # (another process waking up, a warm cache) does not always land on the same side.
-        if repeat % 2 == 0:
-            adaptivePass()
-        for size in config.staticSizes:
-            staticRuns[size].append(
-                processInBatches(
-                    computeFn,
-                    pool,
-                    records,
-                    FixedBatchSize(size),
-                    inFlight=config.workers,
-                    timeoutSec=config.timeoutSec,
-                    label=f"static {size}",
-                )
-            )
-        if repeat % 2 == 1:
-            adaptivePass()
-    static = tuple(StaticPoint(size, medianRun(runs).seconds, len(records)) for size, runs in staticRuns.items())
-    return WorkloadResult(
-        name,
-        medianRun(adaptiveRuns),
-        tuple(run.seconds for run in adaptiveRuns),
-        static,
-        all(run.outputsMatch for runs in staticRuns.values() for run in runs),
-    )
+COMPUTE_FUNCTIONS: Final[tuple[tuple[str, ComputeFn], ...]] = (
+    ("computeLightBatch", computeLightBatch),
+    ("computeHeavyBatch", computeHeavyBatch),
+)
 
 
 def runExercise2(
@@ -1366,203 +1085,83 @@ def runExercise2(
     startMethod: StartMethod | None = None,
     log: Log = silent,
 ) -> Exercise2Result:
-    """Requirement 4: 5,000 records light, then 5,000 heavy, adaptive beside the static sweep."""
+    """Requirement 4: the records through each compute function, the spec's processor then the exploring one."""
     records = makeReadings(config.records, seed, 2)
+    workloads: list[WorkloadRuns] = []
     with executorScope(executor, config.workers, startMethod) as pool:
         warmUp(pool, config.workers, preload=(__name__,))
-        log(f"[light] {config.records:,} records, adaptive + {len(config.staticSizes)} static sizes ...")
-        light = measureWorkload("computeLightBatch", computeLightBatch, pool, records, config)
-        log(f"[heavy] {config.records:,} records, adaptive + {len(config.staticSizes)} static sizes ...")
-        heavy = measureWorkload("computeHeavyBatch", computeHeavyBatch, pool, records, config)
-    partial = Exercise2Result(config, executor, light, heavy, ())
-    return replace(partial, claims=claims2(partial))
+        for name, computeFn in COMPUTE_FUNCTIONS:
+            # Untimed: the workers' first calls of computeFn (unpickling it, warming caches).
+            config.processor(computeFn, pool, explore=False).process(records[: 20 * config.initialBatchSize])
+            log(f"[{name}] {config.records:,} records: the spec's processor, then the exploring one ...")
+            runs = [
+                config.processor(computeFn, pool, explore=explore).process(
+                    records, inFlight=config.workers, timeoutSec=config.timeoutSec, label=label
+                )
+                for label, explore in (("spec (literal)", False), ("exploring", True))
+            ]
+            workloads.append(WorkloadRuns(name, *runs))
+    light, heavy = workloads
+    return Exercise2Result(config, executor, light, heavy)
 
 
-def claims2(result: Exercise2Result) -> tuple[Claim, ...]:
-    """Judge exercise 2's claims from the measured figures."""
-    config = result.config
-    light, heavy = result.light, result.heavy
-    planned = [batch.planned for w in result.workloads for batch in w.adaptive.batches]
-    changes = [change for w in result.workloads for change in w.adaptive.changes]
-    outputsMatch = all(w.adaptive.outputsMatch and w.staticOutputsMatch for w in result.workloads)
-    chosen = f"{min(c.newSize for c in changes)}..{max(c.newSize for c in changes)}" if changes else "none"
-    everyFive = all(
-        [c.afterBatches for c in w.adaptive.changes]
-        == list(range(config.evaluateEvery, len(w.adaptive.batches) + 1, config.evaluateEvery))
-        for w in result.workloads
-    )
-    return (
-        judge(
-            LECTURE,
-            2,
-            "starts at 10, re-sizes after every 5 batches",
-            measured=", ".join(
-                f"{w.name}: first batch {w.adaptive.batches[0].planned}, {len(w.adaptive.changes)} re-sizes "
-                f"for {len(w.adaptive.batches)} batches"
-                for w in result.workloads
-            ),
-            holds=everyFive and all(w.adaptive.batches[0].planned == config.initialBatchSize for w in result.workloads),
-            kind=ClaimKind.STRUCTURAL,
-            reason="a re-size happened off the 5-batch cadence",
-        ),
-        judge(
-            LECTURE,
-            2,
-            "batch size clamped between 5 and 200",
-            measured=f"planned sizes {min(planned)}..{max(planned)}, chosen sizes {chosen}",
-            holds=all(config.minBatchSize <= size <= config.maxBatchSize for size in planned)
-            and all(config.minBatchSize <= c.newSize <= config.maxBatchSize for c in changes),
-            kind=ClaimKind.STRUCTURAL,
-            reason="a batch was planned outside the clamp",
-        ),
-        judge(
-            LECTURE,
-            2,
-            "batching does not change the results",
-            measured="adaptive and static outputs identical to one sequential call"
-            if outputsMatch
-            else "outputs differ",
-            holds=outputsMatch,
-            kind=ClaimKind.STRUCTURAL,
-            reason="a batch was lost, repeated or reordered",
-        ),
-        judge(
-            LECTURE,
-            2,
-            "light converges to a larger batch size than heavy",
-            measured=f"light -> {light.adaptive.finalSize}, heavy -> {heavy.adaptive.finalSize} "
-            f"(best static {light.bestStatic.size} and {heavy.bestStatic.size})",
-            holds=light.adaptive.finalSize > heavy.adaptive.finalSize,
-            kind=ClaimKind.TIMING,
-            reason=(
-                "each batch pays a fixed round trip whatever its compute, so ms/record falls with size for both; "
-                f"smaller batches help only for load balance, which {config.records:,} records over "
-                f"{config.workers} workers does not need"
-            ),
-        ),
-        *(
-            judge(
-                LECTURE,
-                2,
-                f"adaptive {w.name} >= {config.targetFraction:.0%} of the best static size",
-                measured=f"{w.adaptive.throughput:,.0f} vs {w.bestStatic.throughput:,.0f} rec/s at size "
-                f"{w.bestStatic.size} ({w.fraction:.0%})",
-                holds=w.fraction >= config.targetFraction,
-                kind=ClaimKind.TIMING,
-                reason=shortfall(w, config),
-            )
-            for w in result.workloads
-        ),
-    )
-
-
-def shortfall(workload: WorkloadResult, config: Exercise2Config) -> str:
-    """Why the adaptive run fell short of the best static size, from its own figures."""
-    run, best = workload.adaptive, workload.bestStatic
-    bestBatches = math.ceil(run.records / best.size)
-    if run.finalSize != best.size:
-        settled = next((p for p in workload.static if p.size == run.finalSize), None)
-        gap = f" ({best.throughput / settled.throughput - 1:.0%} faster as a static size)" if settled else ""
-        return (
-            f"it settled on {run.finalSize} where static {best.size} was best{gap}: the monitor compares single "
-            "batches' ms/record, the sweep whole passes (how batches spread over the workers, the tail), and "
-            "run-to-run noise on this machine is of the same order"
+def sizeHistory(run: BatchRun, config: Exercise2Config) -> list[str]:
+    """Requirement 5's plot for one run: one bar per stretch of evaluations that kept the size."""
+    stretches: list[tuple[SizeChange, int, int]] = []  # first evaluation, how many, size
+    start = SizeChange(0, 0.0, 0, config.initialBatchSize, config.initialBatchSize)
+    for change in (start, *run.changes):
+        if stretches and stretches[-1][2] == change.newSize:
+            first, count, size = stretches[-1]
+            stretches[-1] = (first, count + 1, size)
+        else:
+            stretches.append((change, 1, change.newSize))
+    lines = [f"  {run.label}: batch size over time (bar = size, max {config.maxBatchSize})"]
+    for first, count, size in stretches:
+        kept = f"kept by {plural(count - 1, 'evaluation', 'evaluations')}" if count > 1 else ""
+        lines.append(
+            f"  {first.atMs:7.1f} ms  after {first.afterBatches:3d} batches  {first.recordsDone:5d} records  "
+            f"{bar(size, config.maxBatchSize, 20).ljust(20)} {size:3d}  {kept}".rstrip()
         )
-    reason = (
-        f"the climb from {config.initialBatchSize} and the probes cost {len(run.batches)} batches "
-        f"against {bestBatches} at the best size"
-    )
-    passes = workload.adaptiveSeconds
-    spread = max(passes) / min(passes) - 1 if len(passes) > 1 and min(passes) > 0 else 0.0
-    if spread >= 1 - workload.fraction:
-        # A pass takes tens of ms: a hiccup of another process moves it by as much as the gap.
-        reason += (
-            f"; its {len(passes)} passes themselves spread {spread:.0%}, as much as the "
-            f"{1 - workload.fraction:.0%} gap: noise of this machine"
-        )
-    return reason
-
-
-def formatSizeHistory(workload: WorkloadResult, config: Exercise2Config) -> str:
-    """The batch size over time for one workload: one bar per evaluation."""
-    run = workload.adaptive
-    rows = [(0, 0.0, 0, config.initialBatchSize, "start")]
-    rows += [
-        (change.afterBatches, change.atMs, change.recordsDone, change.newSize, f"monitor: {change.recommended}")
-        for change in run.changes
-    ]
-    lines = [f"{workload.name}: batch size over time (bar = size, max {config.maxBatchSize})"]
-    lines += [
-        f"  {atMs:7.1f} ms  after {batches:3d} batches  {done:5d} records  "
-        f"{bar(size, config.maxBatchSize, 30).ljust(30)} {size:3d}  ({note})"
-        for batches, atMs, done, size, note in rows
-    ]
-    return "\n".join(lines)
+    return lines
 
 
 def formatExercise2(result: Exercise2Result) -> str:
-    """Requirement 5: size history per compute function, final sizes, throughput, the static sweep."""
+    """Requirement 5: the size history per compute function, final sizes and records/s per scenario."""
     config = result.config
     lines = [""]
     for workload in result.workloads:
-        lines += [formatSizeHistory(workload, config), ""]
-    rows: list[tuple[str, str, str, str, str]] = []
-    for workload in result.workloads:
-        best = workload.bestStatic
-        rows.extend(
-            (
-                workload.name,
-                f"static {point.size}",
-                f"{point.seconds * 1e3:.1f}",
-                f"{point.throughput:,.0f}",
-                f"{point.throughput / best.throughput:.0%}" + (" (best)" if point is best else ""),
-            )
-            for point in workload.static
+        lines.append(f"{workload.name}:")
+        for run in workload.runs:
+            lines += sizeHistory(run, config)
+        lines.append("")
+    rows = [
+        (
+            workload.name,
+            run.label,
+            run.finalSize,
+            run.finalRecommended if run.finalRecommended is not None else "-",
+            len(run.batches),
+            f"{run.seconds * 1e3:.1f}",
+            f"{run.throughput:,.0f}",
         )
-        rows.append(
-            (
-                workload.name,
-                f"adaptive -> {workload.adaptive.finalSize}",
-                f"{workload.adaptive.seconds * 1e3:.1f}",
-                f"{workload.adaptive.throughput:,.0f}",
-                f"{workload.fraction:.0%}",
-            )
-        )
+        for workload in result.workloads
+        for run in workload.runs
+    ]
     lines.append(
         formatTable(
-            ("workload", "batching", "ms", "records/s", "of best static"),
+            ("compute function", "processor", "final size", "recommended", "batches", "ms", "records/s"),
             rows,
-            title=f"{config.records:,} records, {config.workers} {result.executor} workers, "
-            f"median of {config.repeats} pass{'es' if config.repeats > 1 else ''}:",
+            title=f"{config.records:,} records each, {config.workers} {result.executor} workers:",
         )
     )
-    lines.append("")
-    for workload in result.workloads:
-        run = workload.adaptive
-        lines.append(
-            f"{workload.name}: final batch size {run.finalSize}, monitor recommends {run.finalRecommended}, "
-            f"{run.throughput:,.0f} records/s over {len(run.batches)} batches "
-            f"({workload.fraction:.0%} of the best static size, {workload.bestStatic.size})."
-        )
-    lines.append(
-        "The monitor's rule is literal (lowest ms/record among the last 10); exploration is the processor's "
-        "ladder: 1x, 3x, 9x, 27x the current size in each window of 5 batches, and 0.5x in one window of two."
-    )
-    light, heavy = result.light, result.heavy
-    held = light.adaptive.finalSize > heavy.adaptive.finalSize
+    light, heavy = (workload.exploring.finalSize for workload in result.workloads)
     lines += [
         (
-            f"The lecture expects light -> larger, heavy -> smaller: light went to {light.adaptive.finalSize}, "
-            f"heavy to {heavy.adaptive.finalSize} ({'as expected' if held else 'not as expected'}; the static "
-            f"sweep's best sizes are {light.bestStatic.size} and {heavy.bestStatic.size})."
+            f"The spec's processor stays at {config.initialBatchSize}: its history only ever holds size "
+            f"{config.initialBatchSize}, so the argmin is {config.initialBatchSize}."
         ),
-        "Every batch pays a round trip (pickle, pipe, wake-up) whatever its compute, so ms per record falls with",
-        "the batch size for both; heavy work only makes the curve flatter. Smaller batches pay off for load",
-        (
-            f"balance when batches are few per worker ({result.config.records:,} records / 200 / "
-            f"{result.config.workers} workers = {result.config.records / 200 / result.config.workers:.1f} batches each "
-            "here), and for latency, which a throughput pass does not measure."
-        ),
+        f"The exploring one (1x, 3x, 9x, 27x the size per window, 0.5x in one of two): light -> {light},",
+        f"heavy -> {heavy}; the lecture expects light to converge larger than heavy.",
     ]
     return "\n".join(lines)
 
@@ -1578,57 +1177,25 @@ def exercise2(options: RunOptions, log: Log) -> Exercise2Result:
 
 
 # ============================================================================
-# Exercise 3 - Worker pool with priority queuing
+# Exercise 3 - Worker Pool with Priority Queuing
 # ============================================================================
+# Requirement -> names
+#   1  PriorityBatchQueue: criticalQueue and normalQueue (maxsize=100), put(record, priority),
+#      get_batch(batchSize): CRITICAL first, NORMAL to fill
+#   2  classify(record): CRITICAL above 85.0 or below 15.0, else NORMAL
+#   3  PriorityPoolProcessor: batches to the pool; criticalProcessed, normalProcessed,
+#      criticalLatencyMs (from the record's createdAt to its result)
+#   4  computePriorityBatch(records): normalized value, urgencyScore for CRITICAL records
+#   5  runPriorityPipeline, runExercise3: 80% NORMAL / 20% CRITICAL for 3 s, the report
+# Data flow
+#   source -> classify -> PriorityBatchQueue (CRITICAL | NORMAL) -> get_batch(10)
+#          -> PriorityPoolProcessor -> pool(2): computePriorityBatch -> counts, latency
 
 SAFE_LOW: Final = 15.0
 SAFE_HIGH: Final = 85.0
 URGENT_SCORE: Final = 50.0
 Priority = Literal["CRITICAL", "NORMAL"]
 PRIORITIES: Final[tuple[Priority, ...]] = ("CRITICAL", "NORMAL")
-
-
-def classify(record: SensorReading) -> Priority:
-    """Requirement 2: CRITICAL above 85.0 (overheat) or below 15.0 (sensor failure), else NORMAL."""
-    return "CRITICAL" if record.value > SAFE_HIGH or record.value < SAFE_LOW else "NORMAL"
-
-
-def urgencyScore(value: float) -> float:
-    """How far outside the safe range [15, 85] a value lies, in percent of the way to the scale's end.
-
-    85 -> 0 %, 100 -> 100 %; 15 -> 0 %, 0 -> 100 %; 0 inside the range. The spec
-    says "as a percentage" without saying of what; measured against the room left
-    on the scale, a score above 50 % means past halfway to the worst reading.
-    """
-    if value > SAFE_HIGH:
-        return (value - SAFE_HIGH) / (SCALE_HIGH - SAFE_HIGH) * 100.0
-    if value < SAFE_LOW:
-        return (SAFE_LOW - value) / (SAFE_LOW - SCALE_LOW) * 100.0
-    return 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class PriorityResult:
-    """``computePriorityBatch``'s answer for one record; ``urgencyScore`` only for CRITICAL ones."""
-
-    sensorId: int
-    seq: int
-    value: float
-    priority: Priority
-    normalized: float
-    urgencyScore: float | None
-
-
-def computePriorityBatch(records: Sequence[SensorReading]) -> list[PriorityResult]:
-    """Requirement 4: normalize every value; for CRITICAL records also compute the urgencyScore."""
-    span = SCALE_HIGH - SCALE_LOW
-    results: list[PriorityResult] = []
-    for record in records:
-        priority = classify(record)
-        normalized = min(1.0, max(0.0, (record.value - SCALE_LOW) / span))
-        urgency = urgencyScore(record.value) if priority == "CRITICAL" else None
-        results.append(PriorityResult(record.sensorId, record.seq, record.value, priority, normalized, urgency))
-    return results
 
 
 @final
@@ -1659,9 +1226,8 @@ class PriorityBatchQueue:
     async def get_batch(self, batchSize: int, *, timeoutSec: float = 1.0) -> list[SensorReading]:
         """Up to ``batchSize`` records: every waiting CRITICAL one first, then NORMAL to fill.
 
-        Waits up to ``timeoutSec`` for a first record and returns ``[]`` if none came.
-        Once records are there the batch is taken without awaiting, so nothing can
-        slip in between draining the CRITICAL queue and filling from the NORMAL one.
+        Waits up to ``timeoutSec`` for a first record (``[]`` if none came); then takes the
+        batch without awaiting, so nothing slips in between the two drains.
         """
         requireRange("batchSize", batchSize, 1)
         if self.empty():
@@ -1677,28 +1243,9 @@ class PriorityBatchQueue:
         return batch
 
 
-@dataclass(frozen=True, slots=True)
-class LatencyStats:
-    """Latency of one class, creation to result, in ms."""
-
-    count: int
-    meanMs: float
-    p50Ms: float
-    p95Ms: float
-    maxMs: float
-
-    @classmethod
-    def of(cls, latenciesMs: Sequence[float]) -> LatencyStats:
-        """Summarize a list of latencies (all zeros for an empty one)."""
-        if not latenciesMs:
-            return cls(0, 0.0, 0.0, 0.0, 0.0)
-        return cls(
-            len(latenciesMs),
-            sum(latenciesMs) / len(latenciesMs),
-            percentile(latenciesMs, 50),
-            percentile(latenciesMs, 95),
-            max(latenciesMs),
-        )
+def classify(record: SensorReading) -> Priority:
+    """Requirement 2: CRITICAL above 85.0 (overheat) or below 15.0 (sensor failure), else NORMAL."""
+    return "CRITICAL" if record.value > SAFE_HIGH or record.value < SAFE_LOW else "NORMAL"
 
 
 @final
@@ -1793,6 +1340,68 @@ class PriorityPoolProcessor:
                 group.create_task(self._process(batch, slots))
 
 
+def urgencyScore(value: float) -> float:
+    """How far outside the safe range [15, 85] a value lies, in percent of the way to the scale's end.
+
+    85 -> 0 %, 100 -> 100 %; 15 -> 0 %, 0 -> 100 %; 0 inside the range. The spec
+    says "as a percentage" without saying of what; measured against the room left
+    on the scale, a score above 50 % means past halfway to the worst reading.
+    """
+    if value > SAFE_HIGH:
+        return (value - SAFE_HIGH) / (SCALE_HIGH - SAFE_HIGH) * 100.0
+    if value < SAFE_LOW:
+        return (SAFE_LOW - value) / (SAFE_LOW - SCALE_LOW) * 100.0
+    return 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PriorityResult:
+    """``computePriorityBatch``'s answer for one record; ``urgencyScore`` only for CRITICAL ones."""
+
+    sensorId: int
+    seq: int
+    value: float
+    priority: Priority
+    normalized: float
+    urgencyScore: float | None
+
+
+def computePriorityBatch(records: Sequence[SensorReading]) -> list[PriorityResult]:
+    """Requirement 4: normalize every value; for CRITICAL records also compute the urgencyScore."""
+    span = SCALE_HIGH - SCALE_LOW
+    results: list[PriorityResult] = []
+    for record in records:
+        priority = classify(record)
+        normalized = min(1.0, max(0.0, (record.value - SCALE_LOW) / span))
+        urgency = urgencyScore(record.value) if priority == "CRITICAL" else None
+        results.append(PriorityResult(record.sensorId, record.seq, record.value, priority, normalized, urgency))
+    return results
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyStats:
+    """Latency of one class, creation to result, in ms."""
+
+    count: int
+    meanMs: float
+    p50Ms: float
+    p95Ms: float
+    maxMs: float
+
+    @classmethod
+    def of(cls, latenciesMs: Sequence[float]) -> LatencyStats:
+        """Summarize a list of latencies (all zeros for an empty one)."""
+        if not latenciesMs:
+            return cls(0, 0.0, 0.0, 0.0, 0.0)
+        return cls(
+            len(latenciesMs),
+            sum(latenciesMs) / len(latenciesMs),
+            percentile(latenciesMs, 50),
+            percentile(latenciesMs, 95),
+            max(latenciesMs),
+        )
+
+
 def priorityValue(rng: Random, criticalFraction: float) -> float:
     """A value on [0, 100]: CRITICAL (outside [15, 85]) with probability ``criticalFraction``."""
     if rng.random() < criticalFraction:
@@ -1861,11 +1470,7 @@ class PriorityScenario:
 
 
 async def runPriorityPipeline(scenario: PriorityScenario, pool: TaskExecutor, *, seed: int) -> PriorityRun:
-    """Requirement 5: a source of mixed records -> PriorityBatchQueue -> PriorityPoolProcessor.
-
-    The source stops after ``durationSec``; the processor then drains both queues,
-    so every record produced is processed (and counted) before the run returns.
-    """
+    """Requirement 5: a source of mixed records -> PriorityBatchQueue -> PriorityPoolProcessor."""
     queue = PriorityBatchQueue(maxsize=scenario.queueMaxsize)
     processor = PriorityPoolProcessor(
         queue,
@@ -1937,17 +1542,9 @@ async def runPriorityPipeline(scenario: PriorityScenario, pool: TaskExecutor, *,
     )
 
 
-ScenarioKind = Literal["spec", "coupled", "split"]
-
-
 @dataclass(frozen=True, slots=True)
 class Exercise3Config:
-    """The spec's numbers: 80% NORMAL / 20% CRITICAL for 3 s, two queues of maxsize 100.
-
-    The spec leaves the rate, the batch size and the pool open: one record every
-    10 ms, batches of 10, 2 workers. The starvation run feeds a CRITICAL-heavy mix
-    (80% CRITICAL) as fast as the source can go, so the pool is the bottleneck.
-    """
+    """The spec's numbers: 80% NORMAL / 20% CRITICAL for 3 s, two queues of maxsize 100."""
 
     durationSec: float = 3.0
     criticalFraction: float = 0.2
@@ -1955,12 +1552,8 @@ class Exercise3Config:
     queueMaxsize: int = 100
     batchSize: int = 10
     workers: int = 2
-    heavyCriticalFraction: float = 0.8
-    heavyIntervalSec: float = 0.0
-    heavyDurationSec: float = 1.0
     pollSec: float = 0.05
     batchTimeoutSec: float = 30.0
-    urgentRowsShown: int = 12
 
     def __post_init__(self) -> None:
         requireRange("durationSec", self.durationSec, 0.01, 3_600.0)
@@ -1969,62 +1562,36 @@ class Exercise3Config:
         requireRange("queueMaxsize", self.queueMaxsize, 1, 1_000_000)
         requireRange("batchSize", self.batchSize, 1, 100_000)
         requireRange("workers", self.workers, 1, 256)
-        requireRange("heavyCriticalFraction", self.heavyCriticalFraction, 0.0, 1.0)
-        requireRange("heavyIntervalSec", self.heavyIntervalSec, 0.0, 60.0)
-        requireRange("heavyDurationSec", self.heavyDurationSec, 0.0, 3_600.0)
         requireRange("pollSec", self.pollSec, 0.001, 10.0)
         requireRange("batchTimeoutSec", self.batchTimeoutSec, 0.01, 3_600.0)
-        requireRange("urgentRowsShown", self.urgentRowsShown, 0)
 
     @classmethod
     def quick(cls) -> Exercise3Config:
-        """Same mix, 0.8 s and a 0.4 s starvation run."""
-        return cls(durationSec=0.8, heavyDurationSec=0.4)
+        """The same mix for 0.8 s."""
+        return cls(durationSec=0.8)
 
-    def scenario(self, kind: ScenarioKind) -> PriorityScenario:
-        """The spec's run, or one of the two CRITICAL-heavy overload runs."""
-        if kind == "spec":
-            return PriorityScenario(
-                label="spec mix",
-                criticalFraction=self.criticalFraction,
-                intervalSec=self.intervalSec,
-                durationSec=self.durationSec,
-                queueMaxsize=self.queueMaxsize,
-                batchSize=self.batchSize,
-                maxInFlight=self.workers,
-                pollSec=self.pollSec,
-                batchTimeoutSec=self.batchTimeoutSec,
-            )
-        split = kind == "split"
+    def scenario(self) -> PriorityScenario:
+        """The spec's run, wired with these numbers."""
         return PriorityScenario(
-            label="overload, a source per class" if split else "overload, one source",
-            criticalFraction=self.heavyCriticalFraction,
-            intervalSec=self.heavyIntervalSec,
-            durationSec=self.heavyDurationSec,
+            label="spec mix",
+            criticalFraction=self.criticalFraction,
+            intervalSec=self.intervalSec,
+            durationSec=self.durationSec,
             queueMaxsize=self.queueMaxsize,
             batchSize=self.batchSize,
             maxInFlight=self.workers,
             pollSec=self.pollSec,
             batchTimeoutSec=self.batchTimeoutSec,
-            splitSources=split,
         )
 
 
 @dataclass(frozen=True, slots=True)
 class Exercise3Result:
-    """Every figure exercise 3 measured: the spec's run and the starvation run."""
+    """What exercise 3 measured: the spec's run."""
 
     config: Exercise3Config
     executor: ExecutorKind
     main: PriorityRun
-    heavy: PriorityRun
-    split: PriorityRun
-    claims: tuple[Claim, ...]
-
-    @property
-    def runs(self) -> tuple[PriorityRun, PriorityRun, PriorityRun]:
-        """The spec's run, then the two overload runs."""
-        return (self.main, self.heavy, self.split)
 
 
 def runExercise3(
@@ -2035,86 +1602,12 @@ def runExercise3(
     startMethod: StartMethod | None = None,
     log: Log = silent,
 ) -> Exercise3Result:
-    """Requirement 5's run with the spec's mix, then the same pipeline under a CRITICAL-heavy overload."""
+    """Requirement 5: a source of 80% NORMAL and 20% CRITICAL records for 3 s, through the pool."""
     with executorScope(executor, config.workers, startMethod) as pool:
         warmUp(pool, config.workers, preload=(__name__,))
         log(f"[priority] {config.criticalFraction:.0%} CRITICAL, one record every {config.intervalSec:g} s ...")
-        main = asyncio.run(runPriorityPipeline(config.scenario("spec"), pool, seed=seed))
-        log(f"[priority] {config.heavyCriticalFraction:.0%} CRITICAL from one source, as fast as it goes ...")
-        heavy = asyncio.run(runPriorityPipeline(config.scenario("coupled"), pool, seed=seed))
-        log("[priority] one CRITICAL and one NORMAL source, both as fast as they go ...")
-        split = asyncio.run(runPriorityPipeline(config.scenario("split"), pool, seed=seed))
-    partial = Exercise3Result(config, executor, main, heavy, split, ())
-    return replace(partial, claims=claims3(partial))
-
-
-def claims3(result: Exercise3Result) -> tuple[Claim, ...]:
-    """Judge exercise 3's claims from the measured figures."""
-    config = result.config
-    runs = result.runs
-    main, heavy, split = result.runs
-    share = main.producedCritical / main.produced if main.produced else 0.0
-    return (
-        judge(
-            LECTURE,
-            3,
-            "CRITICAL records are always processed before NORMAL records",
-            measured="batches out of order: " + ", ".join(f"{run.priorityViolations} ({run.label})" for run in runs),
-            holds=all(run.priorityViolations == 0 for run in runs),
-            kind=ClaimKind.STRUCTURAL,
-            reason="a NORMAL record left while a CRITICAL one was waiting",
-        ),
-        judge(
-            LECTURE,
-            3,
-            "within a class, records leave in arrival order (FIFO)",
-            measured=", ".join(f"{'FIFO' if run.fifo else 'NOT FIFO'} ({run.label})" for run in runs),
-            holds=all(run.fifo for run in runs),
-            kind=ClaimKind.STRUCTURAL,
-            reason="a queue reordered records of one class",
-        ),
-        judge(
-            LECTURE,
-            3,
-            "CRITICAL = value > 85 or < 15; urgencyScore for CRITICAL only",
-            measured=f"{sum(len(run.results) for run in runs):,} results checked",
-            holds=all(run.classifiedCorrectly for run in runs),
-            kind=ClaimKind.STRUCTURAL,
-            reason="a record was misclassified",
-        ),
-        judge(
-            LECTURE,
-            3,
-            "every record produced is processed, counted per class",
-            measured="produced = processed: "
-            + ", ".join(f"{run.produced:,} = {run.processed:,} ({run.label})" for run in runs),
-            holds=all(run.processed == run.produced and run.criticalProcessed == run.producedCritical for run in runs),
-            kind=ClaimKind.STRUCTURAL,
-            reason="records were left in a queue at shutdown",
-        ),
-        judge(
-            LECTURE,
-            3,
-            "the source produces 80% NORMAL and 20% CRITICAL",
-            measured=f"{share:.1%} CRITICAL of {main.produced:,}",
-            holds=abs(share - config.criticalFraction) <= 0.05,
-            kind=ClaimKind.TIMING,
-            reason="a small sample strays from the mix",
-        ),
-        judge(
-            LECTURE,
-            3,
-            "strict priority can starve NORMAL under a CRITICAL-heavy load",
-            measured=(
-                f"one source: NORMAL p95 {heavy.normal.p95Ms:,.1f} ms vs CRITICAL {heavy.critical.p95Ms:,.1f} ms; "
-                f"a source per class: NORMAL {split.dispatchedWhileProducing[1]:,} of "
-                f"{sum(split.dispatchedWhileProducing):,} dispatches while producing"
-            ),
-            holds=heavy.normal.p95Ms > 2 * heavy.critical.p95Ms and split.normalShareWhileProducing < 0.05,
-            kind=ClaimKind.TIMING,
-            reason="the pool kept up with the source, so the queues never held records long enough to matter",
-        ),
-    )
+        main = asyncio.run(runPriorityPipeline(config.scenario(), pool, seed=seed))
+    return Exercise3Result(config, executor, main)
 
 
 def formatLatency(run: PriorityRun) -> str:
@@ -2133,57 +1626,38 @@ def formatLatency(run: PriorityRun) -> str:
     return formatTable(("class", "processed", "mean ms", "p50 ms", "p95 ms", "max ms"), rows)
 
 
+def formatUrgent(records: Sequence[PriorityResult], *, across: int = 4) -> str:
+    """Every record with urgencyScore > 50%, ``across`` to a line: seq, value, score."""
+    cells = [(r.seq, f"{r.value:.2f}", f"{r.urgencyScore or 0.0:.1f}") for r in records]
+    rows = [
+        tuple(cell for entry in cells[start : start + across] for cell in entry)
+        + ("",) * (3 * (across - len(cells[start : start + across])))
+        for start in range(0, len(cells), across)
+    ]
+    return formatTable(("seq", "value", "urgency %") * across, rows)
+
+
 def formatExercise3(result: Exercise3Result) -> str:
-    """Requirement 5's report, NORMAL latency beside CRITICAL, then the starvation run."""
-    config = result.config
-    main, heavy, split = result.runs
-    ratio = heavy.normal.p95Ms / heavy.critical.p95Ms if heavy.critical.p95Ms > 0 else math.inf
-    shown = main.urgent[: config.urgentRowsShown]
-    urgent = formatTable(
-        ("seq", "value", "urgencyScore %"),
-        [(r.seq, f"{r.value:.2f}", f"{r.urgencyScore or 0.0:.1f}") for r in shown],
-    )
+    """Requirement 5's report: totals per class, mean CRITICAL latency, every urgent record."""
+    config, main = result.config, result.main
     lines = [
         "",
         (
-            f"{main.label}: {main.produced:,} records in {config.durationSec:g} s, {config.workers} {result.executor} "
-            f"workers, batches of {config.batchSize}"
+            f"{main.produced:,} records in {config.durationSec:g} s ({main.producedCritical:,} CRITICAL), "
+            f"{config.workers} {result.executor} workers, batches of {config.batchSize}"
         ),
         f"Total processed: {main.processed:,}  CRITICAL: {main.criticalProcessed:,}  NORMAL: {main.normalProcessed:,}",
         f"Mean CRITICAL latency: {main.critical.meanMs:.2f} ms (NORMAL: {main.normal.meanMs:.2f} ms)",
         formatLatency(main),
         "",
-        f"Records with urgencyScore > {URGENT_SCORE:g}%: {len(main.urgent)}"
-        + (f" (first {len(shown)} shown)" if len(shown) < len(main.urgent) else ""),
-        urgent,
+        f"Records with urgencyScore > {URGENT_SCORE:g}%: {len(main.urgent)}",
+    ]
+    if main.urgent:
+        lines.append(formatUrgent(main.urgent))
+    lines += [
         "",
         "At this rate the pool is idle most of the time: a batch rarely finds more than one record",
-        "waiting, so priority has nothing to reorder and both classes see the pool's round trip.",
-        "",
-        (
-            "Starvation: the pool as the bottleneck, sources without sleep "
-            f"for {config.heavyDurationSec:g} s, {heavy.criticalFraction:.0%} CRITICAL"
-        ),
-        "",
-        f"{heavy.label}: {heavy.produced:,} records",
-        formatLatency(heavy),
-        (
-            f"NORMAL got {heavy.normalShareWhileProducing:.0%} of the dispatches while the source ran "
-            f"({1 - heavy.criticalFraction:.0%} of the arrivals), but waited {ratio:.1f}x longer at p95:"
-        ),
-        "it leaves only when the CRITICAL queue is empty. The wait stays bounded because the one source",
-        "blocks on the full NORMAL queue, and that stops CRITICAL arrivals too.",
-        "",
-        f"{split.label}: {split.produced:,} records",
-        formatLatency(split),
-        (
-            f"NORMAL got {split.dispatchedWhileProducing[1]:,} of {sum(split.dispatchedWhileProducing):,} dispatches "
-            f"while the sources ran; the longest spell with NORMAL waiting and none dispatched was "
-            f"{split.longestNormalWaitGapMs:,.0f} ms of the {config.heavyDurationSec:g} s run."
-        ),
-        "With CRITICAL arriving faster than the pool drains it, NORMAL records wait until CRITICAL stops:",
-        "strict priority starves them. An aging rule (promote a NORMAL record past a deadline) or a",
-        "weighted share (say one NORMAL slot in every batch) would bound the wait.",
+        "waiting, so priority has little to reorder and both classes see the pool's round trip.",
     ]
     return "\n".join(lines)
 
@@ -2199,27 +1673,222 @@ def exercise3(options: RunOptions, log: Log) -> Exercise3Result:
 
 
 # ============================================================================
-# Exercise 4 - Process pool error handling and recovery
+# Exercise 4 - Process Pool Error Handling and Recovery
 # ============================================================================
+# Requirement -> names
+#   1  FaultTolerantBatchProcessor; its computeFn faultTolerantCompute never raises for a record:
+#      ValueError / ArithmeticError -> {"error", "originalRecord", "status": "FAILED"}
+#   2  makeFaultRecords: 5% NaN/inf; faultTolerantCompute marks them POISON_PILL (math.isfinite)
+#   3  crashDecision: RuntimeError("worker crash") at 2%; the processor logs it, re-runs the batch
+#      on a 1-worker recovery pool, and dead-letters its records if it crashes again
+#   4  DeadLetterLog (record, exception type, message, attempts, timestamp), replay(computeFn)
+#   5  runExercise4: 2,000 records, then deadLetterLog.replay(computeFn), the full report
+#   Beyond the spec: SupervisedPool - a worker killed outright (a fatal record) breaks the whole
+#      ProcessPoolExecutor; the pool is replaced and the death narrowed down to one record
+# Data flow
+#   records -> batches of 20 -> pool(2): faultTolerantCompute -> results
+#     crashed -> recovery pool(1) -> results | DeadLetterLog -> replay(computeFn)
 
 KILLER_EXIT_CODE: Final = 70
 Stage = Literal["main", "recovery", "replay"]
 Status = Literal["OK", "FAILED", "POISON_PILL"]
 STATUSES: Final[tuple[Status, ...]] = ("OK", "FAILED", "POISON_PILL")
-STATUS_LABELS: Final[tuple[tuple[str, Status], ...]] = (
-    ("successful (OK)", "OK"),
-    ("failed (error records)", "FAILED"),
-    ("poison pills", "POISON_PILL"),
-)
+RecoveryOutcome = Literal["recovered", "crashed again", "worker died"]
+
+
+@final
+class FaultTolerantBatchProcessor:
+    """Requirements 1 and 3: every record ends in exactly one outcome, a result or a dead letter.
+
+    A future raising ``RuntimeError`` is a crash: logged, the batch re-runs on a 1-worker
+    recovery pool, its records dead-lettered if it crashes again. Beyond the spec, a
+    ``BrokenProcessPool`` (a worker died) replaces the pool and narrows the death down to
+    one record. The pools live one after the other, so none forks beside another's threads.
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: int,
+        crashRate: float,
+        computeFn: ComputeJobFn | None = None,
+        batchSize: int = 20,
+        pool: PoolSpec | None = None,
+        deadLetterLog: DeadLetterLog | None = None,
+        timeoutSec: float = 60.0,
+        log: Log = silent,
+    ) -> None:
+        requireRange("crashRate", crashRate, 0.0, 1.0)
+        requireRange("batchSize", batchSize, 1, 1_000_000)
+        requireRange("timeoutSec", timeoutSec, 0.01, 3_600.0)
+        self.seed = seed
+        self.crashRate = crashRate
+        self.computeFn = computeFn if computeFn is not None else faultTolerantCompute
+        self.batchSize = batchSize
+        self.pool = pool if pool is not None else PoolSpec()
+        self.deadLetterLog = deadLetterLog if deadLetterLog is not None else DeadLetterLog()
+        self.timeoutSec = timeoutSec
+        self._log = log
+        self._reset()
+
+    def _reset(self) -> None:
+        self._results: dict[int, ResultEntry] = {}
+        self._attempts: Counter[int] = Counter()
+        self._crashes = 0
+        self._crashed: list[ComputeJob] = []
+        self._recoveryOutcomes: Counter[RecoveryOutcome] = Counter()
+        self._rerun = 0
+        self._isolated: list[Isolation] = []
+
+    def process(self, records: Sequence[FaultRecord]) -> ProcessingReport:
+        """Process every record; return the outcome of each and how the pools fared."""
+        self._reset()
+        before = len(self.deadLetterLog)
+        abrupt = self.pool.kind == "process"
+        size = self.batchSize
+        jobs = [
+            ComputeJob(batchId, "main", tuple(records[start : start + size]), self.seed, self.crashRate, abrupt)
+            for batchId, start in enumerate(range(0, len(records), size))
+        ]
+        with Stopwatch() as watch:
+            replacements = self._mainStage(jobs)
+            if self._crashed:
+                with SupervisedPool(self.pool.kind, 1, self.pool.startMethod) as recovery:
+                    for job in self._crashed:
+                        outcome = self._recover(recovery, replace(job, stage="recovery"))
+                        self._recoveryOutcomes[outcome] += 1
+                    replacements += recovery.replacements
+        return ProcessingReport(
+            total=len(records),
+            results=tuple(self._results[key] for key in sorted(self._results)),
+            deadLetters=self.deadLetterLog.entries[before:],
+            crashes=self._crashes,
+            crashedBatches=tuple(sorted(job.batchId for job in self._crashed)),
+            recoveredBatches=self._recoveryOutcomes["recovered"],
+            deadLetteredBatches=self._recoveryOutcomes["crashed again"],
+            recoveryDeaths=self._recoveryOutcomes["worker died"],
+            poolReplacements=replacements,
+            rerunAfterBreak=self._rerun,
+            isolated=tuple(self._isolated),
+            seconds=watch.elapsed,
+        )
+
+    def _mainStage(self, jobs: Sequence[ComputeJob]) -> int:
+        """Every job on the main pool; after a death, the unfinished ones one at a time. Returns replacements."""
+        with SupervisedPool(self.pool.kind, self.pool.workers, self.pool.startMethod) as pool:
+            suspects = self._runTogether(pool, jobs)
+            self._rerun = len(suspects)
+            if suspects:
+                codes = pool.replace()
+                self._log(
+                    f"[main] the pool broke (worker exit code {', '.join(map(str, codes)) or 'n/a'}): "
+                    f"fresh pool, {len(suspects)} unfinished batches re-run one at a time"
+                )
+                for job in suspects:
+                    self._runAlone(pool, job)
+            return pool.replacements
+
+    def _runTogether(self, pool: SupervisedPool, jobs: Sequence[ComputeJob]) -> list[ComputeJob]:
+        """Submit every job at once; return the jobs lost to a broken pool (the suspects)."""
+        futures: list[tuple[ComputeJob, Future[list[ResultEntry]]]] = []
+        suspects: list[ComputeJob] = []
+        for job in jobs:
+            try:
+                futures.append((job, pool.executor.submit(self.computeFn, job)))
+            except BrokenExecutor:  # the pool broke while we were still submitting
+                suspects.append(job)
+        _, unfinished = wait([future for _, future in futures], timeout=self.timeoutSec)
+        if unfinished:
+            raise TimeoutError(f"{len(unfinished)} batches still running after {self.timeoutSec:g} s")
+        for job, future in futures:
+            error = future.exception(timeout=0)
+            if error is None:
+                self._countAttempt(job)
+                self._accept(job, future.result(timeout=0))
+            elif isinstance(error, BrokenExecutor | WorkerDeathError):
+                suspects.append(job)
+            elif isinstance(error, RuntimeError):
+                self._countAttempt(job)
+                self._crash(job, error)
+            else:
+                raise error
+        return sorted(suspects, key=lambda job: job.batchId)
+
+    def _runOne(self, pool: SupervisedPool, job: ComputeJob) -> list[ResultEntry] | BaseException:
+        """Run ``job`` alone on ``pool``; its results, or the crash or death it ended in."""
+        self._countAttempt(job)
+        try:
+            return pool.executor.submit(self.computeFn, job).result(timeout=self.timeoutSec)
+        except (BrokenExecutor, WorkerDeathError, RuntimeError) as error:
+            return error
+
+    def _runAlone(self, pool: SupervisedPool, job: ComputeJob) -> None:
+        """A main-stage job on its own: accept, send to recovery, or narrow a death down to one record."""
+        outcome = self._runOne(pool, job)
+        if isinstance(outcome, BrokenExecutor | WorkerDeathError):
+            self._died(pool, job, outcome, lambda single: self._runAlone(pool, single))
+        elif isinstance(outcome, BaseException):
+            self._crash(job, outcome)
+        else:
+            self._accept(job, outcome)
+
+    def _recover(self, pool: SupervisedPool, job: ComputeJob, *, quiet: bool = False) -> RecoveryOutcome:
+        """Requirement 3: a crashed job's second chance on the recovery pool."""
+        outcome = self._runOne(pool, job)
+        if isinstance(outcome, BrokenExecutor | WorkerDeathError):
+            self._died(pool, job, outcome, lambda single: self._recover(pool, single, quiet=True))
+            return "worker died"
+        if isinstance(outcome, BaseException):
+            self._crashes += 1
+            self._log(f"[recovery] batch {job.batchId} crashed again ({outcome}): {len(job.records)} dead letters")
+            for record in job.records:
+                self.deadLetterLog.add(job, record, outcome, attempts=self._attempts[record.recordId])
+            return "crashed again"
+        if not quiet:
+            self._log(f"[recovery] batch {job.batchId} recovered ({len(job.records)} records)")
+        self._accept(job, outcome)
+        return "recovered"
+
+    def _died(
+        self, pool: SupervisedPool, job: ComputeJob, error: BaseException, retry: Callable[[ComputeJob], object]
+    ) -> None:
+        """A run of ``job`` alone killed its worker: replace the pool, then narrow down or dead-letter."""
+        codes = pool.replace()
+        exitCode = error.exitCode if isinstance(error, WorkerDeathError) else (codes[0] if codes else None)
+        if len(job.records) == 1:
+            record = job.records[0]
+            self._isolated.append(Isolation(record.recordId, job.batchId, job.stage, exitCode))
+            self.deadLetterLog.add(job, record, error, attempts=self._attempts[record.recordId], exitCode=exitCode)
+            return
+        for record in job.records:
+            retry(job.only(record))
+        isolated = [i.recordId for i in self._isolated if i.batchId == job.batchId and i.stage == job.stage]
+        through = sum(record.recordId in self._results for record in job.records)
+        self._log(
+            f"[{job.stage}] batch {job.batchId} killed a worker (exit {exitCode}): re-run one by one: "
+            f"{through}/{len(job.records)} came through, #{', #'.join(map(str, isolated))} dead-lettered"
+        )
+
+    def _crash(self, job: ComputeJob, error: BaseException) -> None:
+        """Requirement 3: log the crash and queue the batch for the recovery pool."""
+        self._crashes += 1
+        self._crashed.append(job)
+        self._log(f"[main] batch {job.batchId} crashed ({error}): re-submitted to the recovery pool")
+
+    def _accept(self, job: ComputeJob, results: Sequence[ResultEntry]) -> None:
+        if len(results) != len(job.records):
+            raise RuntimeError(f"batch {job.batchId}: {len(results)} results for {len(job.records)} records")
+        for entry in results:
+            self._results[entryRecordId(entry)] = entry
+
+    def _countAttempt(self, job: ComputeJob) -> None:
+        for record in job.records:
+            self._attempts[record.recordId] += 1
 
 
 @dataclass(frozen=True, slots=True)
 class FaultRecord:
-    """One input record; ``fatal`` marks data that ends the process that handles it.
-
-    A fatal record stands in for input that crashes native code (a segfault in a
-    C extension): no ``try`` can catch that, the worker process just disappears.
-    """
+    """One input record; ``fatal`` marks data that ends the process handling it (a native segfault)."""
 
     recordId: int
     value: float
@@ -2260,66 +1929,20 @@ class ErrorRecord(TypedDict):
 
 
 ResultEntry = SuccessRecord | ErrorRecord
+ComputeJobFn = Callable[[ComputeJob], list[ResultEntry]]
 
 
 def entryRecordId(entry: ResultEntry) -> int:
     """The id of the record an entry is about."""
-    if entry["status"] == "OK":
-        return entry["recordId"]
-    return entry["originalRecord"].recordId
-
-
-class WorkerDeathError(Exception):
-    """A simulated worker death, where a real one would end the program or an unsupervised worker.
-
-    Raised instead of ``os._exit`` inline, on a thread, in a replay, and on a Dask
-    worker (its nanny would restart a dead one; nothing here could read its exit
-    code). The processor treats it exactly as a ``BrokenProcessPool``.
-    """
-
-    def __init__(self, exitCode: int) -> None:
-        super().__init__(exitCode)
-        self.exitCode = exitCode
-
-    def __str__(self) -> str:
-        return f"worker exited abruptly with exit code {self.exitCode}"
-
-
-def crashDecision(seed: int, batchId: int, stage: Stage, crashRate: float) -> bool:
-    """Whether a batch's attempt at ``stage`` crashes: a draw keyed by seed, batch id and stage.
-
-    Never the global ``random`` module: forked workers inherit one state and would
-    all draw alike, and which worker gets which batch is timing. Keyed by stage, not
-    by attempt number, so a batch re-run only because a neighbour broke the pool
-    makes the same decision again and the accounting does not depend on timing.
-    """
-    return makeRng(seed, LECTURE, 4, "crash", batchId, stage).random() < crashRate
-
-
-def dieAbruptly(exitCode: int, *, abrupt: bool) -> NoReturn:
-    """End this worker process at once, as a segfault would: no exception, no cleanup.
-
-    Only for ``abrupt`` jobs (a process pool's) and only in a child process; anywhere
-    else (inline or thread executor, a replay, a Dask worker) it raises
-    ``WorkerDeathError`` instead, so the simulation never ends the program itself.
-    """
-    if not abrupt or multiprocessing.parent_process() is None:
-        raise WorkerDeathError(exitCode)
-    os._exit(exitCode)
-
-
-def transformValue(value: float) -> float:
-    """The per-record computation: ``ValueError`` (math domain error) for a value <= 0."""
-    return math.log(value) * 10.0 + math.sqrt(value)
+    return entry["recordId"] if entry["status"] == "OK" else entry["originalRecord"].recordId
 
 
 def faultTolerantCompute(job: ComputeJob) -> list[ResultEntry]:
     """Requirements 1-3: the computeFn the pool runs; it never raises for a bad record.
 
-    Each record is processed inside ``try``: a ``ValueError`` or ``ArithmeticError``
-    becomes a FAILED error record, a NaN or infinity (``math.isfinite``) a
-    POISON_PILL one. What it does raise is the simulated crash,
-    ``RuntimeError("worker crash")``, decided before any record from the seed and
+    A ``ValueError`` or ``ArithmeticError`` becomes a FAILED error record, a NaN or
+    infinity (``math.isfinite``) a POISON_PILL one. What it does raise is the simulated
+    crash, ``RuntimeError("worker crash")``, decided before any record from the seed and
     the batch id; and a fatal record ends the process outright.
     """
     if crashDecision(job.seed, job.batchId, job.stage, job.crashRate):
@@ -2342,18 +1965,44 @@ def faultTolerantCompute(job: ComputeJob) -> list[ResultEntry]:
     return results
 
 
-ComputeJobFn = Callable[[ComputeJob], list[ResultEntry]]
-RecoveryOutcome = Literal["recovered", "crashed again", "worker died"]
+def transformValue(value: float) -> float:
+    """The per-record computation: ``ValueError`` (math domain error) for a value <= 0."""
+    return math.log(value) * 10.0 + math.sqrt(value)
+
+
+def makeFaultRecords(
+    count: int, *, seed: int, poisonRate: float, glitchRate: float, killers: int
+) -> tuple[FaultRecord, ...]:
+    """Requirement 2's generator: each record's fate is drawn from the seed and its id alone."""
+    killerIds = set(makeRng(seed, LECTURE, 4, "killers").sample(range(count), min(killers, count)))
+    records: list[FaultRecord] = []
+    for recordId in range(count):
+        rng = makeRng(seed, LECTURE, 4, "record", recordId)
+        draw = rng.random()
+        if draw < poisonRate:
+            value = rng.choice((math.nan, math.inf, -math.inf))
+        elif draw < poisonRate + glitchRate:
+            value = -rng.uniform(0.0, 10.0)
+        else:
+            value = rng.uniform(1.0, SCALE_HIGH)
+        records.append(FaultRecord(recordId, value, recordId in killerIds))
+    return tuple(records)
+
+
+def crashDecision(seed: int, batchId: int, stage: Stage, crashRate: float) -> bool:
+    """Requirement 3: whether a batch's attempt at ``stage`` crashes, drawn from seed, batch id and stage.
+
+    Never the global ``random``: forked workers inherit one state and would draw
+    alike, and which worker gets which batch is timing. Keyed by stage, not attempt,
+    so a batch re-run only because a neighbour broke the pool decides the same again.
+    """
+    return makeRng(seed, LECTURE, 4, "crash", batchId, stage).random() < crashRate
 
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """Requirement 4: a record given up on, with why, after how many attempts, and when.
-
-    ``failure`` holds the exception type and message, the attempt count and the
-    timestamp (``time.time()``); ``job`` is the one-record job it last failed in,
-    which is what a replay re-submits; ``exitCode`` is set when it killed its worker.
-    """
+    """Requirement 4: a record given up on, with why (``failure``: exception type, message,
+    attempts, timestamp), the one-record job a replay re-submits, and the exit code of a death."""
 
     record: FaultRecord
     job: ComputeJob
@@ -2416,31 +2065,14 @@ class DeadLetterLog:
         return len(self._entries)
 
     def replay(self, computeFn: ComputeJobFn) -> ReplayReport:
-        """Retry every dead letter once more, here, grouped by batch; keep those that fail again.
-
-        It runs in this process, so a fatal record raises ``WorkerDeathError``
-        rather than exiting (see ``dieAbruptly``); a real crashing record must be
-        replayed in a supervised pool, never in the process that owns the log.
-        When a group dies, its records are retried one by one, as in the pool.
-        """
-        groups: dict[int, list[DeadLetter]] = {}
-        for letter in self._entries:
-            groups.setdefault(letter.job.batchId, []).append(letter)
+        """Retry every dead letter once more, here, each as a one-record job; keep those that fail again."""
         recovered: list[ResultEntry] = []
         stillDead: list[DeadLetter] = []
-        for batchId, letters in groups.items():
-            first = letters[0].job
-            job = ComputeJob(batchId, "replay", tuple(letter.record for letter in letters), first.seed, first.crashRate)
+        for letter in self._entries:
             try:
-                recovered.extend(computeFn(job))
-            except WorkerDeathError:
-                for letter in letters:
-                    try:
-                        recovered.extend(computeFn(job.only(letter.record)))
-                    except Exception as error:  # noqa: BLE001 - a replay outlives whatever a record does
-                        stillDead.append(self._retried(letter, error))
+                recovered.extend(computeFn(replace(letter.job, stage="replay", abrupt=False)))
             except Exception as error:  # noqa: BLE001 - a replay outlives whatever a record does
-                stillDead.extend(self._retried(letter, error) for letter in letters)
+                stillDead.append(self._retried(letter, error))
         attempted = len(self._entries)
         self._entries = stillDead
         return ReplayReport(attempted, tuple(recovered), tuple(stillDead))
@@ -2455,20 +2087,39 @@ class DeadLetterLog:
         return replace(letter, job=replace(letter.job, stage="replay"), failure=failure, exitCode=exitCode)
 
 
-# A replaceable pool: what survives a worker's death --------------------------
+# Beyond the spec: a supervised pool, what survives a worker's death ------------
+
+
+class WorkerDeathError(Exception):
+    """A simulated worker death, where a real one would end the program or an unsupervised worker."""
+
+    def __init__(self, exitCode: int) -> None:
+        super().__init__(exitCode)
+        self.exitCode = exitCode
+
+    def __str__(self) -> str:
+        return f"worker exited abruptly with exit code {self.exitCode}"
+
+
+def dieAbruptly(exitCode: int, *, abrupt: bool) -> NoReturn:
+    """End this worker process at once, as a segfault would: no exception, no cleanup.
+
+    Only for ``abrupt`` jobs (a process pool's) and only in a child process; anywhere
+    else (inline or thread executor, a replay, a Dask worker) it raises
+    ``WorkerDeathError`` instead, so the simulation never ends the program itself.
+    """
+    if not abrupt or multiprocessing.parent_process() is None:
+        raise WorkerDeathError(exitCode)
+    os._exit(exitCode)
 
 
 @final
 class SupervisedPool:
     """A pool that is replaced when one of its workers dies.
 
-    A worker that exits abruptly breaks a ``ProcessPoolExecutor`` for good: every
-    pending future fails with ``BrokenProcessPool`` and every later submit too. This
-    owns one ``executorScope`` at a time; ``replace`` closes the broken one (its
-    manager thread has already reaped the workers) and opens a fresh, warmed one.
-    Warming starts every worker up front, so the pool's processes are known and
-    the dead one's exit code can be read from ``Process.exitcode``. No
-    ``max_tasks_per_child``: it hangs on 3.11-3.13 and is not needed for this.
+    A worker that exits abruptly breaks a ``ProcessPoolExecutor`` for good. This owns one
+    ``executorScope`` at a time; ``replace`` closes the broken one and opens a fresh, warm one.
+    Warming starts every worker, so the dead one's exit code can be read from its Process.
     """
 
     def __init__(self, kind: ExecutorKind, workers: int, startMethod: StartMethod | None = None) -> None:
@@ -2519,12 +2170,7 @@ class SupervisedPool:
             scope.__exit__(excType, exc, traceback)
 
     def replace(self) -> tuple[int, ...]:
-        """Shut the broken pool down, start a fresh one; return the exit codes of workers that died.
-
-        Workers the pool itself terminated after the break (-SIGTERM) are not counted.
-        The broken pool is shut down and joined, and its threads have left the OS's
-        count (``executorScope``), before the fresh one forks its first worker.
-        """
+        """Shut the broken pool down, start a fresh one; return the exit codes of workers that died."""
         self.replacements += 1
         if self._kind != "process":
             # Only a process pool breaks. Elsewhere the death was simulated (WorkerDeathError)
@@ -2538,9 +2184,6 @@ class SupervisedPool:
         )
         self._open()
         return codes
-
-
-# -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -2586,252 +2229,10 @@ class ProcessingReport:
         """Result entries with ``status``."""
         return sum(entry["status"] == status for entry in self.results)
 
-    @property
-    def outcomeIds(self) -> tuple[list[int], list[int]]:
-        """Record ids with a result, and record ids dead-lettered."""
-        return [entryRecordId(e) for e in self.results], [letter.record.recordId for letter in self.deadLetters]
-
-    @property
-    def addsUp(self) -> bool:
-        """Every record has exactly one outcome: a result entry or a dead letter, never both, none missing."""
-        withResult, dead = self.outcomeIds
-        every = withResult + dead
-        return len(every) == self.total and set(every) == set(range(self.total))
-
-
-@final
-class FaultTolerantBatchProcessor:
-    """Requirements 1-3 and the real worker death: every record ends in exactly one outcome.
-
-    Main stage: every batch is submitted to the pool at once. A future that raises
-    ``RuntimeError`` is a crash: logged, and the batch goes to a 1-worker recovery
-    pool; if it crashes there too its records are dead-lettered. A future that
-    raises ``BrokenProcessPool`` means a worker died and took the pool with it: the
-    pool is replaced and the unfinished batches re-run one at a time, so the next
-    death points at one batch; that batch's records then run one at a time, so
-    the one after points at one record, which is dead-lettered with its exit code.
-    The recovery pool survives deaths the same way. The pools live one after the
-    other, never together, so no pool is ever forked from a process with another
-    pool's threads running.
-    """
-
-    def __init__(
-        self,
-        *,
-        seed: int,
-        crashRate: float,
-        computeFn: ComputeJobFn = faultTolerantCompute,
-        batchSize: int = 20,
-        pool: PoolSpec | None = None,
-        deadLetterLog: DeadLetterLog | None = None,
-        timeoutSec: float = 60.0,
-        log: Log = silent,
-    ) -> None:
-        requireRange("crashRate", crashRate, 0.0, 1.0)
-        requireRange("batchSize", batchSize, 1, 1_000_000)
-        requireRange("timeoutSec", timeoutSec, 0.01, 3_600.0)
-        self.seed = seed
-        self.crashRate = crashRate
-        self.computeFn = computeFn
-        self.batchSize = batchSize
-        self.pool = pool if pool is not None else PoolSpec()
-        self.deadLetterLog = deadLetterLog if deadLetterLog is not None else DeadLetterLog()
-        self.timeoutSec = timeoutSec
-        self._log = log
-        self._reset()
-
-    def _reset(self) -> None:
-        self._results: dict[int, ResultEntry] = {}
-        self._attempts: Counter[int] = Counter()
-        self._crashes = 0
-        self._crashedBatches: list[int] = []
-        self._recoveryOutcomes: Counter[RecoveryOutcome] = Counter()
-        self._rerun = 0
-        self._isolated: list[Isolation] = []
-
-    def process(self, records: Sequence[FaultRecord]) -> ProcessingReport:
-        """Process every record; return the outcome of each and how the pools fared."""
-        self._reset()
-        before = len(self.deadLetterLog)
-        abrupt = self.pool.kind == "process"
-        jobs = [
-            ComputeJob(
-                batchId, "main", tuple(records[start : start + self.batchSize]), self.seed, self.crashRate, abrupt
-            )
-            for batchId, start in enumerate(range(0, len(records), self.batchSize))
-        ]
-        crashed: list[ComputeJob] = []
-        replacements = 0
-        with Stopwatch() as watch:
-            with SupervisedPool(self.pool.kind, self.pool.workers, self.pool.startMethod) as pool:
-                suspects = self._runTogether(pool, jobs, crashed)
-                self._rerun = len(suspects)
-                if suspects:
-                    codes = pool.replace()
-                    self._log(
-                        f"[main] the pool broke (worker exit code {', '.join(map(str, codes)) or 'n/a'}): "
-                        f"fresh pool, {len(suspects)} unfinished batches re-run one at a time"
-                    )
-                    for job in suspects:
-                        self._runAlone(pool, job, crashed)
-                replacements += pool.replacements
-            if crashed:
-                with SupervisedPool(self.pool.kind, 1, self.pool.startMethod) as recovery:
-                    for job in crashed:
-                        self._recoveryOutcomes[self._recover(recovery, replace(job, stage="recovery"))] += 1
-                    replacements += recovery.replacements
-        return ProcessingReport(
-            total=len(records),
-            results=tuple(self._results[key] for key in sorted(self._results)),
-            deadLetters=self.deadLetterLog.entries[before:],
-            crashes=self._crashes,
-            crashedBatches=tuple(sorted(self._crashedBatches)),
-            recoveredBatches=self._recoveryOutcomes["recovered"],
-            deadLetteredBatches=self._recoveryOutcomes["crashed again"],
-            recoveryDeaths=self._recoveryOutcomes["worker died"],
-            poolReplacements=replacements,
-            rerunAfterBreak=self._rerun,
-            isolated=tuple(self._isolated),
-            seconds=watch.elapsed,
-        )
-
-    def _runTogether(
-        self, pool: SupervisedPool, jobs: Sequence[ComputeJob], crashed: list[ComputeJob]
-    ) -> list[ComputeJob]:
-        """Submit every job at once; return the jobs lost to a broken pool (the suspects)."""
-        futures = [(job, pool.executor.submit(self.computeFn, job)) for job in jobs]
-        _, unfinished = wait([future for _, future in futures], timeout=self.timeoutSec)
-        if unfinished:
-            raise TimeoutError(f"{len(unfinished)} batches still running after {self.timeoutSec:g} s")
-        suspects: list[ComputeJob] = []
-        for job, future in futures:
-            error = future.exception(timeout=0)
-            if error is None:
-                self._countAttempt(job)
-                self._accept(job, future.result(timeout=0))
-            elif isinstance(error, BrokenExecutor | WorkerDeathError):
-                suspects.append(job)
-            elif isinstance(error, RuntimeError):
-                self._countAttempt(job)
-                self._crashed(job, error, crashed)
-            else:
-                raise error
-        return suspects
-
-    def _runOne(self, pool: SupervisedPool, job: ComputeJob) -> list[ResultEntry] | BaseException:
-        """Run ``job`` alone on ``pool``; its results, or the crash or death it ended in."""
-        future = pool.executor.submit(self.computeFn, job)
-        self._countAttempt(job)
-        try:
-            return future.result(timeout=self.timeoutSec)
-        except (BrokenExecutor, WorkerDeathError, RuntimeError) as error:
-            return error
-
-    def _runAlone(self, pool: SupervisedPool, job: ComputeJob, crashed: list[ComputeJob]) -> None:
-        """A main-stage job on its own: accept, send to recovery, or narrow a death down to one record."""
-        outcome = self._runOne(pool, job)
-        if isinstance(outcome, BrokenExecutor | WorkerDeathError):
-            self._died(pool, job, outcome, lambda single: self._runAlone(pool, single, crashed))
-        elif isinstance(outcome, BaseException):
-            self._crashed(job, outcome, crashed)
-        else:
-            self._accept(job, outcome)
-
-    def _recover(self, pool: SupervisedPool, job: ComputeJob) -> RecoveryOutcome:
-        """Requirement 3: a crashed job's second chance on the recovery pool."""
-        outcome = self._runOne(pool, job)
-        if isinstance(outcome, BrokenExecutor | WorkerDeathError):
-            self._died(pool, job, outcome, lambda single: self._recover(pool, single))
-            return "worker died"
-        if isinstance(outcome, BaseException):
-            self._crashes += 1
-            self._log(
-                f"[recovery] batch {job.batchId} crashed again ({outcome}): "
-                f"{len(job.records)} records to the dead-letter log"
-            )
-            for record in job.records:
-                self.deadLetterLog.add(job, record, outcome, attempts=self._attempts[record.recordId])
-            return "crashed again"
-        self._log(f"[recovery] batch {job.batchId} recovered ({len(job.records)} records)")
-        self._accept(job, outcome)
-        return "recovered"
-
-    def _died(
-        self,
-        pool: SupervisedPool,
-        job: ComputeJob,
-        error: BaseException,
-        retry: Callable[[ComputeJob], object],
-    ) -> None:
-        """A run of ``job`` alone killed its worker: replace the pool, then narrow down or dead-letter."""
-        codes = pool.replace()
-        exitCode = error.exitCode if isinstance(error, WorkerDeathError) else (codes[0] if codes else None)
-        if len(job.records) == 1:
-            record = job.records[0]
-            self._isolated.append(Isolation(record.recordId, job.batchId, job.stage, exitCode))
-            self.deadLetterLog.add(job, record, error, attempts=self._attempts[record.recordId], exitCode=exitCode)
-            self._log(
-                f"[{job.stage}] record {record.recordId} (batch {job.batchId}) killed its worker on its own, "
-                f"exit code {exitCode}: dead-lettered"
-            )
-            return
-        self._log(
-            f"[{job.stage}] batch {job.batchId} killed its worker (exit code {exitCode}): fresh pool, "
-            f"its {len(job.records)} records re-run one at a time"
-        )
-        for record in job.records:
-            retry(job.only(record))
-
-    def _crashed(self, job: ComputeJob, error: BaseException, crashed: list[ComputeJob]) -> None:
-        """Requirement 3: log the crash and queue the batch for the recovery pool."""
-        self._crashes += 1
-        self._crashedBatches.append(job.batchId)
-        self._log(f"[main] batch {job.batchId} crashed ({error}): re-submitted to the recovery pool")
-        crashed.append(job)
-
-    def _accept(self, job: ComputeJob, results: Sequence[ResultEntry]) -> None:
-        if len(results) != len(job.records):
-            raise RuntimeError(f"batch {job.batchId}: {len(results)} results for {len(job.records)} records")
-        for entry in results:
-            self._results[entryRecordId(entry)] = entry
-
-    def _countAttempt(self, job: ComputeJob) -> None:
-        for record in job.records:
-            self._attempts[record.recordId] += 1
-
-
-def makeFaultRecords(
-    count: int, *, seed: int, poisonRate: float, glitchRate: float, killers: int
-) -> tuple[FaultRecord, ...]:
-    """Requirement 2's generator: each record's fate is drawn from the seed and its id alone.
-
-    ``poisonRate`` of them are NaN or +/-inf (POISON_PILL), ``glitchRate`` are <= 0
-    (``math.log`` raises ValueError: FAILED), and ``killers`` chosen ids are fatal.
-    """
-    killerIds = set(makeRng(seed, LECTURE, 4, "killers").sample(range(count), min(killers, count)))
-    records: list[FaultRecord] = []
-    for recordId in range(count):
-        rng = makeRng(seed, LECTURE, 4, "record", recordId)
-        draw = rng.random()
-        if draw < poisonRate:
-            value = rng.choice((math.nan, math.inf, -math.inf))
-        elif draw < poisonRate + glitchRate:
-            value = -rng.uniform(0.0, 10.0)
-        else:
-            value = rng.uniform(1.0, SCALE_HIGH)
-        records.append(FaultRecord(recordId, value, recordId in killerIds))
-    return tuple(records)
-
 
 @dataclass(frozen=True, slots=True)
 class Exercise4Config:
-    """The spec's numbers: 2,000 records, 5% poison pills, 2% crash probability.
-
-    Added: 1% glitches (values <= 0, so some records FAIL), one fatal record that
-    kills its worker with ``os._exit``, and a stress run of the same records at a
-    30% crash rate, where recovery fails often enough to fill the dead-letter log.
-    The spec gives no batch size or pool size: batches of 20, 2 workers.
-    """
+    """The spec's numbers: 2,000 records, 5% poison pills, 2% crash probability."""
 
     records: int = 2_000
     poisonRate: float = 0.05
@@ -2840,7 +2241,6 @@ class Exercise4Config:
     killers: int = 1
     batchSize: int = 20
     workers: int = 2
-    stressCrashRate: float = 0.3
     timeoutSec: float = 60.0
 
     def __post_init__(self) -> None:
@@ -2851,7 +2251,6 @@ class Exercise4Config:
         requireRange("killers", self.killers, 0, self.records)
         requireRange("batchSize", self.batchSize, 1, 1_000_000)
         requireRange("workers", self.workers, 1, 256)
-        requireRange("stressCrashRate", self.stressCrashRate, 0.0, 1.0)
         requireRange("timeoutSec", self.timeoutSec, 0.01, 3_600.0)
 
     @classmethod
@@ -2861,11 +2260,11 @@ class Exercise4Config:
 
 
 @dataclass(frozen=True, slots=True)
-class FaultRun:
-    """One processing pass and the replay after it."""
+class Exercise4Result:
+    """What exercise 4 measured: the spec's run and its replay."""
 
-    label: str
-    crashRate: float
+    config: Exercise4Config
+    executor: ExecutorKind
     records: tuple[FaultRecord, ...]
     report: ProcessingReport
     replay: ReplayReport
@@ -2873,64 +2272,6 @@ class FaultRun:
     def finalCount(self, status: Status) -> int:
         """Results with ``status`` after the replay."""
         return self.report.count(status) + sum(entry["status"] == status for entry in self.replay.recovered)
-
-    @property
-    def finalAddsUp(self) -> bool:
-        """After the replay, too, every record has exactly one outcome."""
-        withResult, _ = self.report.outcomeIds
-        every = (
-            withResult
-            + [entryRecordId(entry) for entry in self.replay.recovered]
-            + [letter.record.recordId for letter in self.replay.stillDead]
-        )
-        return len(every) == len(self.records) and set(every) == {record.recordId for record in self.records}
-
-
-@dataclass(frozen=True, slots=True)
-class Exercise4Result:
-    """Every figure exercise 4 measured: the spec's run and the stress run."""
-
-    config: Exercise4Config
-    executor: ExecutorKind
-    main: FaultRun
-    stress: FaultRun
-    claims: tuple[Claim, ...]
-
-    @property
-    def runs(self) -> tuple[FaultRun, FaultRun]:
-        """The spec's run, then the stress run."""
-        return (self.main, self.stress)
-
-
-def runFaults(
-    config: Exercise4Config,
-    records: tuple[FaultRecord, ...],
-    crashRate: float,
-    *,
-    label: str,
-    seed: int,
-    executor: ExecutorKind,
-    startMethod: StartMethod | None,
-    log: Log,
-) -> FaultRun:
-    """Requirement 5: process the records, then ``deadLetterLog.replay(computeFn)``."""
-    deadLetterLog = DeadLetterLog()
-    processor = FaultTolerantBatchProcessor(
-        seed=seed,
-        crashRate=crashRate,
-        batchSize=config.batchSize,
-        pool=PoolSpec(executor, config.workers, startMethod),
-        deadLetterLog=deadLetterLog,
-        timeoutSec=config.timeoutSec,
-        log=log,
-    )
-    report = processor.process(records)
-    replay = deadLetterLog.replay(faultTolerantCompute)
-    log(
-        f"[replay] {replay.attempted} dead letters retried once: {replay.successes} came back, "
-        f"{len(replay.stillDead)} still dead"
-    )
-    return FaultRun(label, crashRate, records, report, replay)
 
 
 def runExercise4(
@@ -2941,237 +2282,98 @@ def runExercise4(
     startMethod: StartMethod | None = None,
     log: Log = silent,
 ) -> Exercise4Result:
-    """The spec's run (2% crashes), then the stress run (30%), on the same records."""
+    """Requirement 5: process the records, then ``deadLetterLog.replay(computeFn)``."""
     records = makeFaultRecords(
         config.records, seed=seed, poisonRate=config.poisonRate, glitchRate=config.glitchRate, killers=config.killers
     )
-    runs: list[FaultRun] = []
-    for label, crashRate in (("spec run", config.crashRate), ("stress run", config.stressCrashRate)):
-        log(f"[{label}] {config.records:,} records, crash rate {crashRate:.0%} ...")
-        runs.append(
-            runFaults(
-                config,
-                records,
-                crashRate,
-                label=label,
-                seed=seed,
-                executor=executor,
-                startMethod=startMethod,
-                log=log,
-            )
-        )
-    main, stress = runs
-    partial = Exercise4Result(config, executor, main, stress, ())
-    return replace(partial, claims=claims4(partial))
-
-
-def claims4(result: Exercise4Result) -> tuple[Claim, ...]:
-    """Judge exercise 4's claims from the measured figures."""
-    runs = result.runs
-    main = result.main
-
-    def idsOf(run: FaultRun, status: Status) -> set[int]:
-        return {entryRecordId(e) for e in run.report.results if e["status"] == status}
-
-    def deadIds(run: FaultRun) -> set[int]:
-        return {letter.record.recordId for letter in run.report.deadLetters}
-
-    def glitchIds(run: FaultRun) -> set[int]:
-        return {r.recordId for r in run.records if math.isfinite(r.value) and r.value <= 0 and not r.fatal}
-
-    def poisonIds(run: FaultRun) -> set[int]:
-        return {r.recordId for r in run.records if not math.isfinite(r.value) and not r.fatal}
-
-    def killerIds(run: FaultRun) -> set[int]:
-        return {r.recordId for r in run.records if r.fatal}
-
-    def crashDeadIds(run: FaultRun) -> set[int]:
-        return {
-            letter.record.recordId for letter in run.report.deadLetters if letter.failure.errorType == "RuntimeError"
-        }
-
-    isolatedOk = all(
-        {i.recordId for i in run.report.isolated} <= killerIds(run)
-        and all(i.exitCode == KILLER_EXIT_CODE for i in run.report.isolated)
-        and killerIds(run) <= deadIds(run)
-        and deadIds(run) - killerIds(run) <= crashDeadIds(run)
-        for run in runs
+    deadLetterLog = DeadLetterLog()
+    processor = FaultTolerantBatchProcessor(
+        seed=seed,
+        crashRate=config.crashRate,
+        batchSize=config.batchSize,
+        pool=PoolSpec(executor, config.workers, startMethod),
+        deadLetterLog=deadLetterLog,
+        timeoutSec=config.timeoutSec,
+        log=log,
     )
-    lettersOk = all(
-        letter.failure.errorType
-        and letter.failure.message
-        and letter.failure.attempts >= 1
-        and letter.failure.failedAt > 0
-        for run in runs
-        for letter in run.report.deadLetters
-    )
-    recoveryOk = all(
-        len(run.report.crashedBatches)
-        == run.report.recoveredBatches + run.report.deadLetteredBatches + run.report.recoveryDeaths
-        for run in runs
-    )
-    return (
-        judge(
-            LECTURE,
-            4,
-            "computeFn never raises for a bad record: it returns FAILED error records",
-            measured=", ".join(f"{len(idsOf(run, 'FAILED'))} FAILED ({run.label})" for run in runs),
-            holds=all(idsOf(run, "FAILED") == glitchIds(run) - deadIds(run) for run in runs),
-            kind=ClaimKind.STRUCTURAL,
-            reason="a record that raises was lost or mislabelled",
+    report = processor.process(records)
+    replay = deadLetterLog.replay(faultTolerantCompute)
+    log(f"[replay] {replay.attempted} dead letters retried once: {replay.successes} came back")
+    return Exercise4Result(config, executor, records, report, replay)
+
+
+def accountingLines(run: Exercise4Result) -> list[str]:
+    """The sums a reader checks: every record's outcome, every crash, every crashed batch, every death."""
+    report, replay = run.report, run.replay
+    counts = [f"{report.count(status):,} {status}" for status in STATUSES]
+    after = [f"{run.finalCount(status):,} {status}" for status in STATUSES]
+    crashed = len(report.crashedBatches)
+    isolated = ", ".join(f"#{i.recordId} (batch {i.batchId}, exit code {i.exitCode})" for i in report.isolated)
+    return [
+        f"Records: {report.total:,} = {' + '.join(counts)} + {len(report.deadLetters):,} dead letters;",
+        f"  after the replay {report.total:,} = {' + '.join(after)} + {len(replay.stillDead):,} still dead.",
+        (
+            f"Worker crashes: {report.crashes} = {crashed} in the main run + {report.deadLetteredBatches} again on the "
+            "recovery pool."
         ),
-        judge(
-            LECTURE,
-            4,
-            "NaN/inf poison pills are detected with math.isfinite",
-            measured=f"{len(idsOf(main, 'POISON_PILL'))} POISON_PILL of {len(poisonIds(main))} generated "
-            f"({len(poisonIds(main) & deadIds(main))} in dead-lettered batches)",
-            holds=all(idsOf(run, "POISON_PILL") == poisonIds(run) - deadIds(run) for run in runs),
-            kind=ClaimKind.STRUCTURAL,
-            reason="a non-finite value got through as OK or FAILED",
+        (
+            f"Crashed batches: {crashed} = {report.recoveredBatches} recovered + {report.deadLetteredBatches} crashed "
+            f"again (dead-lettered) + {report.recoveryDeaths} killed the"
         ),
-        judge(
-            LECTURE,
-            4,
-            "a crashed batch goes to the 1-worker recovery pool; a second crash dead-letters it",
-            measured=", ".join(
-                f"{len(run.report.crashedBatches)} crashed -> {run.report.recoveredBatches} recovered, "
-                f"{run.report.deadLetteredBatches} dead-lettered ({run.label})"
-                for run in runs
-            ),
-            holds=recoveryOk,
-            kind=ClaimKind.STRUCTURAL,
-            reason="a crashed batch was neither recovered nor dead-lettered",
+        "  recovery worker (re-run record by record).",
+        (
+            f"Worker deaths: {report.poolReplacements} pool replacements, {report.rerunAfterBreak} unfinished batches "
+            "re-run one at a time;"
         ),
-        judge(
-            LECTURE,
-            4,
-            "dead letters keep record, exception type, message, attempts, timestamp",
-            measured=f"{sum(len(run.report.deadLetters) for run in runs)} entries checked",
-            holds=lettersOk,
-            kind=ClaimKind.STRUCTURAL,
-            reason="an entry lacks a field",
-        ),
-        judge(
-            LECTURE,
-            4,
-            "a worker killed by os._exit: pool replaced, innocents re-run, killer dead-lettered",
-            measured=", ".join(
-                f"{len(run.report.isolated)} isolated with exit code "
-                f"{', '.join(str(i.exitCode) for i in run.report.isolated) or '-'}, "
-                f"{run.report.poolReplacements} pool replacements ({run.label})"
-                for run in runs
-            ),
-            holds=isolatedOk,
-            kind=ClaimKind.STRUCTURAL,
-            reason="an innocent record was dead-lettered, or a killer got through",
-        ),
-        judge(
-            LECTURE,
-            4,
-            "every record ends in exactly one outcome; the counts add up",
-            measured=", ".join(
-                f"{run.report.total} = {sum(run.report.count(s) for s in STATUSES)} results + "
-                f"{len(run.report.deadLetters)} dead ({run.label})"
-                for run in runs
-            ),
-            holds=all(run.report.addsUp and run.finalAddsUp for run in runs),
-            kind=ClaimKind.STRUCTURAL,
-            reason="a record was lost or counted twice",
-        ),
-        judge(
-            LECTURE,
-            4,
-            "replay(computeFn) retries every dead-letter record once more",
-            measured=", ".join(
-                f"{run.replay.attempted} retried, {run.replay.successes} back ({run.label})" for run in runs
-            ),
-            holds=all(
-                run.replay.attempted == len(run.report.deadLetters)
-                and run.replay.successes + len(run.replay.stillDead) == run.replay.attempted
-                and killerIds(run) <= {letter.record.recordId for letter in run.replay.stillDead}
-                for run in runs
-            ),
-            kind=ClaimKind.STRUCTURAL,
-            reason="a dead letter was skipped, or a killer came back to life",
-        ),
-    )
+        f"  killed a worker alone (dead-lettered): {isolated or 'none'}.",
+    ]
 
 
 def formatExercise4(result: Exercise4Result) -> str:
-    """Requirement 5's full report: the accounting table per run, the crashes and deaths, the replay."""
-    config = result.config
-    rows: list[tuple[str, ...]] = [("total records", *(f"{len(run.records):,}" for run in result.runs))]
-    rows += [
-        (label, *(f"{run.report.count(status):,} -> {run.finalCount(status):,}" for run in result.runs))
-        for label, status in STATUS_LABELS
-    ]
-    rows += [
-        (
-            "dead-letter entries",
-            *(f"{len(run.report.deadLetters):,} -> {len(run.replay.stillDead):,}" for run in result.runs),
-        ),
-        ("dead-letter replay successes", *(f"{run.replay.successes:,}" for run in result.runs)),
-        ("worker crashes (RuntimeError)", *(f"{run.report.crashes:,}" for run in result.runs)),
-        (
-            "  batches recovered / dead-lettered",
-            *(f"{run.report.recoveredBatches} / {run.report.deadLetteredBatches}" for run in result.runs),
-        ),
-        ("worker deaths: pool replacements", *(f"{run.report.poolReplacements}" for run in result.runs)),
-        ("  unfinished batches re-run", *(f"{run.report.rerunAfterBreak}" for run in result.runs)),
-        (
-            "  records isolated (exit code)",
-            *(", ".join(f"#{i.recordId} ({i.exitCode})" for i in run.report.isolated) or "-" for run in result.runs),
-        ),
-        ("seconds", *(f"{run.report.seconds:.2f}" for run in result.runs)),
-    ]
-    headers = ("", *(f"{run.label}, crash rate {run.crashRate:.0%}" for run in result.runs))
-    table = formatTable(headers, rows, title="Accounting (main run -> after replay):")
-    every = [(run.label, letter) for run in result.runs for letter in run.report.deadLetters]
-    killed = [(label, letter) for label, letter in every if letter.exitCode is not None]
-    lettersShown = (killed + [(label, letter) for label, letter in every if letter.exitCode is None])[:8]
+    """Requirement 5's full report, the sums behind it, then the dead letters."""
+    config, run = result.config, result
+    report, replay = run.report, run.replay
+    spec = formatTable(
+        ("", "main run", "after the replay"),
+        [
+            ("total records", report.total, report.total),
+            ("successful (OK)", report.count("OK"), run.finalCount("OK")),
+            ("failed (error records)", report.count("FAILED"), run.finalCount("FAILED")),
+            ("poison pills", report.count("POISON_PILL"), run.finalCount("POISON_PILL")),
+            ("worker crashes (RuntimeError)", report.crashes, ""),
+            ("dead-letter entries", len(report.deadLetters), len(replay.stillDead)),
+            ("dead-letter replay successes", "", replay.successes),
+        ],
+    )
     letters = formatTable(
-        ("run", "record", "batch", "exception", "message", "attempts", "exit code", "failed at"),
+        ("record", "batch", "exception", "message", "attempts", "exit code", "failed at"),
         [
             (
-                label,
                 letter.record.recordId,
                 letter.job.batchId,
                 letter.failure.errorType,
-                letter.failure.message[:60],
+                letter.failure.message[:40],
                 letter.failure.attempts,
                 "" if letter.exitCode is None else str(letter.exitCode),
                 time.strftime("%H:%M:%S", time.localtime(letter.failure.failedAt)),
             )
-            for label, letter in lettersShown
+            for letter in report.deadLetters[:10]
         ],
-        title=f"Dead letters before the replay ({len(lettersShown)} of {len(every)}, worker deaths first):",
+        title=f"Dead letters before the replay ({min(10, len(report.deadLetters))} of {len(report.deadLetters)}):",
     )
     return "\n".join(
         [
             "",
             (
-                f"{config.records:,} records in batches of {config.batchSize}, {config.workers} {result.executor} "
-                f"workers; {config.poisonRate:.0%} poison pills, {config.glitchRate:.0%} glitches, "
-                f"{config.killers} fatal record(s)"
+                f"{config.records:,} records, batches of {config.batchSize}, {config.workers} {result.executor} "
+                f"workers; {config.poisonRate:.0%} poison pills, {config.crashRate:.0%} crashes, "
+                f"{config.glitchRate:.0%} glitches, {plural(config.killers, 'killer', 'killers')}"
             ),
             "",
-            table,
+            spec,
             "",
-            "Each row adds up: OK + FAILED + POISON_PILL + dead letters = total, before and after the replay.",
-            "A killed worker breaks the whole ProcessPoolExecutor: every unfinished batch fails with",
-            "BrokenProcessPool. The processor replaces the pool, re-runs those batches one at a time, and",
-            "narrows the next death to one batch, then to one record, which it dead-letters with its exit code.",
-            "The replay runs in this process, where the fatal record raises instead of exiting: it stays dead.",
-            *(
-                [
-                    f"On the {result.executor} executor the fatal record raises WorkerDeathError instead of ending",
-                    "its worker: nothing breaks, nothing is replaced (the replacements count the deaths), and the",
-                    "same record is isolated.",
-                ]
-                if result.executor != "process"
-                else []
-            ),
+            *accountingLines(run),
+            "The replay runs in this process, where a fatal record raises instead of exiting: it stays dead.",
             "",
             letters,
         ]
@@ -3186,413 +2388,6 @@ def exercise4(options: RunOptions, log: Log) -> Exercise4Result:
     )
     log(formatExercise4(result))
     return result
-
-
-# ============================================================================
-# Benchmarks (invoke bench): medians of repeats against each exercise's own bound
-# ============================================================================
-
-PER_RECORDS: Final = 10_000
-FAST_BATCH: Final = 200
-
-
-def perRecordUs(fn: Callable[[], object], records: int, *, repeats: int = 5, loops: int = 1) -> float:
-    """Median microseconds per record of ``fn`` (one call handles ``records``), ``loops`` calls per timing."""
-
-    def many() -> None:
-        for _ in range(loops):
-            fn()
-
-    return statistics.median(timeRepeats(many, repeats)) / (loops * records) * 1e6
-
-
-@dataclass(frozen=True, slots=True)
-class RecordCosts:
-    """What one record of a batch costs in this process: ``computeBatch``, and the pickling a pool adds here.
-
-    ``pickleUs`` is the parent's side of a round trip: its share of ``dumps(batch)``
-    and of ``loads(results)``; the worker pays the mirror image on its own core.
-    """
-
-    batchSize: int
-    computeUs: float
-    pickleUs: float
-
-
-def measureRecordCosts(batch: Sequence[SensorReading]) -> RecordCosts:
-    """``computeBatch`` and the parent's pickling, per record, for batches like ``batch``."""
-    resultBytes = pickle.dumps(computeBatch(batch))
-
-    def parentSide() -> None:
-        pickle.dumps(batch)
-        pickle.loads(resultBytes)  # noqa: S301 - our own bytes, made two lines up
-
-    loops = max(1, 3_000 // len(batch))
-    return RecordCosts(
-        len(batch),
-        perRecordUs(lambda: computeBatch(batch), len(batch), loops=loops),
-        perRecordUs(parentSide, len(batch), loops=loops),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class PipelineSetup:
-    """One architecture of the pipeline benchmark: which executor computes, in batches of which size."""
-
-    label: str
-    executor: TaskExecutor
-    batchSize: int
-
-
-def fullSpeedRun(config: Exercise1Config, setup: PipelineSetup, seconds: float, seed: int) -> PipelineReport:
-    """Exercise 1's pipeline with sources that never sleep for ``seconds``: its capacity, not the arrivals'."""
-    sources = makeSources(config, seed, intervalSec=0.0, faulty=False)
-    sink = ResultsSink(summaryEvery=config.summaryEvery, retain=config.loadRetain)
-    settings = replace(config.settings(seconds), batchSize=setup.batchSize)
-    return asyncio.run(runPipeline(sources, setup.executor, sink, settings))
-
-
-def specRateRun(config: Exercise1Config, executor: TaskExecutor, seed: int) -> PipelineReport:
-    """Exercise 1's pipeline at the spec's parameters, every sensor healthy: the arrival rate's run."""
-    sources = makeSources(config, seed, intervalSec=config.intervalSec, faulty=False)
-    sink = ResultsSink(summaryEvery=config.summaryEvery, retain=config.loadRetain)
-    return asyncio.run(runPipeline(sources, executor, sink, config.settings(config.durationSec)))
-
-
-def benchPipeline(
-    options: BenchOptions, log: Log, *, config: Exercise1Config | None = None, seconds: float | None = None
-) -> BenchReport:
-    """``invoke bench``: exercise 1 at the spec's rate (arrival-bound), then at full speed per executor.
-
-    At the spec's parameters the sources' 100 readings/s bound the run: its ideal
-    is ``durationSec`` with any executor. With sources that never sleep the bound is
-    the latency model of one record: the event loop's own work ``p`` (serial) plus
-    ``computeBatch``'s ``c`` spread over min(workers, cores) processes; ``p + c`` is
-    the inline run's time. Threads get no share (``computeBatch`` holds the GIL).
-    Rows at full speed are seconds per 10,000 records, each the median of the
-    repeats, the architectures interleaved so drift hits each alike. ``config`` and
-    ``seconds`` (a full-speed run) override the spec's or the quick sizes (tests).
-    """
-    if config is None:
-        config = Exercise1Config.quick() if options.quick else Exercise1Config()
-    if seconds is None:
-        seconds = 0.3 if options.quick else 1.0
-    arrivalRepeats = 1 if options.quick else min(options.repeats, 3)
-    sizes = (config.batchSize, FAST_BATCH)
-    cores = parallelBound(config.workers, config.workers)
-    log(f"pipeline: spec rate x {arrivalRepeats}, full speed {seconds:g} s x {options.repeats} x 5 setups")
-    costs = {size: measureRecordCosts(makeReadings(size, options.seed, 1, "costs")) for size in sizes}
-    perRecord: dict[str, list[float]] = {}
-    arrival: dict[str, list[PipelineReport]] = {}
-    with executorScope("process", config.workers, options.startMethod) as processPool:
-        warmUp(processPool, config.workers, preload=(__name__,))
-        # The thread pool only after the process pool has forked every worker (see executorScope).
-        with executorScope("thread", config.workers) as threadPool:
-            inline = InlineExecutor()
-            setups = [
-                *(PipelineSetup(f"inline, batch {size}", inline, size) for size in sizes),
-                PipelineSetup(f"thread x{config.workers}, batch {config.batchSize}", threadPool, config.batchSize),
-                *(PipelineSetup(f"process x{config.workers}, batch {size}", processPool, size) for size in sizes),
-            ]
-            for setup in setups:  # untimed: first calls in each worker, caches
-                fullSpeedRun(config, setup, min(0.05, seconds), options.seed)
-            for repeat in range(options.repeats):
-                for setup in setups[repeat % len(setups) :] + setups[: repeat % len(setups)]:
-                    report = fullSpeedRun(config, setup, seconds, options.seed)
-                    perRecord.setdefault(setup.label, []).append(report.elapsedSec / max(1, report.received))
-            for _ in range(arrivalRepeats):
-                for label, executor in (("inline", inline), (f"process x{config.workers}", processPool)):
-                    arrival.setdefault(label, []).append(specRateRun(config, executor, options.seed))
-    median = {label: statistics.median(values) for label, values in perRecord.items()}
-    rate = config.sensors / config.intervalSec
-    arrivalMedian = {label: statistics.median(r.elapsedSec for r in runs) for label, runs in arrival.items()}
-    rows = [
-        BenchRow(
-            f"spec rate, {label} ({config.durationSec:g} s run)",
-            seconds_,
-            arrivalMedian["inline"],
-            config.durationSec,
-            arrivalRepeats,
-        )
-        for label, seconds_ in arrivalMedian.items()
-    ]
-
-    def ideal(label: str, size: int) -> float:
-        inlineSec = median[f"inline, batch {size}"]
-        if label.startswith("process"):
-            c = costs[size].computeUs * 1e-6
-            return inlineSec - c + c / cores
-        return inlineSec
-
-    rows.extend(
-        BenchRow(
-            f"full speed, {setup.label} (per 10k)",
-            median[setup.label] * PER_RECORDS,
-            median[f"inline, batch {setup.batchSize}"] * PER_RECORDS,
-            ideal(setup.label, setup.batchSize) * PER_RECORDS,
-            options.repeats,
-        )
-        for setup in setups
-    )
-    notes = pipelineNotes(config, costs, perRecord, median, arrival, rate, cores)
-    return BenchReport("36.1", "pipeline throughput vs its bound", tuple(rows), notes)
-
-
-def pipelineNotes(
-    config: Exercise1Config,
-    costs: dict[int, RecordCosts],
-    spreads: dict[str, list[float]],
-    median: dict[str, float],
-    arrival: dict[str, list[PipelineReport]],
-    rate: float,
-    cores: int,
-) -> tuple[str, ...]:
-    """Read benchPipeline's figures: what bounds the spec's run, and what takes the pool's efficiency."""
-    size = config.batchSize
-    us = {label: value * 1e6 for label, value in median.items()}
-    inlineUs = us[f"inline, batch {size}"]
-    cost = costs[size]
-    loopUs = inlineUs - cost.computeUs
-    threadUs = us[f"thread x{config.workers}, batch {size}"]
-    processUs = us[f"process x{config.workers}, batch {size}"]
-    boundUs = loopUs + cost.computeUs / cores
-    restUs = processUs - boundUs - cost.pickleUs
-    big = costs[FAST_BATCH]
-    bigProcessUs = us[f"process x{config.workers}, batch {FAST_BATCH}"]
-    bigBoundUs = us[f"inline, batch {FAST_BATCH}"] - big.computeUs + big.computeUs / cores
-    spread = coefficientOfVariation(spreads[f"inline, batch {size}"])
-    runs = [run for reports in arrival.values() for run in reports]
-    records = statistics.median(run.received for run in runs)
-    drain = statistics.median(run.elapsedSec - config.durationSec for run in runs)
-    return (
-        (
-            f"Spec rate: {config.sensors} sensors every {config.intervalSec:g} s = {rate:,.0f} readings/s arrive, so a "
-            f"{config.durationSec:g} s run ends {drain * 1e3:.0f} ms after the last one (the drain) with any executor;"
-        ),
-        (
-            f"  its {records:,.0f} records take {records * cost.computeUs / 1e3:.1f} ms of computeBatch in all. "
-            f"At full speed inline carries {1e6 / inlineUs:,.0f} readings/s, {1e6 / inlineUs / rate:,.0f}x that rate."
-        ),
-        (
-            f"Full speed, batch {size}: the event loop's own work (sources, queue, assembler, sink) is {loopUs:.1f} us "
-            f"per record, computeBatch {cost.computeUs:.1f} us: the pool can take at most the latter off the loop."
-        ),
-        (
-            f"thread x{config.workers}: {threadUs:.1f} us per record vs inline {inlineUs:.1f}: computeBatch holds "
-            + (
-                f"the GIL, so threads add a hand-off per batch ({threadUs - inlineUs:+.1f} us per record) and save "
-                "nothing."
-                if threadUs >= inlineUs
-                else "the GIL, so threads cannot take it off the loop: the gap is within this machine's run-to-run "
-                f"spread (inline's repeats vary by {spread:.0%})."
-            )
-        ),
-        (
-            f"process x{config.workers}: {processUs:.1f} us per record vs its bound {boundUs:.1f} "
-            f"({loopUs:.1f} + {cost.computeUs:.1f}/{cores}): the parent pickles {cost.pickleUs:.1f} us per record "
-            f"(batch out, results back) to save {cost.computeUs - cost.computeUs / cores:.1f} us of compute;"
-        ),
-        (
-            f"  the other {restUs:.1f} us is the pool's manager thread and {config.workers} workers taking the "
-            f"{cores} cores and the GIL from the loop, a wake-up per batch (not measured apart)."
-        ),
-        (
-            f"85% target not reached at any size tried: batch {FAST_BATCH} gives {bigProcessUs:.1f} us vs a bound "
-            f"of {bigBoundUs:.1f} ({bigBoundUs / bigProcessUs:.0%}); larger batches cut the per-batch costs, not the"
-        ),
-        (
-            f"  per-record pickling ({big.pickleUs:.1f} us at {FAST_BATCH}), which alone exceeds the compute moved. "
-            "A process pool pays here only when computeBatch costs several times its pickling."
-        ),
-    )
-
-
-def benchAdaptive(options: BenchOptions, log: Log, *, config: Exercise2Config | None = None) -> BenchReport:
-    """``invoke bench``: exercise 2's adaptive processor against the static sweep, medians of the repeats.
-
-    "ideal" is the best static size's median: the reference the adaptive run is
-    measured against (target 90%), not a bound, so the report is not judged. The
-    notes read the sweep through a fit of the pass time to the number of batches:
-    a per-batch cost (the round trip) and a per-record one (the compute). ``config``
-    overrides the sizes (tests); the repeats are always ``options.repeats``.
-    """
-    if config is None:
-        config = Exercise2Config.quick() if options.quick else Exercise2Config()
-    config = replace(config, repeats=options.repeats)
-    log(f"adaptive batch sizing: {config.records:,} records x (adaptive + {len(config.staticSizes)} static sizes)")
-    result = runExercise2(config, seed=options.seed, startMethod=options.startMethod)
-    rows: list[BenchRow] = []
-    notes: list[str] = []
-    for workload in result.workloads:
-        short = workload.name.removeprefix("compute").removesuffix("Batch").lower()
-        baseline = next(
-            (p.seconds for p in workload.static if p.size == config.initialBatchSize), workload.static[0].seconds
-        )
-        best = workload.bestStatic.seconds
-        rows.extend(
-            BenchRow(f"{short} static {p.size}", p.seconds, baseline, best, config.repeats) for p in workload.static
-        )
-        rows.append(
-            BenchRow(
-                f"{short} adaptive -> {workload.adaptive.finalSize}",
-                workload.adaptive.seconds,
-                baseline,
-                best,
-                config.repeats,
-            )
-        )
-        notes.extend(adaptiveNotes(short, workload, config))
-    light, heavy = sweepFit(result.light), sweepFit(result.heavy)
-    if light is not None and heavy is not None:
-        notes.append(
-            f"The 100 sines add {(heavy.intercept - light.intercept) / config.records * 1e6:.1f} us per record and "
-            f"leave the per-batch cost as it was ({light.slope * 1e6:,.0f} vs {heavy.slope * 1e6:,.0f} us), so "
-            f"ms/record falls with size for both: best static sizes {result.light.bestStatic.size} (light) and "
-            f"{result.heavy.bestStatic.size} (heavy), where the lecture expects heavy smaller."
-        )
-    notes.append(
-        f"Baseline: static {config.initialBatchSize} (the adaptive start); ideal: the best static size (a reference)."
-    )
-    return BenchReport("36.2", "adaptive batch size vs static sizes", tuple(rows), tuple(notes), judged=False)
-
-
-def sweepFit(workload: WorkloadResult) -> LinearFit | None:
-    """Pass seconds against the number of batches over the static sweep: slope per batch, intercept for the records."""
-    points = sorted(workload.static, key=lambda point: point.size)
-    if len(points) < 2:
-        return None
-    return linearFit([math.ceil(p.records / p.size) for p in points], [p.seconds for p in points])
-
-
-def adaptiveNotes(short: str, workload: WorkloadResult, config: Exercise2Config) -> list[str]:
-    """Read one workload's sweep: per-batch and per-record cost, where it reaches 90%, how adaptive did."""
-    points = sorted(workload.static, key=lambda point: point.size)
-    best = workload.bestStatic
-    notes: list[str] = []
-    fit = sweepFit(workload)
-    if fit is not None:
-        small, large = points[0], points[-1]
-        share = [
-            fit.slope * math.ceil(p.records / p.size) / p.seconds if p.seconds > 0 else 0.0 for p in (small, large)
-        ]
-        notes.append(
-            f"{short}: a pass takes {fit.slope * 1e6:,.0f} us per batch (round trips, {config.workers} in flight) + "
-            f"{fit.intercept / config.records * 1e6:.1f} us per record (pickling and compute; fit over the static "
-            f"sizes, R2 {fit.rSquared:.2f}); batches are {share[0]:.0%} of the pass at size {small.size}, "
-            f"{share[1]:.0%} at {large.size} ({small.seconds / large.seconds:.1f}x faster)."
-        )
-    enough = next(p for p in points if p.throughput >= config.targetFraction * best.throughput)
-    notes.append(
-        f"{short}: {config.targetFraction:.0%} of the best static throughput (size {best.size}) from size "
-        f"{enough.size} up; adaptive -> {workload.adaptive.finalSize} reaches {workload.fraction:.0%} of it"
-        + (" (met)." if workload.fraction >= config.targetFraction else f" (missed: {shortfall(workload, config)}).")
-    )
-    return notes
-
-
-def benchFaultTolerance(options: BenchOptions, log: Log, *, config: Exercise4Config | None = None) -> BenchReport:
-    """``invoke bench``: exercise 4's fault-tolerant path against a plain pool map on the same records.
-
-    The plain map runs ``faultTolerantCompute`` on the same batches with no
-    simulated crashes and the fatal flag off (a plain pool survives neither); it
-    is the reference ("ideal" column), so the report is not judged. Every run
-    starts its own pool, as the processor does; the baseline is the same map inline.
-    ``config`` overrides the sizes (tests).
-    """
-    if config is None:
-        config = Exercise4Config.quick() if options.quick else Exercise4Config()
-    records = makeFaultRecords(
-        config.records,
-        seed=options.seed,
-        poisonRate=config.poisonRate,
-        glitchRate=config.glitchRate,
-        killers=config.killers,
-    )
-    harmless = tuple(replace(record, fatal=False) for record in records)
-    jobs = [
-        ComputeJob(batchId, "main", harmless[start : start + config.batchSize], options.seed, 0.0)
-        for batchId, start in enumerate(range(0, len(harmless), config.batchSize))
-    ]
-    spec = PoolSpec("process", config.workers, options.startMethod)
-    log(f"fault tolerance: {config.records:,} records x 4 ways, {options.repeats} repeats")
-
-    def inlineMap() -> None:
-        for job in jobs:
-            faultTolerantCompute(job)
-
-    def plainMap() -> None:
-        with executorScope("process", config.workers, options.startMethod) as pool:
-            warmUp(pool, config.workers, preload=(__name__,))
-            # Executor.map, spelt with the Protocol's submit: every job at once, the results in order.
-            futures = [pool.submit(faultTolerantCompute, job) for job in jobs]
-            for future in futures:
-                future.result(timeout=config.timeoutSec)
-
-    reports: dict[str, list[ProcessingReport]] = {"no faults": [], "spec faults": []}
-
-    def tolerant(label: str, crashRate: float, inputs: tuple[FaultRecord, ...]) -> Callable[[], None]:
-        def run() -> None:
-            processor = FaultTolerantBatchProcessor(
-                seed=options.seed,
-                crashRate=crashRate,
-                batchSize=config.batchSize,
-                pool=spec,
-                timeoutSec=config.timeoutSec,
-            )
-            reports[label].append(processor.process(inputs))
-
-        return run
-
-    ways = {
-        "inline map": inlineMap,
-        f"plain pool map x{config.workers}": plainMap,
-        "fault-tolerant, no faults": tolerant("no faults", 0.0, harmless),
-        "fault-tolerant, spec faults": tolerant("spec faults", config.crashRate, records),
-    }
-    median = interleavedMedians(ways, options.repeats)
-    baseline, reference = median["inline map"], median[f"plain pool map x{config.workers}"]
-    # The inline map is every row's baseline, not a row: against the plain pool map it would read 100x "ideal".
-    rows = tuple(
-        BenchRow(label, value, baseline, reference, options.repeats)
-        for label, value in median.items()
-        if label != "inline map"
-    )
-    faulted = reports["spec faults"][0]
-    extraPools = faulted.poolReplacements + (1 if faulted.crashedBatches else 0)
-    extraMs = (median["fault-tolerant, spec faults"] - median["fault-tolerant, no faults"]) * 1e3
-    noFaultsMs = (median["fault-tolerant, no faults"] - reference) * 1e3
-    supervision = (
-        "lost in the spread of pool start-ups: the per-record checks, the futures read one by one and the "
-        "accounting cost nothing measurable."
-        if abs(noFaultsMs) < 0.1 * reference * 1e3
-        else "what the per-record checks, the futures read one by one and the accounting cost."
-    )
-    notes = (
-        (
-            f"{config.records:,} records in batches of {config.batchSize}: computeFn costs "
-            f"{baseline / config.records * 1e6:.1f} us per record inline, so every pooled row is mostly pool start-up."
-        ),
-        (f"The fault-tolerant path with no faults: {noFaultsMs:+.1f} ms against the plain map, {supervision}"),
-        (
-            f"Spec faults ({plural(len(faulted.crashedBatches), 'crashed batch', 'crashed batches')}, "
-            f"{plural(config.killers, 'fatal record', 'fatal records')}): "
-            f"{extraMs:+.1f} ms for {extraPools} extra pool start-ups ({faulted.poolReplacements} replacements"
-            + (", 1 recovery pool" if faulted.crashedBatches else "")
-            + f"), {plural(faulted.rerunAfterBreak, 'unfinished batch', 'unfinished batches')} re-run one at a "
-            f"time after the break and {len(faulted.crashedBatches)} on the recovery pool: the price of surviving "
-            "a death."
-        ),
-    )
-    return BenchReport(
-        "36.4", "fault-tolerant processing vs a plain pool map (ideal = the plain map)", rows, notes, judged=False
-    )
-
-
-BENCHMARKS: Final = (
-    Benchmark("36.1", "pipeline throughput vs its bound", benchPipeline),
-    Benchmark("36.2", "adaptive batch size vs a static sweep", benchAdaptive),
-    Benchmark("36.4", "fault-tolerant path vs a plain pool map", benchFaultTolerance),
-)
 
 
 # ============================================================================
