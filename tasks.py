@@ -370,6 +370,10 @@ def bench(
     guarded("bench", body)
     below = [f"{r.key} {row.label} ({row.efficiency:.0%})" for r in reports for row in r.belowTarget]
     print(prose(f"Below the 85% efficiency target: {', '.join(below) if below else 'none'}"))
+    beyond = [f"{r.key} {line.split(':')[0]}" for r in reports for line in r.beyondIdeal]
+    print(
+        prose(f"Faster than their own bound (a calibration to check, not a target met): {', '.join(beyond) or 'none'}")
+    )
     if json_:
         payload = {"machine": machineFacts(options.seed), "options": options, "reports": reports}
         writeJson(json_, payload)

@@ -7,10 +7,21 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lab.bench import BenchOptions, ForeignLoad, benchBridge, foreignLoadNote, interleavedMedians, interleavedRepeats
+from lab.bench import (
+    BenchOptions,
+    BenchReport,
+    BenchRow,
+    ForeignLoad,
+    benchBridge,
+    foreignLoadNote,
+    formatBench,
+    interleavedMedians,
+    interleavedRepeats,
+)
 from lab.claims import Claim, ClaimKind, Line, Origin, Repeats, Verdict, formatClaims, judge, judgeRepeats
 from lab.registry import ExerciseLab, LectureLab
 from lab.verify import VerifyRecord, agreements, formatAgreements, formatVerify, machineFacts, verifyAll, writeJson
@@ -246,3 +257,30 @@ def test_repeat_runs_count_agreement_and_name_a_flip() -> None:
         "2 claims over 3 runs: 1 agreed in every run, 0 moved between a verdict and too close / not measurable, "
         "1 flipped."
     )
+
+
+# ------------------------------------------------------- bench rows: spread, and past the ideal
+
+
+def test_a_bench_row_keeps_its_repeats_and_quotes_their_median() -> None:
+    row = BenchRow.of("pool", [0.012, 0.010, 0.011, 0.014, 0.013], baselineSeconds=0.022, idealSeconds=0.011)
+    assert (row.medianSeconds, row.repeats, row.spread) == (0.012, 5, "10-14")
+    assert row.speedup == pytest.approx(0.022 / 0.012)
+    assert row.beyondIdeal == ""
+
+
+def test_a_row_faster_than_its_bound_is_flagged_not_met() -> None:
+    always = BenchRow.of("fast", [0.008, 0.009, 0.0085, 0.0088, 0.0082], 0.02, 0.010)
+    assert (
+        always.beyondIdeal
+        == "fast: faster than its bound at every repeat: the bound's calibration is off by 10% or more"
+    )
+    sometimes = BenchRow.of("edge", [0.0095, 0.011, 0.0097, 0.012, 0.0098], 0.02, 0.010)
+    assert sometimes.beyondIdeal == "edge: its median beats its bound (102%), within the spread of its repeats"
+    report = BenchReport("37.2", "t", (always, sometimes))
+    text = formatBench(report)
+    assert "118% (!)" in text
+    assert "(!) fast: faster than its bound at every repeat" in text
+    assert report.beyondIdeal == (always.beyondIdeal, sometimes.beyondIdeal)
+    assert BenchReport("ref", "t", (always,), judged=False).beyondIdeal == ()
+    assert max(len(line) for line in text.splitlines()) <= 100
