@@ -30,10 +30,9 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Final, Literal, TypedDict, TypeVar, final
 
-from lab.claims import Claim, ClaimKind, judge
 from shared import (
     DEFAULT_SEED,
     ConfigError,
@@ -169,7 +168,6 @@ class Exercise1Result:
     sequentialSeconds: float
     picklingSeconds: float
     cores: int
-    claims: tuple[Claim, ...]
 
     @property
     def bound(self) -> int:
@@ -262,7 +260,7 @@ def runExercise1(
     )
     firstComplete = next(i for i, line in enumerate(events) if "complete" in line)
     lastDispatch = max(i for i, line in enumerate(events) if "dispatching" in line)
-    partial = Exercise1Result(
+    return Exercise1Result(
         config=config,
         executor=executor,
         rows=rows,
@@ -274,52 +272,7 @@ def runExercise1(
         sequentialSeconds=sequentialSeconds,
         picklingSeconds=timePickling(requests, sequential),
         cores=cpuCount(),
-        claims=(),
     )
-    return _withClaims1(partial)
-
-
-def _withClaims1(result: Exercise1Result) -> Exercise1Result:
-    """Judge the spec's claims for exercise 1 from the measured figures."""
-    config = result.config
-    target = 0.85 * result.bound
-    claims = (
-        judge(
-            LECTURE,
-            1,
-            "handleRequest prints 'dispatching' immediately, 'complete' when the result arrives",
-            measured="all dispatch lines before the first complete"
-            if result.dispatchedBeforeAnyCompleted
-            else "a request completed before all were dispatched",
-            holds=result.dispatchedBeforeAnyCompleted,
-            kind=ClaimKind.STRUCTURAL,
-            reason="the event loop was blocked while dispatching",
-        ),
-        judge(
-            LECTURE,
-            1,
-            "the pool computes the same results as the sequential loop",
-            measured=f"{config.requests} results identical" if result.matchesSequential else "results differ",
-            holds=result.matchesSequential,
-            kind=ClaimKind.STRUCTURAL,
-            reason="a worker computed a different answer",
-        ),
-        judge(
-            LECTURE,
-            1,
-            "async + process pool is about min(10/3, 1)x faster",
-            measured=f"{result.warmSpeedup:.2f}x warm, {result.coldSpeedup:.2f}x cold; bound {result.bound}x",
-            holds=result.warmSpeedup >= target,
-            kind=ClaimKind.TIMING,
-            reason=(
-                f"min(10/3, 1) = 1 is a typo for min(requests, workers, cores) = {result.bound}; "
-                f"below {target:.2f}x: start-up {result.startupSeconds * 1e3:.0f} ms, "
-                f"pickling {result.picklingSeconds * 1e3:.1f} ms vs "
-                f"{result.sequentialSeconds * 1e3:.0f} ms of work"
-            ),
-        ),
-    )
-    return replace(result, claims=claims)
 
 
 def formatExercise1(result: Exercise1Result) -> str:
@@ -898,7 +851,6 @@ class Exercise2Result:
     expected: tuple[tuple[int, float], ...]
     failure: FailureDemo
     transformSeconds: float
-    claims: tuple[Claim, ...]
 
     @property
     def averageResult(self) -> float:
@@ -960,7 +912,7 @@ def runExercise2(
     with executorScope(executor, config.workers, startMethod) as pool:
         warmUp(pool, config.workers, preload=(__name__,))
         main, comparison, failure = asyncio.run(_exercise2Runs(config, pool, seed, log))
-    partial = Exercise2Result(
+    return Exercise2Result(
         config=config,
         executor=executor,
         main=main,
@@ -968,126 +920,7 @@ def runExercise2(
         expected=expected,
         failure=failure,
         transformSeconds=transformSeconds,
-        claims=(),
     )
-    return _withClaims2(partial)
-
-
-def _throttled(run: QueueRun) -> bool:
-    """The queue sat near maxsize: puts found it at least half full on average, and some found it full."""
-    return run.meanSizeBeforePut >= run.maxsize / 2 and run.fullPuts > 0
-
-
-def _occupancyText(run: QueueRun) -> str:
-    """One run's occupancy in a few words, for a claim's measured column."""
-    return (
-        f"{run.consumer} maxsize {run.maxsize}: qsize before put mean {run.meanSizeBeforePut:.1f}, "
-        f"max {run.largestSize}; {run.fullPuts}/{len(run.sizesBeforePut)} puts found it full"
-    )
-
-
-def _sizesDiffer(small: QueueRun, large: QueueRun) -> bool:
-    """Significantly different: the larger queue held at least twice as many records at its peak."""
-    return large.largestSize >= 2 * max(1, small.largestSize)
-
-
-def _withClaims2(result: Exercise2Result) -> Exercise2Result:
-    """Judge the spec's claims for exercise 2 (and the issue's) from the measured runs."""
-    config = result.config
-    runs = (result.main, *result.comparison)
-    small, large = min(config.comparedMaxsizes), max(config.comparedMaxsizes)
-    slowMs = config.storeMs
-    literalSmall, literalLarge = result.run("literal", small, 0.0), result.run("literal", large, 0.0)
-    boundedSmall, boundedLarge = result.run("bounded", small, slowMs), result.run("bounded", large, slowMs)
-    literalSlow = result.run("literal", small, slowMs)
-    excess = [run for run in runs if run.largestSize > run.maxsize]
-    boundedPeak = max(run.maxInFlight for run in result.comparison if run.consumer == "bounded")
-    failure = result.failure
-    why = (
-        f"consumeRecords takes the next record as soon as it dispatched one, so the queue empties at once; "
-        f"the backlog waits inside the executor instead (up to {literalSlow.maxInFlight} in flight with the slow store)"
-    )
-    claims = (
-        judge(
-            LECTURE,
-            2,
-            "every record is transformed once; results sorted by recordId",
-            measured=f"{len(runs)} runs x {config.totalRecords} records, all identical to transformRecord in order"
-            if all(run.results == result.expected for run in runs)
-            else "a run lost, duplicated or changed a record",
-            holds=all(run.results == result.expected for run in runs),
-            kind=ClaimKind.STRUCTURAL,
-            reason="the pipeline lost or duplicated records",
-        ),
-        judge(
-            LECTURE,
-            2,
-            "asyncio.Queue(maxsize) never holds more than maxsize records",
-            measured=", ".join(sorted({f"max {run.largestSize}/{run.maxsize}" for run in runs})),
-            holds=not excess,
-            kind=ClaimKind.STRUCTURAL,
-            reason=f"{len(excess)} runs exceeded maxsize",
-        ),
-        judge(
-            LECTURE,
-            2,
-            "queue size oscillates near maxsize: the producer is throttled by the consumer",
-            measured=f"{_occupancyText(literalSmall)}; producer blocked "
-            f"{literalSmall.producerBlockedSeconds * 1e3:.0f} ms",
-            holds=_throttled(literalSmall),
-            kind=ClaimKind.TIMING,
-            reason=why,
-        ),
-        judge(
-            LECTURE,
-            2,
-            f"maxsize={small} and maxsize={large}: queue sizes differ significantly",
-            measured=f"max qsize {literalSmall.largestSize} vs {literalLarge.largestSize}",
-            holds=_sizesDiffer(literalSmall, literalLarge),
-            kind=ClaimKind.TIMING,
-            reason="the literal consumer never lets either queue fill",
-        ),
-        judge(
-            LECTURE,
-            2,
-            f"(bounded-in-flight consumer, {slowMs:g} ms store) the queue sits near maxsize, throttling the producer",
-            measured=f"{_occupancyText(boundedSmall)}; producer blocked "
-            f"{boundedSmall.producerBlockedSeconds * 1e3:.0f} ms",
-            holds=_throttled(boundedSmall),
-            kind=ClaimKind.TIMING,
-            reason="the consumer kept up with the producer on this run",
-        ),
-        judge(
-            LECTURE,
-            2,
-            f"(bounded-in-flight consumer) maxsize={small} and maxsize={large} differ significantly",
-            measured=f"max qsize {boundedSmall.largestSize} vs {boundedLarge.largestSize}",
-            holds=_sizesDiffer(boundedSmall, boundedLarge),
-            kind=ClaimKind.TIMING,
-            reason="the consumer kept up with the producer on this run",
-        ),
-        judge(
-            LECTURE,
-            2,
-            f"(bounded-in-flight consumer) at most workers={config.workers} records in flight",
-            measured=f"peak {boundedPeak} in flight",
-            holds=boundedPeak <= config.workers,
-            kind=ClaimKind.STRUCTURAL,
-            reason="the consumer dispatched more records than it allows",
-        ),
-        judge(
-            LECTURE,
-            2,
-            "a failed consumer ends the run with a clear error; the producer never blocks forever",
-            measured=f"PipelineError after {failure.secondsToFail * 1e3:.0f} ms, producer "
-            f"{'was' if failure.producerWaitingAtFailure else 'was not'} on a full queue, "
-            f"{failure.pendingTasks} tasks pending",
-            holds=bool(failure.error) and failure.pendingTasks == 0 and failure.secondsToFail < config.waitSeconds,
-            kind=ClaimKind.STRUCTURAL,
-            reason="the run hung until a deadline, raised nothing, or left tasks pending",
-        ),
-    )
-    return replace(result, claims=claims)
 
 
 def formatExercise2(result: Exercise2Result) -> str:
@@ -1373,7 +1206,6 @@ class Exercise3Result:
     cpuTimes: tuple[float, ...]
     cores: int
     runs: tuple[TierRun, TierRun, TierRun]
-    claims: tuple[Claim, ...]
 
     @property
     def cpuParallelism(self) -> int:
@@ -1509,54 +1341,14 @@ def runExercise3(
             ioServers=1,
             log=log,
         )
-    partial = Exercise3Result(
+    return Exercise3Result(
         config=config,
         executor=executor,
         latencies=model.latencies,
         cpuTimes=model.cpuTimes,
         cores=cpuCount(),
         runs=(tiered, poolOnly, sequential),
-        claims=(),
     )
-    return _withClaims3(partial)
-
-
-def _withClaims3(result: Exercise3Result) -> Exercise3Result:
-    """Judge the spec's claims for exercise 3 from the three timings."""
-    tiered, poolOnly, sequential = result.runs
-    identical = tiered.results == poolOnly.results == sequential.results
-    ordered = [run.label[:3] for run in sorted(result.runs, key=lambda run: run.seconds)]
-    times = ", ".join(f"{run.label[:3]} {run.seconds * 1e3:.0f} ms" for run in result.runs)
-    claims = (
-        judge(
-            LECTURE,
-            3,
-            "the three configurations compute the same results",
-            measured=f"{result.config.items} items identical in all three" if identical else "results differ",
-            holds=identical,
-            kind=ClaimKind.STRUCTURAL,
-            reason="an executor pairing changed the data or the analysis",
-        ),
-        judge(
-            LECTURE,
-            3,
-            "async + thread pool + process pool is fastest",
-            measured=times,
-            holds=ordered[0] == "(a)",
-            kind=ClaimKind.TIMING,
-            reason=f"{ordered[0]} was faster on this run",
-        ),
-        judge(
-            LECTURE,
-            3,
-            "expected ordering (a) < (b) < (c)",
-            measured=" < ".join(ordered),
-            holds=ordered == ["(a)", "(b)", "(c)"],
-            kind=ClaimKind.TIMING,
-            reason="the I/O spread or the CPU tier did not separate the configurations on this run",
-        ),
-    )
-    return replace(result, claims=claims)
 
 
 def formatExercise3(result: Exercise3Result) -> str:
@@ -1992,7 +1784,6 @@ class Exercise4Result:
     plan: tuple[PlannedTask, ...]
     run: RecoveryRun
     warmUpSeconds: float
-    claims: tuple[Claim, ...]
 
     def count(self, outcome: str) -> int:
         """First-round reports with this outcome: ``ok``, ``ValueError``, ``TimeoutError`` ..."""
@@ -2053,70 +1844,7 @@ def runExercise4(
     with executorScope(executor, config.workers, startMethod) as pool:
         warmUpSeconds = warmUp(pool, config.workers, preload=(__name__,))
         run = asyncio.run(handleWithRecovery(plan, pool, config, log))
-    partial = Exercise4Result(
-        config=config, executor=executor, plan=plan, run=run, warmUpSeconds=warmUpSeconds, claims=()
-    )
-    return _withClaims4(partial)
-
-
-def _withClaims4(result: Exercise4Result) -> Exercise4Result:
-    """Judge the spec's claims for exercise 4 (and the issue's) from the reports and timings."""
-    config = result.config
-    run = result.run
-    counted = result.successes + result.valueErrors + result.timeouts
-    busy = [timing.busyAfterDeadlineSeconds for timing in run.abandoned]
-    claims = (
-        judge(
-            LECTURE,
-            4,
-            f"successes + ValueError failures + timeout failures = {config.tasks}",
-            measured=f"{result.successes} + {result.valueErrors} + {result.timeouts} = {counted}"
-            + (f" (+{result.otherFailures} other)" if result.otherFailures else ""),
-            holds=counted == config.tasks and result.otherFailures == 0,
-            kind=ClaimKind.STRUCTURAL,
-            reason="a task was lost or failed for another reason",
-        ),
-        judge(
-            LECTURE,
-            4,
-            f"the split is exactly {config.succeeding}/{config.failing}/{config.slow}: each task ends as its role says",
-            measured=f"{result.matchingRoles}/{config.tasks} tasks match (fails -> ValueError, "
-            "too slow -> timeout, succeeds -> ok)",
-            holds=result.matchingRoles == config.tasks,
-            kind=ClaimKind.STRUCTURAL,
-            reason="a task's outcome depended on timing",
-        ),
-        judge(
-            LECTURE,
-            4,
-            "failures are isolated per task: no exception escapes gather",
-            measured=f"gather returned {len(run.reports)} reports and {len(run.retries)} retry reports",
-            holds=len(run.reports) == config.tasks,
-            kind=ClaimKind.STRUCTURAL,
-            reason="gather returned fewer reports than tasks",
-        ),
-        judge(
-            LECTURE,
-            4,
-            f"every retry with shouldFail=False, timeoutMs={config.okMs:g} succeeds",
-            measured=f"{result.retriesSucceeded}/{len(run.retries)} retries ok",
-            holds=result.retriesSucceeded == len(run.retries) == config.failing + config.slow,
-            kind=ClaimKind.STRUCTURAL,
-            reason="a retry failed or timed out",
-        ),
-        judge(
-            LECTURE,
-            4,
-            "wait_for cannot stop a task a worker already runs: timed-out tasks keep their workers",
-            measured=f"{len(busy)} timed-out tasks ran on for "
-            + (f"{min(busy) * 1e3:.0f}-{max(busy) * 1e3:.0f} ms" if busy else "0 ms")
-            + f" after the deadline; retries waited {run.drainSeconds * 1e3:.0f} ms",
-            holds=bool(busy) and min(busy) > 0 and all(timing.finished for timing in run.abandoned),
-            kind=ClaimKind.TIMING,
-            reason="no timed-out task was seen still running after its deadline",
-        ),
-    )
-    return replace(result, claims=claims)
+    return Exercise4Result(config=config, executor=executor, plan=plan, run=run, warmUpSeconds=warmUpSeconds)
 
 
 def formatExercise4(result: Exercise4Result) -> str:

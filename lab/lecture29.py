@@ -36,7 +36,8 @@ from lab.bench import (
     foreignLoadNote,
     interleavedRepeats,
 )
-from lab.registry import ExerciseLab, LectureLab, carriedClaims
+from lab.claims import Claim, ClaimKind, judge
+from lab.registry import ExerciseLab, LectureLab
 from shared import (
     ExecutorKind,
     InlineExecutor,
@@ -53,6 +54,269 @@ from shared import (
     speedup,
     warmUp,
 )
+
+# ============================================================================
+# Claims: what one run of each exercise says about the lecture
+# ============================================================================
+
+
+def judge1(result: l29.Exercise1Result) -> tuple[Claim, ...]:
+    """Judge the spec's claims for exercise 1 from the measured figures."""
+    config = result.config
+    target = 0.85 * result.bound
+    claims: tuple[Claim, ...] = (
+        judge(
+            l29.LECTURE,
+            1,
+            "handleRequest prints 'dispatching' immediately, 'complete' when the result arrives",
+            measured="all dispatch lines before the first complete"
+            if result.dispatchedBeforeAnyCompleted
+            else "a request completed before all were dispatched",
+            holds=result.dispatchedBeforeAnyCompleted,
+            kind=ClaimKind.STRUCTURAL,
+            reason="the event loop was blocked while dispatching",
+        ),
+        judge(
+            l29.LECTURE,
+            1,
+            "the pool computes the same results as the sequential loop",
+            measured=f"{config.requests} results identical" if result.matchesSequential else "results differ",
+            holds=result.matchesSequential,
+            kind=ClaimKind.STRUCTURAL,
+            reason="a worker computed a different answer",
+        ),
+        judge(
+            l29.LECTURE,
+            1,
+            "async + process pool is about min(10/3, 1)x faster",
+            measured=f"{result.warmSpeedup:.2f}x warm, {result.coldSpeedup:.2f}x cold; bound {result.bound}x",
+            holds=result.warmSpeedup >= target,
+            kind=ClaimKind.TIMING,
+            reason=(
+                f"min(10/3, 1) = 1 is a typo for min(requests, workers, cores) = {result.bound}; "
+                f"below {target:.2f}x: start-up {result.startupSeconds * 1e3:.0f} ms, "
+                f"pickling {result.picklingSeconds * 1e3:.1f} ms vs "
+                f"{result.sequentialSeconds * 1e3:.0f} ms of work"
+            ),
+        ),
+    )
+    return claims
+
+
+def _throttled(run: l29.QueueRun) -> bool:
+    """The queue sat near maxsize: puts found it at least half full on average, and some found it full."""
+    return run.meanSizeBeforePut >= run.maxsize / 2 and run.fullPuts > 0
+
+
+def _occupancyText(run: l29.QueueRun) -> str:
+    """One run's occupancy in a few words, for a claim's measured column."""
+    return (
+        f"{run.consumer} maxsize {run.maxsize}: qsize before put mean {run.meanSizeBeforePut:.1f}, "
+        f"max {run.largestSize}; {run.fullPuts}/{len(run.sizesBeforePut)} puts found it full"
+    )
+
+
+def _sizesDiffer(small: l29.QueueRun, large: l29.QueueRun) -> bool:
+    """Significantly different: the larger queue held at least twice as many records at its peak."""
+    return large.largestSize >= 2 * max(1, small.largestSize)
+
+
+def judge2(result: l29.Exercise2Result) -> tuple[Claim, ...]:
+    """Judge the spec's claims for exercise 2 (and the issue's) from the measured runs."""
+    config = result.config
+    runs = (result.main, *result.comparison)
+    small, large = min(config.comparedMaxsizes), max(config.comparedMaxsizes)
+    slowMs = config.storeMs
+    literalSmall, literalLarge = result.run("literal", small, 0.0), result.run("literal", large, 0.0)
+    boundedSmall, boundedLarge = result.run("bounded", small, slowMs), result.run("bounded", large, slowMs)
+    literalSlow = result.run("literal", small, slowMs)
+    excess = [run for run in runs if run.largestSize > run.maxsize]
+    boundedPeak = max(run.maxInFlight for run in result.comparison if run.consumer == "bounded")
+    failure = result.failure
+    why = (
+        f"consumeRecords takes the next record as soon as it dispatched one, so the queue empties at once; "
+        f"the backlog waits inside the executor instead (up to {literalSlow.maxInFlight} in flight with the slow store)"
+    )
+    claims: tuple[Claim, ...] = (
+        judge(
+            l29.LECTURE,
+            2,
+            "every record is transformed once; results sorted by recordId",
+            measured=f"{len(runs)} runs x {config.totalRecords} records, all identical to transformRecord in order"
+            if all(run.results == result.expected for run in runs)
+            else "a run lost, duplicated or changed a record",
+            holds=all(run.results == result.expected for run in runs),
+            kind=ClaimKind.STRUCTURAL,
+            reason="the pipeline lost or duplicated records",
+        ),
+        judge(
+            l29.LECTURE,
+            2,
+            "asyncio.Queue(maxsize) never holds more than maxsize records",
+            measured=", ".join(sorted({f"max {run.largestSize}/{run.maxsize}" for run in runs})),
+            holds=not excess,
+            kind=ClaimKind.STRUCTURAL,
+            reason=f"{len(excess)} runs exceeded maxsize",
+        ),
+        judge(
+            l29.LECTURE,
+            2,
+            "queue size oscillates near maxsize: the producer is throttled by the consumer",
+            measured=f"{_occupancyText(literalSmall)}; producer blocked "
+            f"{literalSmall.producerBlockedSeconds * 1e3:.0f} ms",
+            holds=_throttled(literalSmall),
+            kind=ClaimKind.TIMING,
+            reason=why,
+        ),
+        judge(
+            l29.LECTURE,
+            2,
+            f"maxsize={small} and maxsize={large}: queue sizes differ significantly",
+            measured=f"max qsize {literalSmall.largestSize} vs {literalLarge.largestSize}",
+            holds=_sizesDiffer(literalSmall, literalLarge),
+            kind=ClaimKind.TIMING,
+            reason="the literal consumer never lets either queue fill",
+        ),
+        judge(
+            l29.LECTURE,
+            2,
+            f"(bounded-in-flight consumer, {slowMs:g} ms store) the queue sits near maxsize, throttling the producer",
+            measured=f"{_occupancyText(boundedSmall)}; producer blocked "
+            f"{boundedSmall.producerBlockedSeconds * 1e3:.0f} ms",
+            holds=_throttled(boundedSmall),
+            kind=ClaimKind.TIMING,
+            reason="the consumer kept up with the producer on this run",
+        ),
+        judge(
+            l29.LECTURE,
+            2,
+            f"(bounded-in-flight consumer) maxsize={small} and maxsize={large} differ significantly",
+            measured=f"max qsize {boundedSmall.largestSize} vs {boundedLarge.largestSize}",
+            holds=_sizesDiffer(boundedSmall, boundedLarge),
+            kind=ClaimKind.TIMING,
+            reason="the consumer kept up with the producer on this run",
+        ),
+        judge(
+            l29.LECTURE,
+            2,
+            f"(bounded-in-flight consumer) at most workers={config.workers} records in flight",
+            measured=f"peak {boundedPeak} in flight",
+            holds=boundedPeak <= config.workers,
+            kind=ClaimKind.STRUCTURAL,
+            reason="the consumer dispatched more records than it allows",
+        ),
+        judge(
+            l29.LECTURE,
+            2,
+            "a failed consumer ends the run with a clear error; the producer never blocks forever",
+            measured=f"PipelineError after {failure.secondsToFail * 1e3:.0f} ms, producer "
+            f"{'was' if failure.producerWaitingAtFailure else 'was not'} on a full queue, "
+            f"{failure.pendingTasks} tasks pending",
+            holds=bool(failure.error) and failure.pendingTasks == 0 and failure.secondsToFail < config.waitSeconds,
+            kind=ClaimKind.STRUCTURAL,
+            reason="the run hung until a deadline, raised nothing, or left tasks pending",
+        ),
+    )
+    return claims
+
+
+def judge3(result: l29.Exercise3Result) -> tuple[Claim, ...]:
+    """Judge the spec's claims for exercise 3 from the three timings."""
+    tiered, poolOnly, sequential = result.runs
+    identical = tiered.results == poolOnly.results == sequential.results
+    ordered = [run.label[:3] for run in sorted(result.runs, key=lambda run: run.seconds)]
+    times = ", ".join(f"{run.label[:3]} {run.seconds * 1e3:.0f} ms" for run in result.runs)
+    claims: tuple[Claim, ...] = (
+        judge(
+            l29.LECTURE,
+            3,
+            "the three configurations compute the same results",
+            measured=f"{result.config.items} items identical in all three" if identical else "results differ",
+            holds=identical,
+            kind=ClaimKind.STRUCTURAL,
+            reason="an executor pairing changed the data or the analysis",
+        ),
+        judge(
+            l29.LECTURE,
+            3,
+            "async + thread pool + process pool is fastest",
+            measured=times,
+            holds=ordered[0] == "(a)",
+            kind=ClaimKind.TIMING,
+            reason=f"{ordered[0]} was faster on this run",
+        ),
+        judge(
+            l29.LECTURE,
+            3,
+            "expected ordering (a) < (b) < (c)",
+            measured=" < ".join(ordered),
+            holds=ordered == ["(a)", "(b)", "(c)"],
+            kind=ClaimKind.TIMING,
+            reason="the I/O spread or the CPU tier did not separate the configurations on this run",
+        ),
+    )
+    return claims
+
+
+def judge4(result: l29.Exercise4Result) -> tuple[Claim, ...]:
+    """Judge the spec's claims for exercise 4 (and the issue's) from the reports and timings."""
+    config = result.config
+    run = result.run
+    counted = result.successes + result.valueErrors + result.timeouts
+    busy = [timing.busyAfterDeadlineSeconds for timing in run.abandoned]
+    claims: tuple[Claim, ...] = (
+        judge(
+            l29.LECTURE,
+            4,
+            f"successes + ValueError failures + timeout failures = {config.tasks}",
+            measured=f"{result.successes} + {result.valueErrors} + {result.timeouts} = {counted}"
+            + (f" (+{result.otherFailures} other)" if result.otherFailures else ""),
+            holds=counted == config.tasks and result.otherFailures == 0,
+            kind=ClaimKind.STRUCTURAL,
+            reason="a task was lost or failed for another reason",
+        ),
+        judge(
+            l29.LECTURE,
+            4,
+            f"the split is exactly {config.succeeding}/{config.failing}/{config.slow}: each task ends as its role says",
+            measured=f"{result.matchingRoles}/{config.tasks} tasks match (fails -> ValueError, "
+            "too slow -> timeout, succeeds -> ok)",
+            holds=result.matchingRoles == config.tasks,
+            kind=ClaimKind.STRUCTURAL,
+            reason="a task's outcome depended on timing",
+        ),
+        judge(
+            l29.LECTURE,
+            4,
+            "failures are isolated per task: no exception escapes gather",
+            measured=f"gather returned {len(run.reports)} reports and {len(run.retries)} retry reports",
+            holds=len(run.reports) == config.tasks,
+            kind=ClaimKind.STRUCTURAL,
+            reason="gather returned fewer reports than tasks",
+        ),
+        judge(
+            l29.LECTURE,
+            4,
+            f"every retry with shouldFail=False, timeoutMs={config.okMs:g} succeeds",
+            measured=f"{result.retriesSucceeded}/{len(run.retries)} retries ok",
+            holds=result.retriesSucceeded == len(run.retries) == config.failing + config.slow,
+            kind=ClaimKind.STRUCTURAL,
+            reason="a retry failed or timed out",
+        ),
+        judge(
+            l29.LECTURE,
+            4,
+            "wait_for cannot stop a task a worker already runs: timed-out tasks keep their workers",
+            measured=f"{len(busy)} timed-out tasks ran on for "
+            + (f"{min(busy) * 1e3:.0f}-{max(busy) * 1e3:.0f} ms" if busy else "0 ms")
+            + f" after the deadline; retries waited {run.drainSeconds * 1e3:.0f} ms",
+            holds=bool(busy) and min(busy) > 0 and all(timing.finished for timing in run.abandoned),
+            kind=ClaimKind.TIMING,
+            reason="no timed-out task was seen still running after its deadline",
+        ),
+    )
+    return claims
+
 
 # ============================================================================
 # Benchmarks (invoke bench): each architecture's median against its model's bound
@@ -622,10 +886,10 @@ BENCHMARKS = (
 LAB = LectureLab(
     29,
     (
-        ExerciseLab(1, l29.Exercise1Result, carriedClaims),
-        ExerciseLab(2, l29.Exercise2Result, carriedClaims),
-        ExerciseLab(3, l29.Exercise3Result, carriedClaims),
-        ExerciseLab(4, l29.Exercise4Result, carriedClaims),
+        ExerciseLab(1, l29.Exercise1Result, judge1),
+        ExerciseLab(2, l29.Exercise2Result, judge2),
+        ExerciseLab(3, l29.Exercise3Result, judge3),
+        ExerciseLab(4, l29.Exercise4Result, judge4),
     ),
     BENCHMARKS,
 )

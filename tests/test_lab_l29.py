@@ -9,9 +9,158 @@ import pytest
 import l29
 from lab import lecture29 as lab29
 from lab.bench import EFFICIENCY_TARGET, BenchOptions
+from lab.claims import Claim, ClaimKind, Verdict
 from shared import cpuCount
 
 TIERS = l29.Exercise3Config(items=6, threads=4, workers=2, valuesPerItem=300, latencyLow=0.002, latencyHigh=0.004)
+
+SMALL = l29.Exercise1Config(requests=4, valuesPerRequest=500, workers=2)
+STREAM = l29.Exercise2Config(totalRecords=10, latencyLow=0.001, latencyHigh=0.003, storeMs=20.0, waitSeconds=5.0)
+RISKY = l29.Exercise4Config(deadlineSeconds=0.2, slowMs=260.0, okMs=20.0)
+
+
+def verdicts(claims: tuple[Claim, ...]) -> list[Verdict]:
+    return [claim.verdict for claim in claims]
+
+
+# ============================================================================
+# Claims: each judge fed results that hold and results that fail
+# ============================================================================
+
+
+def test_exercise1_claims_are_judged() -> None:
+    result = l29.runExercise1(SMALL, seed=2, executor="thread")
+    claims = lab29.judge1(result)
+    assert {claim.kind for claim in claims} == {ClaimKind.STRUCTURAL, ClaimKind.TIMING}
+    structural = [claim for claim in claims if claim.kind is ClaimKind.STRUCTURAL]
+    assert all(claim.verdict is Verdict.HOLDS for claim in structural)
+    timing = next(claim for claim in claims if claim.kind is ClaimKind.TIMING)
+    assert timing.verdict in {Verdict.HOLDS, Verdict.FAILS}
+    assert f"bound {result.bound}x" in timing.measured
+
+
+def test_exercise1_speedup_claim_holds_at_85_percent_of_the_bound_and_fails_below() -> None:
+    base = replace(l29.runExercise1(SMALL, seed=2, executor="inline"), cores=2, sequentialSeconds=1.0)
+    fast = replace(base, warmSeconds=0.55, coldSeconds=0.6)
+    slow = replace(base, warmSeconds=0.9, coldSeconds=1.2)
+    assert fast.bound == slow.bound == 2
+    assert verdicts(lab29.judge1(fast)) == [Verdict.HOLDS, Verdict.HOLDS, Verdict.HOLDS]
+    slowClaims = lab29.judge1(slow)
+    assert verdicts(slowClaims) == [Verdict.HOLDS, Verdict.HOLDS, Verdict.FAILS]
+    assert "min(10/3, 1) = 1 is a typo for min(requests, workers, cores) = 2" in slowClaims[2].reason
+    assert "1.11x warm" in slowClaims[2].measured
+
+
+def test_exercise1_structural_claims_fail_on_a_blocked_loop_or_different_results() -> None:
+    base = l29.runExercise1(SMALL, seed=2, executor="inline")
+    broken = lab29.judge1(replace(base, dispatchedBeforeAnyCompleted=False, matchesSequential=False))
+    structural = [claim for claim in broken if claim.kind is ClaimKind.STRUCTURAL]
+    assert [claim.verdict for claim in structural] == [Verdict.FAILS, Verdict.FAILS]
+
+
+def queueRun(consumer: l29.ConsumerKind, maxsize: int, storeMs: float, sizes: tuple[int, ...]) -> l29.QueueRun:
+    """A hand-made run whose producer saw ``sizes`` before its puts."""
+    return l29.QueueRun(
+        consumer=consumer,
+        maxsize=maxsize,
+        storeMs=storeMs,
+        results=((0, 1.0), (1, 2.0)),
+        sizesBeforePut=sizes,
+        trace=tuple((index * 0.01, size) for index, size in enumerate(sizes)),
+        producerBlockedSeconds=0.0,
+        maxInFlight=2,
+        elapsedSeconds=0.1,
+    )
+
+
+def test_exercise2_occupancy_claims_read_the_queue_sizes() -> None:
+    assert lab29._throttled(queueRun("bounded", 2, 20.0, (0, 1, 2, 2, 2)))
+    assert not lab29._throttled(queueRun("literal", 2, 20.0, (0, 0, 1, 0, 0)))
+    assert lab29._sizesDiffer(queueRun("bounded", 2, 20.0, (2,)), queueRun("bounded", 20, 20.0, (4,)))
+    assert not lab29._sizesDiffer(queueRun("literal", 2, 0.0, (1,)), queueRun("literal", 20, 0.0, (1,)))
+
+
+def test_exercise2_claims_hold_for_a_throttled_run_and_fail_for_a_lost_record() -> None:
+    config = replace(STREAM, comparedMaxsizes=(2, 20))
+    comparison = tuple(
+        queueRun(consumer, maxsize, storeMs, (0, 1, 2, 2, 2) if maxsize == 2 else (0, 2, 4, 6, 8))
+        for storeMs in (0.0, config.storeMs)
+        for maxsize in (2, 20)
+        for consumer in ("literal", "bounded")
+    )
+    failure = l29.FailureDemo("consumer crashed", 0.05, 3, True, 0)
+    held = l29.Exercise2Result(
+        config=config,
+        executor="thread",
+        main=comparison[0],
+        comparison=comparison,
+        expected=((0, 1.0), (1, 2.0)),
+        failure=failure,
+        transformSeconds=0.0001,
+    )
+    assert all(verdict is Verdict.HOLDS for verdict in verdicts(lab29.judge2(held)))
+    lost = lab29.judge2(replace(held, expected=((0, 1.0), (1, 2.0), (2, 3.0))))
+    assert lost[0].verdict is Verdict.FAILS
+    hung = lab29.judge2(replace(held, failure=replace(failure, pendingTasks=1)))
+    assert hung[-1].verdict is Verdict.FAILS
+
+
+def test_exercise3_ordering_claims_follow_the_measured_times() -> None:
+    base = l29.runExercise3(TIERS, seed=1, executor="inline")
+
+    def timed(a: float, b: float, c: float) -> tuple[Claim, ...]:
+        runs = tuple(replace(run, seconds=seconds) for run, seconds in zip(base.runs, (a, b, c), strict=True))
+        return lab29.judge3(replace(base, runs=runs))  # type: ignore[arg-type]  # three runs in, three out
+
+    assert verdicts(timed(0.1, 0.2, 0.9)) == [Verdict.HOLDS] * 3
+    assert verdicts(timed(0.3, 0.2, 0.9)) == [Verdict.HOLDS, Verdict.FAILS, Verdict.FAILS]
+    assert verdicts(timed(0.1, 0.95, 0.9)) == [Verdict.HOLDS, Verdict.HOLDS, Verdict.FAILS]
+    assert "(b) was faster on this run" in timed(0.3, 0.2, 0.9)[1].reason
+
+
+def test_exercise4_claims_catch_a_lost_task_and_a_split_that_timing_changed() -> None:
+    config = l29.Exercise4Config()
+    plan = l29.planTasks(config, 3)
+    expected = {"fails": "ValueError", "too slow": "TimeoutError", "succeeds": "ok"}
+
+    def report(task: l29.PlannedTask, outcome: str) -> l29.TaskReport:
+        if outcome == "ok":
+            return {"taskId": task.taskId, "status": "ok", "result": 1.0}
+        return {"taskId": task.taskId, "status": "failed", "error": "x", "errorType": outcome}
+
+    def judged(outcomes: dict[int, str]) -> tuple[Claim, ...]:
+        reports = tuple(report(task, outcomes.get(task.taskId, expected[task.role])) for task in plan)
+        retries = tuple(report(task, "ok") for task in plan if task.role != "succeeds")
+        busy = tuple(l29.AbandonedTiming(task.taskId, 0.3, True) for task in plan if task.role == "too slow")
+        run = l29.RecoveryRun(reports, retries, busy, 0.5, 0.3, 0.1)
+        return lab29.judge4(l29.Exercise4Result(config, "thread", plan, run, 0.01))
+
+    assert all(verdict is Verdict.HOLDS for verdict in verdicts(judged({})))
+    succeeding = next(task.taskId for task in plan if task.role == "succeeds")
+    late = judged({succeeding: "TimeoutError"})
+    assert verdicts(late)[:2] == [Verdict.HOLDS, Verdict.FAILS]
+    other = judged({succeeding: "RuntimeError"})
+    assert verdicts(other)[:2] == [Verdict.FAILS, Verdict.FAILS]
+    assert "(+1 other)" in other[0].measured
+
+
+def test_exercise2_structural_claims_hold_on_a_real_run() -> None:
+    result = l29.runExercise2(STREAM, seed=2, executor="thread")
+    structural = [claim for claim in lab29.judge2(result) if claim.kind is ClaimKind.STRUCTURAL]
+    assert len(structural) == 4
+    assert all(claim.verdict is Verdict.HOLDS for claim in structural)
+
+
+def test_exercise3_claims_are_judged_on_a_real_run() -> None:
+    claims = lab29.judge3(l29.runExercise3(TIERS, seed=1, executor="thread"))
+    assert {claim.kind for claim in claims} == {ClaimKind.STRUCTURAL, ClaimKind.TIMING}
+    assert all(claim.verdict is Verdict.HOLDS for claim in claims if claim.kind is ClaimKind.STRUCTURAL)
+
+
+def test_exercise4_structural_claims_hold_on_a_real_run() -> None:
+    claims = lab29.judge4(l29.runExercise4(RISKY, seed=11, executor="thread"))
+    assert all(claim.verdict is Verdict.HOLDS for claim in claims if claim.kind is ClaimKind.STRUCTURAL)
+
 
 # ============================================================================
 # Benchmarks: the logic, on tiny sizes with one repeat (no wall-clock thresholds)
