@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import itertools
 import pickle
 import statistics
+import threading
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
-from typing import Final, Literal
+from typing import Any, Final, Literal, ParamSpec, TypeVar, final
 
 import l29
 from l29 import (
@@ -16,13 +21,11 @@ from l29 import (
     Exercise1Config,
     Exercise3Config,
     RequestData,
-    TierModel,
     legacyRecord,
     makeRequests,
-    measureCpuTimes,
     processAllItems,
+    runAnalysis,
     tierLabels,
-    tierModel,
     timeConcurrent,
     timeSequential,
 )
@@ -42,18 +45,26 @@ from shared import (
     ExecutorKind,
     InlineExecutor,
     Log,
+    RunOptions,
     StartMethod,
     Stopwatch,
     TaskExecutor,
     cpuCount,
     efficiency,
     executorScope,
+    flowMakespan,
     formatTable,
+    occupancyPlot,
     parallelBound,
+    prose,
+    sideBySide,
     silent,
     speedup,
     warmUp,
 )
+
+R = TypeVar("R")
+P = ParamSpec("P")
 
 # ============================================================================
 # Claims: what one run of each exercise says about the lecture
@@ -122,30 +133,21 @@ def _sizesDiffer(small: l29.QueueRun, large: l29.QueueRun) -> bool:
 
 
 def judge2(result: l29.Exercise2Result) -> tuple[Claim, ...]:
-    """Judge the spec's claims for exercise 2 (and the issue's) from the measured runs."""
+    """Judge the spec's claims for exercise 2 from its runs: maxsize 5, then 2 and 20 (the spec's consumer)."""
     config = result.config
-    runs = (result.main, *result.comparison)
-    small, large = min(config.comparedMaxsizes), max(config.comparedMaxsizes)
-    slowMs = config.storeMs
-    literalSmall, literalLarge = result.run("literal", small, 0.0), result.run("literal", large, 0.0)
-    boundedSmall, boundedLarge = result.run("bounded", small, slowMs), result.run("bounded", large, slowMs)
-    literalSlow = result.run("literal", small, slowMs)
+    runs = result.runs
+    small, large = result.run(min(config.comparedMaxsizes)), result.run(max(config.comparedMaxsizes))
     excess = [run for run in runs if run.largestSize > run.maxsize]
-    boundedPeak = max(run.maxInFlight for run in result.comparison if run.consumer == "bounded")
-    failure = result.failure
-    why = (
-        f"consumeRecords takes the next record as soon as it dispatched one, so the queue empties at once; "
-        f"the backlog waits inside the executor instead (up to {literalSlow.maxInFlight} in flight with the slow store)"
-    )
-    claims: tuple[Claim, ...] = (
+    intact = all(run.results == result.expected for run in runs)
+    return (
         judge(
             l29.LECTURE,
             2,
             "every record is transformed once; results sorted by recordId",
             measured=f"{len(runs)} runs x {config.totalRecords} records, all identical to transformRecord in order"
-            if all(run.results == result.expected for run in runs)
+            if intact
             else "a run lost, duplicated or changed a record",
-            holds=all(run.results == result.expected for run in runs),
+            holds=intact,
             kind=ClaimKind.STRUCTURAL,
             reason="the pipeline lost or duplicated records",
         ),
@@ -162,62 +164,22 @@ def judge2(result: l29.Exercise2Result) -> tuple[Claim, ...]:
             l29.LECTURE,
             2,
             "queue size oscillates near maxsize: the producer is throttled by the consumer",
-            measured=f"{_occupancyText(literalSmall)}; producer blocked "
-            f"{literalSmall.producerBlockedSeconds * 1e3:.0f} ms",
-            holds=_throttled(literalSmall),
+            measured=f"{_occupancyText(small)}; producer blocked {small.producerBlockedSeconds * 1e3:.0f} ms",
+            holds=_throttled(small),
             kind=ClaimKind.TIMING,
-            reason=why,
+            reason="consumeRecords takes the next record as soon as it dispatched one, so the queue empties at "
+            "once; the backlog waits inside the executor instead",
         ),
         judge(
             l29.LECTURE,
             2,
-            f"maxsize={small} and maxsize={large}: queue sizes differ significantly",
-            measured=f"max qsize {literalSmall.largestSize} vs {literalLarge.largestSize}",
-            holds=_sizesDiffer(literalSmall, literalLarge),
+            f"maxsize={small.maxsize} and maxsize={large.maxsize}: queue sizes differ significantly",
+            measured=f"max qsize {small.largestSize} vs {large.largestSize}",
+            holds=_sizesDiffer(small, large),
             kind=ClaimKind.TIMING,
             reason="the literal consumer never lets either queue fill",
         ),
-        judge(
-            l29.LECTURE,
-            2,
-            f"(bounded-in-flight consumer, {slowMs:g} ms store) the queue sits near maxsize, throttling the producer",
-            measured=f"{_occupancyText(boundedSmall)}; producer blocked "
-            f"{boundedSmall.producerBlockedSeconds * 1e3:.0f} ms",
-            holds=_throttled(boundedSmall),
-            kind=ClaimKind.TIMING,
-            reason="the consumer kept up with the producer on this run",
-        ),
-        judge(
-            l29.LECTURE,
-            2,
-            f"(bounded-in-flight consumer) maxsize={small} and maxsize={large} differ significantly",
-            measured=f"max qsize {boundedSmall.largestSize} vs {boundedLarge.largestSize}",
-            holds=_sizesDiffer(boundedSmall, boundedLarge),
-            kind=ClaimKind.TIMING,
-            reason="the consumer kept up with the producer on this run",
-        ),
-        judge(
-            l29.LECTURE,
-            2,
-            f"(bounded-in-flight consumer) at most workers={config.workers} records in flight",
-            measured=f"peak {boundedPeak} in flight",
-            holds=boundedPeak <= config.workers,
-            kind=ClaimKind.STRUCTURAL,
-            reason="the consumer dispatched more records than it allows",
-        ),
-        judge(
-            l29.LECTURE,
-            2,
-            "a failed consumer ends the run with a clear error; the producer never blocks forever",
-            measured=f"PipelineError after {failure.secondsToFail * 1e3:.0f} ms, producer "
-            f"{'was' if failure.producerWaitingAtFailure else 'was not'} on a full queue, "
-            f"{failure.pendingTasks} tasks pending",
-            holds=bool(failure.error) and failure.pendingTasks == 0 and failure.secondsToFail < config.waitSeconds,
-            kind=ClaimKind.STRUCTURAL,
-            reason="the run hung until a deadline, raised nothing, or left tasks pending",
-        ),
     )
-    return claims
 
 
 def judge3(result: l29.Exercise3Result) -> tuple[Claim, ...]:
@@ -316,6 +278,325 @@ def judge4(result: l29.Exercise4Result) -> tuple[Claim, ...]:
         ),
     )
     return claims
+
+
+# ============================================================================
+# Study 2 (invoke verify): a slow store downstream, the bounded consumer, a consumer crash
+# ============================================================================
+# The exercise runs the spec's consumer on the spec's transform, which never lets the
+# queue fill. Here the same pipeline runs behind a ProbeExecutor (a slow store after each
+# transform, the tasks in flight counted) with both consumers, then with a CrashingQueue
+# whose get fails while the producer is suspended on a full queue.
+
+STORE_MS: Final = 100.0
+"""The slow downstream: 4 workers / 100 ms = 40 records/s, half the producer's ~80/s."""
+
+QUICK_STORE_MS: Final = 40.0
+
+
+def storeAfter(storeSeconds: float, fn: Callable[[l29.StreamRecord], R], record: l29.StreamRecord) -> R:
+    """``fn(record)``, then hold the worker ``storeSeconds``: a slow downstream write (runs in a worker)."""
+    result = fn(record)
+    time.sleep(storeSeconds)
+    return result
+
+
+@final
+class ProbeExecutor:
+    """The exercise's pool behind a probe: a slow store after each task, the tasks in flight counted.
+
+    The consumers call ``submit(transformRecord, record)``; a store of ``storeSeconds``
+    follows the transform in the worker. Done callbacks run in the pool's thread, hence the lock.
+    """
+
+    def __init__(self, inner: TaskExecutor, storeSeconds: float = 0.0) -> None:
+        self._inner = inner
+        self._storeSeconds = storeSeconds
+        self._lock = threading.Lock()
+        self._current = 0
+        self._peak = 0
+
+    def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+        """Submit ``fn`` (then the store) to the inner executor, counting it in flight until it is done."""
+        with self._lock:
+            self._current += 1
+            self._peak = max(self._peak, self._current)
+        task: Callable[[], R] = functools.partial(fn, *args, **kwargs)
+        if self._storeSeconds > 0:
+            task = functools.partial(storeAfter, self._storeSeconds, fn, *args)  # type: ignore[arg-type]  # fn takes one record
+        future = self._inner.submit(task)
+        future.add_done_callback(self._leave)
+        return future
+
+    def _leave(self, _future: Future[Any]) -> None:
+        with self._lock:
+            self._current -= 1
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Shut the inner executor down."""
+        self._inner.shutdown(wait, cancel_futures=cancel_futures)
+
+    @property
+    def peak(self) -> int:
+        """The most tasks ever in flight at once."""
+        return self._peak
+
+
+class InjectedConsumerError(RuntimeError):
+    """An injected consumer failure, to show that the producer is not left blocked."""
+
+
+class CrashingQueue(l29.PipelineQueue[l29.StreamItem]):
+    """A queue whose ``get`` fails after ``crashAfter`` records, at the worst moment.
+
+    The consumer's next get waits (at most ``patienceSeconds``) until the queue is full and
+    the producer is suspended in ``put``, then raises ``InjectedConsumerError``.
+    """
+
+    def __init__(self, maxsize: int, *, crashAfter: int, waitSeconds: float, patienceSeconds: float) -> None:
+        super().__init__(maxsize, waitSeconds=waitSeconds)
+        self._crashAfter = crashAfter
+        self._patienceSeconds = patienceSeconds
+        self._gets = 0
+
+    async def get(self) -> l29.StreamItem:
+        """The queue's get, until ``crashAfter`` records have been taken."""
+        if self._gets >= self._crashAfter:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._patienceSeconds):
+                    while not (self.full() and self.statistics().producerWaiting):  # noqa: ASYNC110 - no event to await
+                        await asyncio.sleep(0.001)
+            raise InjectedConsumerError(f"consumer crashed after {self._gets} records (injected)")
+        item = await super().get()
+        self._gets += 1
+        return item
+
+
+@dataclass(frozen=True, slots=True)
+class FailureDemo:
+    """A consumer that crashed while the producer waited on a full queue, and how the run ended."""
+
+    error: str
+    secondsToFail: float
+    recordsPut: int
+    producerWaitingAtFailure: bool
+    pendingTasks: int
+
+
+async def demonstrateConsumerFailure(
+    config: l29.Exercise2Config, executor: TaskExecutor, *, seed: int, storeSeconds: float
+) -> FailureDemo:
+    """Crash the bounded consumer while the producer is suspended on a full maxsize-2 queue.
+
+    The run must end at once with ``PipelineError``, not after the producer's put deadline,
+    and leave no task behind.
+    """
+    queue = CrashingQueue(
+        2,
+        crashAfter=max(0, min(config.workers, config.totalRecords - 3)),
+        waitSeconds=config.waitSeconds,
+        patienceSeconds=config.totalRecords * (config.latencyHigh + 0.005) + 0.1,
+    )
+    probe = ProbeExecutor(executor, max(storeSeconds, 0.01))
+    failure: l29.PipelineError | None = None
+    with Stopwatch() as watch:
+        try:
+            await l29.runPipeline(queue, probe, config, seed=seed, consumer="bounded")
+        except l29.PipelineError as error:
+            failure = error
+    pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    return FailureDemo(
+        error="" if failure is None else str(failure),
+        secondsToFail=watch.elapsed,
+        recordsPut=0 if failure is None else failure.recordsPut,
+        producerWaitingAtFailure=failure is not None and failure.producerWaiting,
+        pendingTasks=len(pending),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ProbedRun:
+    """One run of the study: the pipeline's own figures, the store behind it, the peak in flight."""
+
+    run: l29.QueueRun
+    storeMs: float
+    maxInFlight: int
+
+    @property
+    def workload(self) -> str:
+        """The spec's transform alone, or transform plus the slow store."""
+        return "spec transform" if self.storeMs == 0 else f"+ {self.storeMs:g} ms store"
+
+
+@dataclass(frozen=True, slots=True)
+class Study2:
+    """Everything the study measured, with the exercise's config and expected results."""
+
+    config: l29.Exercise2Config
+    expected: tuple[tuple[int, float], ...]
+    storeMs: float
+    runs: tuple[ProbedRun, ...]
+    failure: FailureDemo
+
+    def run(self, consumer: l29.ConsumerKind, maxsize: int, storeMs: float) -> ProbedRun:
+        """The run with these settings."""
+        return next(
+            probed
+            for probed in self.runs
+            if probed.run.consumer == consumer and probed.run.maxsize == maxsize and probed.storeMs == storeMs
+        )
+
+
+async def probedRuns(
+    config: l29.Exercise2Config, executor: TaskExecutor, *, seed: int, storeSeconds: float
+) -> tuple[list[ProbedRun], FailureDemo]:
+    """Each consumer x workload x compared maxsize (but the exercise's own runs), then the crash."""
+    consumers: tuple[l29.ConsumerKind, ...] = ("literal", "bounded")
+    runs: list[ProbedRun] = []
+    for store, maxsize, consumer in itertools.product((0.0, storeSeconds), config.comparedMaxsizes, consumers):
+        if store == 0 and consumer == "literal":
+            continue
+        probe = ProbeExecutor(executor, store)
+        run = await l29.runPipeline(config.queue(maxsize), probe, config, seed=seed, consumer=consumer)
+        runs.append(ProbedRun(run, store * 1e3, probe.peak))
+    failure = await demonstrateConsumerFailure(config, executor, seed=seed, storeSeconds=storeSeconds)
+    return runs, failure
+
+
+def runStudy2(
+    config: l29.Exercise2Config,
+    expected: tuple[tuple[int, float], ...],
+    *,
+    seed: int,
+    storeMs: float,
+    executor: ExecutorKind = "process",
+    startMethod: StartMethod | None = None,
+) -> Study2:
+    """The study's runs on one warmed pool of the exercise's size."""
+    with executorScope(executor, config.workers, startMethod) as pool:
+        warmUp(pool, config.workers, preload=(l29.__name__, __name__))
+        runs, failure = asyncio.run(probedRuns(config, pool, seed=seed, storeSeconds=storeMs / 1000))
+    return Study2(config, expected, storeMs, tuple(runs), failure)
+
+
+def study2(options: RunOptions, result: l29.Exercise2Result, log: Log) -> tuple[Claim, ...]:
+    """``invoke verify``: the slow-store runs, the bounded consumer and the crash, judged."""
+    study = runStudy2(
+        result.config,
+        result.expected,
+        seed=options.seed,
+        storeMs=QUICK_STORE_MS if options.quick else STORE_MS,
+        executor=result.executor,
+        startMethod=options.startMethod,
+    )
+    log(formatStudy2(study))
+    return judgeStudy2(study)
+
+
+def judgeStudy2(study: Study2) -> tuple[Claim, ...]:
+    """The claims about the bounded consumer and the crash, and the study's own accounting."""
+    config = study.config
+    small, large = min(config.comparedMaxsizes), max(config.comparedMaxsizes)
+    boundedSmall = study.run("bounded", small, study.storeMs).run
+    boundedLarge = study.run("bounded", large, study.storeMs).run
+    boundedPeak = max(probed.maxInFlight for probed in study.runs if probed.run.consumer == "bounded")
+    broken = [p for p in study.runs if p.run.results != study.expected or p.run.largestSize > p.run.maxsize]
+    failure = study.failure
+    return (
+        judge(
+            l29.LECTURE,
+            2,
+            f"(bounded-in-flight consumer, {study.storeMs:g} ms store) the queue sits near maxsize, "
+            "throttling the producer",
+            measured=f"{_occupancyText(boundedSmall)}; producer blocked "
+            f"{boundedSmall.producerBlockedSeconds * 1e3:.0f} ms",
+            holds=_throttled(boundedSmall),
+            kind=ClaimKind.TIMING,
+            reason="the consumer kept up with the producer on this run",
+        ),
+        judge(
+            l29.LECTURE,
+            2,
+            f"(bounded-in-flight consumer) maxsize={small} and maxsize={large} differ significantly",
+            measured=f"max qsize {boundedSmall.largestSize} vs {boundedLarge.largestSize}",
+            holds=_sizesDiffer(boundedSmall, boundedLarge),
+            kind=ClaimKind.TIMING,
+            reason="the consumer kept up with the producer on this run",
+        ),
+        judge(
+            l29.LECTURE,
+            2,
+            f"(bounded-in-flight consumer) at most workers={config.workers} records in flight",
+            measured=f"peak {boundedPeak} in flight",
+            holds=boundedPeak <= config.workers,
+            kind=ClaimKind.STRUCTURAL,
+            reason="the consumer dispatched more records than it allows",
+        ),
+        judge(
+            l29.LECTURE,
+            2,
+            "a failed consumer ends the run with a clear error; the producer never blocks forever",
+            measured=f"PipelineError after {failure.secondsToFail * 1e3:.0f} ms, producer "
+            f"{'was' if failure.producerWaitingAtFailure else 'was not'} on a full queue, "
+            f"{failure.pendingTasks} tasks pending",
+            holds=bool(failure.error) and failure.pendingTasks == 0 and failure.secondsToFail < config.waitSeconds,
+            kind=ClaimKind.STRUCTURAL,
+            reason="the run hung until a deadline, raised nothing, or left tasks pending",
+        ),
+        judge(
+            l29.LECTURE,
+            2,
+            "(study runs: slow store, bounded consumer) every record transformed once, within maxsize",
+            measured=f"{len(study.runs) - len(broken)} of {len(study.runs)} runs x {config.totalRecords} records "
+            "intact and within maxsize",
+            holds=not broken,
+            kind=ClaimKind.STRUCTURAL,
+            reason="a study run lost, duplicated or changed a record, or overfilled its queue",
+        ),
+    )
+
+
+def formatStudy2(study: Study2) -> str:
+    """The study's occupancy table, the slow-store runs side by side, and the crash."""
+    config = study.config
+    table = formatTable(
+        ("consumer", "workload", "maxsize", "qsize at put min/mean/max", "max", "full puts", "blocked ms", "in flight"),
+        [
+            (
+                p.run.consumer,
+                p.workload,
+                p.run.maxsize,
+                f"{min(p.run.sizesBeforePut)} / {p.run.meanSizeBeforePut:.1f} / {max(p.run.sizesBeforePut)}",
+                p.run.largestSize,
+                f"{p.run.fullPuts}/{len(p.run.sizesBeforePut)}",
+                p.run.producerBlockedSeconds * 1e3,
+                p.maxInFlight,
+            )
+            for p in study.runs
+        ],
+        title=f"Study of exercise 2 (bounded = at most {config.workers} in flight):",
+    )
+    plots: list[str] = []
+    for maxsize in config.comparedMaxsizes:
+        pair = [study.run(consumer, maxsize, study.storeMs) for consumer in ("literal", "bounded")]
+        duration = max(p.run.elapsedSeconds for p in pair)
+        title = "{} consumer, maxsize {}, {}"
+        panels = [
+            occupancyPlot(p.run.trace, maxsize, duration, title=title.format(p.run.consumer, maxsize, p.workload))
+            for p in pair
+        ]
+        plots += ["", sideBySide(panels)]
+    failure = study.failure
+    return "\n".join(
+        [
+            "",
+            table,
+            *plots,
+            "  # = qsize averaged over the time slice, . = reached only for a moment",
+            prose(f"Consumer crash (bounded, maxsize 2): {failure.error or 'no error raised'}"),
+            f"  -> ended in {failure.secondsToFail * 1e3:.0f} ms, {failure.pendingTasks} tasks left pending.",
+        ]
+    )
 
 
 # ============================================================================
@@ -649,6 +930,65 @@ def sweepExercise1(
     )
 
 
+def measureCpuTimes(config: Exercise3Config, seed: int) -> tuple[float, ...]:
+    """Seconds of ``runAnalysis`` for each item, measured here (no fetch wait, no pickling)."""
+    times: list[float] = []
+    for dataId in range(config.items):
+        _, data = legacyRecord(dataId, seed, config.latencyLow, config.latencyHigh, config.valuesPerItem)
+        with Stopwatch() as watch:
+            runAnalysis(data)
+        times.append(watch.elapsed)
+    return tuple(times)
+
+
+@dataclass(frozen=True, slots=True)
+class TierModel:
+    """Exercise 3's latency model: the drawn fetch latencies, the measured analysis times, the servers.
+
+    Each ideal is the model run as a flow, no overheads: every fetch (its drawn
+    latency) on the next free I/O server, in order, then its analysis (its
+    measured CPU time) on the next free of ``cpuServers`` = min(workers, cores)
+    (1 off a process pool: threads share the GIL). (b) is credited with its
+    workers as both, which flatters it; (c) overlaps nothing.
+    """
+
+    latencies: tuple[float, ...]
+    cpuTimes: tuple[float, ...]
+    threads: int
+    poolServers: int
+    cpuServers: int
+
+    def ideal(self, ioServers: int, cpuServers: int) -> float:
+        """The flow's makespan with these server counts."""
+        return flowMakespan([(self.latencies, ioServers), (self.cpuTimes, cpuServers)])
+
+    @property
+    def ideals(self) -> tuple[float, float, float]:
+        """The bound of (a) threads + pool, (b) pool only, (c) sequential."""
+        return (
+            self.ideal(self.threads, self.cpuServers),
+            self.ideal(self.poolServers, self.cpuServers),
+            sum(self.latencies) + sum(self.cpuTimes),
+        )
+
+
+def tierModel(
+    config: Exercise3Config, seed: int, executor: ExecutorKind, cpuTimes: tuple[float, ...] | None = None
+) -> TierModel:
+    """The model for this run: latencies from the seed, CPU times measured here unless given."""
+    latencies = tuple(
+        legacyRecord(dataId, seed, config.latencyLow, config.latencyHigh, 0)[0] for dataId in range(config.items)
+    )
+    cpuParallel = parallelBound(config.items, config.workers, cpuCount()) if executor in {"process", "dask"} else 1
+    return TierModel(
+        latencies=latencies,
+        cpuTimes=measureCpuTimes(config, seed) if cpuTimes is None else cpuTimes,
+        threads=config.threads,
+        poolServers=1 if executor == "inline" else config.workers,
+        cpuServers=cpuParallel,
+    )
+
+
 TierKind = Literal["tiered", "poolOnly", "sequential"]
 TIER_KINDS: Final[tuple[TierKind, TierKind, TierKind]] = ("tiered", "poolOnly", "sequential")
 
@@ -887,7 +1227,7 @@ LAB = LectureLab(
     29,
     (
         ExerciseLab(1, l29.Exercise1Result, judge1),
-        ExerciseLab(2, l29.Exercise2Result, judge2),
+        ExerciseLab(2, l29.Exercise2Result, judge2, study2),
         ExerciseLab(3, l29.Exercise3Result, judge3),
         ExerciseLab(4, l29.Exercise4Result, judge4),
     ),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
 import statistics
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import l29
-from shared import ConfigError, InlineExecutor, StartMethod, TaskExecutor, executorScope, flowMakespan
+from lab import lecture29 as lab29
+from shared import (
+    ConfigError,
+    Exercise,
+    InlineExecutor,
+    RunOptions,
+    StartMethod,
+    Stopwatch,
+    TaskExecutor,
+    executorScope,
+    silent,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 START_METHODS = ["fork", "spawn", "forkserver"]
@@ -85,7 +98,7 @@ def test_exercise1_config_rejects_bad_values(field: str, value: int, message: st
 # Exercise 2 - producer-consumer with backpressure
 # ============================================================================
 
-STREAM = l29.Exercise2Config(totalRecords=10, latencyLow=0.001, latencyHigh=0.003, storeMs=20.0, waitSeconds=5.0)
+STREAM = l29.Exercise2Config(totalRecords=10, latencyLow=0.001, latencyHigh=0.003, waitSeconds=5.0)
 
 
 def test_transformRecord_is_the_log_of_the_sum_of_roots() -> None:
@@ -94,11 +107,10 @@ def test_transformRecord_is_the_log_of_the_sum_of_roots() -> None:
 
 def test_produceRecords_logs_each_put_and_ends_with_the_poison_pill() -> None:
     lines: list[str] = []
-    tally = l29.ProducerTally()
+    queue: l29.PipelineQueue[l29.StreamItem] = l29.PipelineQueue(maxsize=50)
 
     async def produce() -> list[l29.StreamItem]:
-        queue: asyncio.Queue[l29.StreamItem] = asyncio.Queue(maxsize=50)
-        await l29.produceRecords(queue, 4, seed=1, config=STREAM, tally=tally, log=lines.append)
+        await l29.produceRecords(queue, 4, seed=1, latency=(0.001, 0.003), log=lines.append)
         return [queue.get_nowait() for _ in range(queue.qsize())]
 
     items = asyncio.run(produce())
@@ -107,59 +119,55 @@ def test_produceRecords_logs_each_put_and_ends_with_the_poison_pill() -> None:
     records = [item for item in items if item is not None]
     assert [record["recordId"] for record in records] == [0, 1, 2, 3]
     assert all(len(record["data"]) == 1000 and min(record["data"]) >= -500 for record in records)
+    assert all(max(record["data"]) <= 500 for record in records)
     assert records[2] == l29.makeRecord(1, 2, 1000, -500, 500)
-    assert tally.puts == 4
-    assert tally.blockedSeconds == 0.0
+    seen = queue.statistics()
+    assert (seen.puts, seen.sizesBeforePut, seen.blockedSeconds, seen.producerWaiting) == (
+        4,
+        (0, 1, 2, 3, 4),
+        0.0,
+        False,
+    )
 
 
 def test_exercise2_accounts_for_every_record_and_respects_the_bound() -> None:
     result = l29.runExercise2(STREAM, seed=2, executor="thread")
-    runs = (result.main, *result.comparison)
-    assert len(result.comparison) == 2 * 2 * 2
+    assert [run.maxsize for run in result.runs] == [5, 2, 20]
+    assert all(run.consumer == "literal" for run in result.runs)
     assert [recordId for recordId, _ in result.expected] == list(range(STREAM.totalRecords))
-    for run in runs:
+    for run in result.runs:
         assert run.results == result.expected
         assert run.largestSize <= run.maxsize
         assert len(run.sizesBeforePut) == STREAM.totalRecords + 1
         assert max(run.sizesBeforePut) <= run.maxsize
         assert 0.0 <= run.meanSize <= run.largestSize
-    assert all(run.maxInFlight <= STREAM.workers for run in runs if run.consumer == "bounded")
+        # The spec's consumer takes each record at once: its queue never fills, the producer never waits.
+        assert run.fullPuts == 0
+        assert run.producerBlockedSeconds == 0.0
     assert result.averageResult == pytest.approx(statistics.fmean(v for _, v in result.expected))
-    assert result.failure.pendingTasks == 0
-    assert "consumer crashed after" in result.failure.error
-    assert "Producer: queue size before put" not in l29.formatExercise2(result)
-    assert "bounded consumer, maxsize 20" in l29.formatExercise2(result)
-    literal = [run for run in result.comparison if run.consumer == "literal"]
-    assert all(run.fullPuts == 0 and run.producerBlockedSeconds == 0.0 for run in literal)
-    slow = result.run("literal", 2, STREAM.storeMs)
-    assert slow.maxInFlight > STREAM.workers
+    report = l29.formatExercise2(result)
+    assert "Producer: queue size before put" not in report
+    assert "maxsize 2 vs 20: the queue peaked at" in report
 
 
 @pytest.mark.parametrize("startMethod", START_METHODS)
 def test_exercise2_process_pool_gives_the_same_results(startMethod: StartMethod) -> None:
-    config = replace(STREAM, totalRecords=6, comparedMaxsizes=(2,), workers=2, storeMs=5.0)
+    config = replace(STREAM, totalRecords=6, comparedMaxsizes=(2,), workers=2)
     pooled = l29.runExercise2(config, seed=4, executor="process", startMethod=startMethod)
     assert [recordId for recordId, _ in pooled.expected] == list(range(6))
-    assert all(run.results == pooled.expected for run in (pooled.main, *pooled.comparison))
-    assert pooled.failure.pendingTasks == 0
+    assert all(run.results == pooled.expected for run in pooled.runs)
 
 
 def _pipeline(
-    consumer: l29.ConsumerKind, maxsize: int, storeSeconds: float, crashAfter: int | None = None
+    consumer: l29.ConsumerKind, maxsize: int, storeSeconds: float, config: l29.Exercise2Config | None = None
 ) -> l29.QueueRun:
-    config = replace(STREAM, totalRecords=8, latencyLow=0.0, latencyHigh=0.002)
+    """One run on a thread pool, a store of ``storeSeconds`` injected after each transform."""
+    settings = config or replace(STREAM, totalRecords=8, latencyLow=0.0, latencyHigh=0.002)
 
     async def run() -> l29.QueueRun:
-        with executorScope("thread", config.workers) as pool:
-            return await l29.runPipeline(
-                config,
-                pool,
-                seed=5,
-                maxsize=maxsize,
-                consumer=consumer,
-                storeSeconds=storeSeconds,
-                crashAfter=crashAfter,
-            )
+        with executorScope("thread", settings.workers) as pool:
+            slow = lab29.ProbeExecutor(pool, storeSeconds)
+            return await l29.runPipeline(settings.queue(maxsize), slow, settings, seed=5, consumer=consumer)
 
     return asyncio.run(run())
 
@@ -177,17 +185,26 @@ def test_queue_never_holds_more_than_maxsize(consumer: l29.ConsumerKind, maxsize
     assert [recordId for recordId, _ in run.results] == list(range(8))
 
 
+def test_bounded_consumer_throttles_the_producer_behind_a_slow_store() -> None:
+    # 2 in flight, 30 ms each: ~67 records/s against a producer ~1,000/s; the spec's consumer never waits.
+    config = replace(STREAM, totalRecords=12, workers=2, latencyLow=0.0, latencyHigh=0.002)
+    bounded = _pipeline("bounded", 2, 0.03, config)
+    literal = _pipeline("literal", 2, 0.03, config)
+    assert bounded.fullPuts >= 3
+    assert bounded.producerBlockedSeconds > 0.03
+    assert literal.fullPuts == 0
+
+
 @pytest.mark.parametrize("consumer", ["literal", "bounded"])
 def test_failed_consumer_stops_the_producer_with_a_clear_error(consumer: l29.ConsumerKind) -> None:
     pending: list[int] = []
+    config = replace(STREAM, totalRecords=12, latencyLow=0.0, latencyHigh=0.002)
 
     async def run() -> None:
         with executorScope("thread", 2) as pool:
-            config = replace(STREAM, totalRecords=12, latencyLow=0.0, latencyHigh=0.002)
+            queue = lab29.CrashingQueue(2, crashAfter=3, waitSeconds=config.waitSeconds, patienceSeconds=1.0)
             try:
-                await l29.runPipeline(
-                    config, pool, seed=6, maxsize=2, consumer=consumer, storeSeconds=0.005, crashAfter=3
-                )
+                await l29.runPipeline(queue, lab29.ProbeExecutor(pool, 0.005), config, seed=6, consumer=consumer)
             finally:
                 pending.append(len(asyncio.all_tasks()) - 1)
 
@@ -199,15 +216,11 @@ def test_failed_consumer_stops_the_producer_with_a_clear_error(consumer: l29.Con
 
 
 def test_put_and_get_give_up_after_their_deadline() -> None:
-    config = replace(STREAM, waitSeconds=0.05)
-
     async def noConsumer() -> None:
-        queue: asyncio.Queue[l29.StreamItem] = asyncio.Queue(maxsize=1)
-        await l29.produceRecords(queue, 3, seed=1, config=config)
+        await l29.produceRecords(l29.PipelineQueue(maxsize=1, waitSeconds=0.05), 3, seed=1, log=silent)
 
     async def noProducer() -> None:
-        queue: asyncio.Queue[l29.StreamItem] = asyncio.Queue(maxsize=1)
-        await l29.consumeRecords(queue, InlineExecutor(), [], config=config)
+        await l29.consumeRecords(l29.PipelineQueue(maxsize=1, waitSeconds=0.05), InlineExecutor(), [])
 
     with pytest.raises(l29.PipelineError, match=r"^producer waited 0.05 s for queue space"):
         asyncio.run(noConsumer())
@@ -215,19 +228,24 @@ def test_put_and_get_give_up_after_their_deadline() -> None:
         asyncio.run(noProducer())
 
 
-def queueRun(consumer: l29.ConsumerKind, maxsize: int, storeMs: float, sizes: tuple[int, ...]) -> l29.QueueRun:
-    """A hand-made run whose producer saw ``sizes`` before its puts."""
-    return l29.QueueRun(
-        consumer=consumer,
-        maxsize=maxsize,
-        storeMs=storeMs,
-        results=((0, 1.0), (1, 2.0)),
-        sizesBeforePut=sizes,
-        trace=tuple((index * 0.01, size) for index, size in enumerate(sizes)),
-        producerBlockedSeconds=0.0,
-        maxInFlight=2,
-        elapsedSeconds=0.1,
-    )
+def test_consumers_collect_every_result_on_a_plain_asyncio_queue() -> None:
+    records = [l29.makeRecord(3, recordId) for recordId in range(5)]
+    expected = sorted(l29.transformRecord(record) for record in records)
+
+    async def consume(bounded: bool) -> list[tuple[int, float]]:
+        queue: asyncio.Queue[l29.StreamItem] = asyncio.Queue()
+        for item in [*records, None]:
+            queue.put_nowait(item)
+        results: list[tuple[int, float]] = []
+        with executorScope("thread", 2) as pool:
+            if bounded:
+                await l29.consumeRecordsBounded(queue, pool, results, maxInFlight=2)
+            else:
+                await l29.consumeRecords(queue, pool, results)
+        return sorted(results)
+
+    assert asyncio.run(consume(bounded=False)) == expected
+    assert asyncio.run(consume(bounded=True)) == expected
 
 
 @pytest.mark.parametrize(
@@ -259,50 +277,40 @@ def test_runAnalysis_mean_std_and_histogram() -> None:
 
 
 def test_fetchDataFromLegacySystem_is_seeded_by_seed_and_dataId() -> None:
-    first = l29.fetchDataFromLegacySystem(3, seed=1, latencyLow=0.0, latencyHigh=0.0, size=50)
-    assert first == l29.fetchDataFromLegacySystem(3, seed=1, latencyLow=0.0, latencyHigh=0.0, size=50)
-    assert first != l29.fetchDataFromLegacySystem(4, seed=1, latencyLow=0.0, latencyHigh=0.0, size=50)
+    first = l29.fetchDataFromLegacySystem(3, seed=1, latency=(0.0, 0.0), size=50)
+    assert first == l29.fetchDataFromLegacySystem(3, seed=1, latency=(0.0, 0.0), size=50)
+    assert first != l29.fetchDataFromLegacySystem(4, seed=1, latency=(0.0, 0.0), size=50)
     assert len(first) == 50
     assert all(0.0 <= value < 1.0 for value in first)
 
 
+def test_fetchDataFromLegacySystem_blocks_for_its_drawn_latency() -> None:
+    latency, _ = l29.legacyRecord(2, 1, 0.01, 0.03, 0)
+    assert 0.01 <= latency <= 0.03
+    with Stopwatch() as watch:
+        l29.fetchDataFromLegacySystem(2, seed=1, latency=(0.01, 0.03), size=10)
+    assert watch.elapsed >= latency
+
+
 def test_processDataItem_returns_the_analysis_with_the_dataId() -> None:
     inline = InlineExecutor()
-    result = asyncio.run(l29.processDataItem(2, inline, inline, seed=1, config=TIERS))
+    result = asyncio.run(l29.processDataItem(2, inline, inline, seed=1, latency=(0.0, 0.0), size=300))
+    data = l29.fetchDataFromLegacySystem(2, seed=1, latency=(0.0, 0.0), size=300)
     assert result["dataId"] == 2
-    assert sum(result["histogram"]) == TIERS.valuesPerItem
+    assert sum(result["histogram"]) == 300
     assert set(result) == {"dataId", "mean", "std", "histogram"}
+    assert result["std"] == statistics.stdev(data)
 
 
-def test_exercise3_configurations_agree_and_are_judged() -> None:
+def test_exercise3_configurations_agree() -> None:
     result = l29.runExercise3(TIERS, seed=1, executor="thread")
     tiered, poolOnly, sequential = result.runs
     assert tiered.results == poolOnly.results == sequential.results
     assert [item["dataId"] for item in tiered.results] == list(range(TIERS.items))
     assert [run.label[:3] for run in result.runs] == ["(a)", "(b)", "(c)"]
-    assert sequential.idealSeconds == pytest.approx(sum(result.latencies) + result.cpuSeconds)
-    assert tiered.idealSeconds <= sequential.idealSeconds
+    assert sorted(result.ordering) == ["(a)", "(b)", "(c)"]
+    assert result.latencies == tuple(l29.legacyRecord(i, 1, 0.002, 0.004, 0)[0] for i in range(TIERS.items))
     assert "Expected ordering (a) < (b) < (c)" in l29.formatExercise3(result)
-
-
-@settings(max_examples=40)
-@given(
-    items=st.lists(st.tuples(st.floats(0.0, 1.0), st.floats(0.0, 1.0)), min_size=1, max_size=12),
-    threads=st.integers(1, 8),
-    cpuServers=st.integers(1, 4),
-)
-def test_tier_model_bounds_lie_between_the_obvious_limits(
-    items: list[tuple[float, float]], threads: int, cpuServers: int
-) -> None:
-    latencies = tuple(latency for latency, _ in items)
-    cpu = tuple(seconds for _, seconds in items)
-    model = l29.TierModel(latencies, cpu, threads=threads, poolServers=threads, cpuServers=cpuServers)
-    tiered, poolOnly, sequential = model.ideals
-    floor = max(sum(cpu) / cpuServers, *(latency + seconds for latency, seconds in items))
-    assert floor - 1e-9 <= tiered <= sequential + 1e-9
-    assert tiered == poolOnly
-    assert sequential == pytest.approx(sum(latencies) + sum(cpu))
-    assert tiered == flowMakespan([(latencies, threads), (cpu, cpuServers)])
 
 
 @pytest.mark.parametrize("startMethod", START_METHODS)
@@ -395,21 +403,59 @@ def test_exercise4_process_pool_split(startMethod: StartMethod) -> None:
 
 
 def test_abandoned_work_is_released_before_the_loop_closes(caplog: pytest.LogCaptureFixture) -> None:
-    """A task released while still running finishes in its worker afterwards, and nothing is logged."""
-    tracker = l29.AbandonedWork()
+    """A task given up on while still running finishes in its worker afterwards, and nothing is logged."""
+    watched: list[l29.WatchedExecutor] = []
 
     async def giveUp(pool: TaskExecutor) -> l29.TaskReport:
-        try:
-            return await l29.safeHandleTask(1, False, 150, pool, deadlineSeconds=0.02, abandoned=tracker)
-        finally:
-            tracker.release()
+        executor = l29.WatchedExecutor(pool)
+        watched.append(executor)
+        report = await l29.safeHandleTask(1, False, 150, executor, deadlineSeconds=0.02)
+        await executor.drain(0.01)  # gives up waiting too: the task is still in its worker
+        return report
 
     with executorScope("thread", 1) as pool:
         report = asyncio.run(giveUp(pool))
     assert l29.errorTypeOf(report) == "TimeoutError"
-    assert [timing.taskId for timing in tracker.statistics()] == [1]
-    assert tracker.statistics()[0].finished
-    assert not [record for record in caplog.records if record.name == "concurrent.futures"]
+    tasks = watched[0].statistics()
+    assert [task.args for task in tasks] == [(1, False, 150)]
+    assert tasks[0].finished
+    assert tasks[0].seconds >= 0.15
+    assert not [record for record in caplog.records if record.name in {"concurrent.futures", "asyncio"}]
+
+
+def test_watched_executor_keeps_the_work_a_deadline_cancelled_and_drains_it() -> None:
+    async def scenario(pool: TaskExecutor) -> tuple[bool, float, float, tuple[l29.WatchedTask, ...]]:
+        watched = l29.WatchedExecutor(pool)
+        standIn = watched.submit(time.sleep, 0.1)
+        cancelled = standIn.cancel()  # what wait_for does at its deadline
+        drained = await watched.drain(5.0)
+        return cancelled, drained, (await asyncio.wrap_future(watched.submit(pow, 2, 10))), watched.statistics()
+
+    with executorScope("thread", 1) as pool:
+        cancelled, drained, value, tasks = asyncio.run(scenario(pool))
+    assert cancelled
+    assert 0.05 < drained < 5.0
+    assert value == 1024
+    assert [(task.args, task.finished) for task in tasks] == [((0.1,), True), ((2, 10), True)]
+    assert tasks[0].seconds >= 0.1
+
+
+def test_abandonedTimings_reads_the_timed_out_tasks_only() -> None:
+    watched = (
+        l29.WatchedTask((3, False, 800.0), 0.9, True),
+        l29.WatchedTask((1, True, 100.0), 0.01, True),
+        l29.WatchedTask((2, False, 800.0), 0.7, False),
+    )
+    reports: tuple[l29.TaskReport, ...] = (
+        {"taskId": 1, "status": "failed", "error": "x", "errorType": "ValueError"},
+        {"taskId": 2, "status": "failed", "error": "late", "errorType": "TimeoutError"},
+        {"taskId": 3, "status": "failed", "error": "late", "errorType": "TimeoutError"},
+    )
+    timings = l29.abandonedTimings(watched, reports, 0.5)
+    assert [(t.taskId, round(t.busyAfterDeadlineSeconds, 6), t.finished) for t in timings] == [
+        (2, 0.2, False),
+        (3, 0.4, True),
+    ]
 
 
 def test_exercise4_refuses_the_inline_executor() -> None:
@@ -433,6 +479,45 @@ def test_exercise4_config_refuses_a_split_that_timing_could_change(changes: dict
 def test_registry_lists_all_four_exercises() -> None:
     assert [exercise.number for exercise in l29.EXERCISES] == [1, 2, 3, 4]
     assert l29.main(["--list"]) == 0
+
+
+# ============================================================================
+# The whole file: the spec's signatures, reports within 100 columns
+# ============================================================================
+
+SPEC_SIGNATURES = {
+    "analyzeRequest": ["requestData"],
+    "handleRequest": ["requestId", "values", "executor"],
+    "transformRecord": ["record"],
+    "produceRecords": ["queue", "totalRecords"],
+    "consumeRecords": ["queue", "executor", "results"],
+    "fetchDataFromLegacySystem": ["dataId"],
+    "runAnalysis": ["inputData"],
+    "processDataItem": ["dataId", "threadPool", "processPool"],
+    "riskyComputation": ["taskId", "shouldFail", "timeoutMs"],
+    "safeHandleTask": ["taskId", "shouldFail", "timeoutMs", "executor"],
+}
+RUNNER_EXTRAS = {"seed", "latency", "size", "log", "deadlineSeconds"}
+
+
+@pytest.mark.parametrize(("name", "parameters"), SPEC_SIGNATURES.items())
+def test_spec_functions_keep_the_spec_signature(name: str, parameters: list[str]) -> None:
+    """The spec's parameters in order; extras only keyword-only, defaulted, and for the runner (no test hooks)."""
+    signature = inspect.signature(getattr(l29, name))
+    positional = [p.name for p in signature.parameters.values() if p.kind is not p.KEYWORD_ONLY]
+    extras = [p for p in signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
+    assert positional == parameters
+    assert all(p.default is not p.empty for p in extras)
+    assert {p.name for p in extras} <= RUNNER_EXTRAS
+
+
+@pytest.mark.parametrize("exercise", l29.EXERCISES, ids=lambda exercise: f"ex{exercise.number}")
+def test_every_report_line_fits_100_columns(exercise: Exercise) -> None:
+    lines: list[str] = []
+    exercise.execute(RunOptions(quick=True, executor="thread"), lines.append)
+    printed = "\n".join(lines).splitlines()
+    assert printed
+    assert max(len(line) for line in printed) <= 100, max(printed, key=len)
 
 
 # ============================================================================

@@ -1,21 +1,23 @@
-"""The lab of lecture 29: its judges fed results that hold and that fail, its studies, its benchmarks."""
+"""The lab of lecture 29: its judges fed results that hold and that fail, its study, its benchmarks."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import l29
 from lab import lecture29 as lab29
 from lab.bench import EFFICIENCY_TARGET, BenchOptions
-from lab.claims import Claim, ClaimKind, Verdict
-from shared import cpuCount
+from lab.claims import Claim, ClaimKind, Verdict, formatClaims
+from shared import StartMethod, cpuCount, flowMakespan
 
-TIERS = l29.Exercise3Config(items=6, threads=4, workers=2, valuesPerItem=300, latencyLow=0.002, latencyHigh=0.004)
-
+START_METHODS = ["fork", "spawn", "forkserver"]
 SMALL = l29.Exercise1Config(requests=4, valuesPerRequest=500, workers=2)
-STREAM = l29.Exercise2Config(totalRecords=10, latencyLow=0.001, latencyHigh=0.003, storeMs=20.0, waitSeconds=5.0)
+STREAM = l29.Exercise2Config(totalRecords=10, latencyLow=0.001, latencyHigh=0.003, waitSeconds=5.0)
+TIERS = l29.Exercise3Config(items=6, threads=4, workers=2, valuesPerItem=300, latencyLow=0.002, latencyHigh=0.004)
 RISKY = l29.Exercise4Config(deadlineSeconds=0.2, slowMs=260.0, okMs=20.0)
 
 
@@ -23,8 +25,14 @@ def verdicts(claims: tuple[Claim, ...]) -> list[Verdict]:
     return [claim.verdict for claim in claims]
 
 
+def assertFits(claims: tuple[Claim, ...]) -> None:
+    """The claims table ``invoke run`` prints after the report: every line within 100 columns."""
+    lines = formatClaims(claims).splitlines()
+    assert max(len(line) for line in lines) <= 100, max(lines, key=len)
+
+
 # ============================================================================
-# Claims: each judge fed results that hold and results that fail
+# Exercise 1
 # ============================================================================
 
 
@@ -35,8 +43,9 @@ def test_exercise1_claims_are_judged() -> None:
     structural = [claim for claim in claims if claim.kind is ClaimKind.STRUCTURAL]
     assert all(claim.verdict is Verdict.HOLDS for claim in structural)
     timing = next(claim for claim in claims if claim.kind is ClaimKind.TIMING)
-    assert timing.verdict in {Verdict.HOLDS, Verdict.FAILS}
+    assert timing.statement == "async + process pool is about min(10/3, 1)x faster"
     assert f"bound {result.bound}x" in timing.measured
+    assertFits(claims)
 
 
 def test_exercise1_speedup_claim_holds_at_85_percent_of_the_bound_and_fails_below() -> None:
@@ -58,51 +67,128 @@ def test_exercise1_structural_claims_fail_on_a_blocked_loop_or_different_results
     assert [claim.verdict for claim in structural] == [Verdict.FAILS, Verdict.FAILS]
 
 
-def queueRun(consumer: l29.ConsumerKind, maxsize: int, storeMs: float, sizes: tuple[int, ...]) -> l29.QueueRun:
+# ============================================================================
+# Exercise 2: the judge of the exercise's runs, and the study
+# ============================================================================
+
+RESULTS = ((0, 1.0), (1, 2.0))
+
+
+def queueRun(consumer: l29.ConsumerKind, maxsize: int, sizes: tuple[int, ...]) -> l29.QueueRun:
     """A hand-made run whose producer saw ``sizes`` before its puts."""
     return l29.QueueRun(
         consumer=consumer,
         maxsize=maxsize,
-        storeMs=storeMs,
-        results=((0, 1.0), (1, 2.0)),
+        results=RESULTS,
         sizesBeforePut=sizes,
         trace=tuple((index * 0.01, size) for index, size in enumerate(sizes)),
         producerBlockedSeconds=0.0,
-        maxInFlight=2,
         elapsedSeconds=0.1,
     )
 
 
-def test_exercise2_occupancy_claims_read_the_queue_sizes() -> None:
-    assert lab29._throttled(queueRun("bounded", 2, 20.0, (0, 1, 2, 2, 2)))
-    assert not lab29._throttled(queueRun("literal", 2, 20.0, (0, 0, 1, 0, 0)))
-    assert lab29._sizesDiffer(queueRun("bounded", 2, 20.0, (2,)), queueRun("bounded", 20, 20.0, (4,)))
-    assert not lab29._sizesDiffer(queueRun("literal", 2, 0.0, (1,)), queueRun("literal", 20, 0.0, (1,)))
+THROTTLED: dict[int, tuple[int, ...]] = {2: (0, 1, 2, 2, 2), 5: (0, 2, 4, 5, 5), 20: (0, 2, 4, 6, 8)}
+IDLE = (0, 0, 1, 0, 0)
 
 
-def test_exercise2_claims_hold_for_a_throttled_run_and_fail_for_a_lost_record() -> None:
+def exercise2(sizes: dict[int, tuple[int, ...]]) -> l29.Exercise2Result:
+    """A hand-made exercise 2: the spec's run at maxsize 5, then 2 and 20."""
     config = replace(STREAM, comparedMaxsizes=(2, 20))
-    comparison = tuple(
-        queueRun(consumer, maxsize, storeMs, (0, 1, 2, 2, 2) if maxsize == 2 else (0, 2, 4, 6, 8))
-        for storeMs in (0.0, config.storeMs)
+    main, *comparison = (queueRun("literal", maxsize, sizes[maxsize]) for maxsize in (5, 2, 20))
+    return l29.Exercise2Result(config, "thread", main, tuple(comparison), RESULTS, 0.0001)
+
+
+def test_exercise2_occupancy_claims_read_the_queue_sizes() -> None:
+    assert lab29._throttled(queueRun("bounded", 2, (0, 1, 2, 2, 2)))
+    assert not lab29._throttled(queueRun("literal", 2, (0, 0, 1, 0, 0)))
+    assert lab29._sizesDiffer(queueRun("bounded", 2, (2,)), queueRun("bounded", 20, (4,)))
+    assert not lab29._sizesDiffer(queueRun("literal", 2, (1,)), queueRun("literal", 20, (1,)))
+
+
+def test_exercise2_claims_hold_for_a_throttled_run_and_fail_for_an_idle_queue_or_a_lost_record() -> None:
+    held = exercise2(THROTTLED)
+    assert verdicts(lab29.judge2(held)) == [Verdict.HOLDS] * 4
+    idle = exercise2(dict.fromkeys((2, 5, 20), IDLE))
+    assert verdicts(lab29.judge2(idle)) == [Verdict.HOLDS, Verdict.HOLDS, Verdict.FAILS, Verdict.FAILS]
+    lost = lab29.judge2(replace(held, expected=(*RESULTS, (2, 3.0))))
+    assert lost[0].verdict is Verdict.FAILS
+    overfull = exercise2({**THROTTLED, 2: (0, 1, 2, 3)})
+    assert lab29.judge2(overfull)[1].verdict is Verdict.FAILS
+
+
+def study(
+    boundedSizes: dict[int, tuple[int, ...]], *, peak: int = 4, failure: lab29.FailureDemo | None = None
+) -> lab29.Study2:
+    """A hand-made study: each consumer x workload x maxsize but the exercise's own runs."""
+    runs = tuple(
+        lab29.ProbedRun(
+            queueRun(consumer, maxsize, boundedSizes[maxsize] if consumer == "bounded" else IDLE),
+            storeMs,
+            peak if consumer == "bounded" else 9,
+        )
+        for storeMs in (0.0, 20.0)
         for maxsize in (2, 20)
         for consumer in ("literal", "bounded")
+        if storeMs or consumer == "bounded"
     )
-    failure = l29.FailureDemo("consumer crashed", 0.05, 3, True, 0)
-    held = l29.Exercise2Result(
-        config=config,
-        executor="thread",
-        main=comparison[0],
-        comparison=comparison,
-        expected=((0, 1.0), (1, 2.0)),
-        failure=failure,
-        transformSeconds=0.0001,
-    )
-    assert all(verdict is Verdict.HOLDS for verdict in verdicts(lab29.judge2(held)))
-    lost = lab29.judge2(replace(held, expected=((0, 1.0), (1, 2.0), (2, 3.0))))
-    assert lost[0].verdict is Verdict.FAILS
-    hung = lab29.judge2(replace(held, failure=replace(failure, pendingTasks=1)))
-    assert hung[-1].verdict is Verdict.FAILS
+    crash = failure or lab29.FailureDemo("consumer crashed", 0.05, 3, True, 0)
+    return lab29.Study2(replace(STREAM, comparedMaxsizes=(2, 20)), RESULTS, 20.0, runs, crash)
+
+
+def test_study2_claims_hold_when_the_bounded_consumer_throttles_and_fail_otherwise() -> None:
+    assert verdicts(lab29.judgeStudy2(study(THROTTLED))) == [Verdict.HOLDS] * 5
+    idle = lab29.judgeStudy2(study({2: IDLE, 20: IDLE}))
+    assert verdicts(idle) == [Verdict.FAILS, Verdict.FAILS, Verdict.HOLDS, Verdict.HOLDS, Verdict.HOLDS]
+    assert lab29.judgeStudy2(study(THROTTLED, peak=5))[2].verdict is Verdict.FAILS
+    hung = lab29.FailureDemo("consumer crashed", 0.05, 3, True, 1)
+    assert lab29.judgeStudy2(study(THROTTLED, failure=hung))[3].verdict is Verdict.FAILS
+    silentCrash = lab29.FailureDemo("", 0.05, 0, False, 0)
+    assert lab29.judgeStudy2(study(THROTTLED, failure=silentCrash))[3].verdict is Verdict.FAILS
+    overfull = lab29.judgeStudy2(study({**THROTTLED, 2: (0, 1, 2, 3)}))
+    assert overfull[4].verdict is Verdict.FAILS
+    assert overfull[4].kind is ClaimKind.STRUCTURAL
+
+
+def test_exercise2_structural_claims_hold_on_a_real_run() -> None:
+    claims = lab29.judge2(l29.runExercise2(STREAM, seed=2, executor="thread"))
+    structural = [claim for claim in claims if claim.kind is ClaimKind.STRUCTURAL]
+    assert len(structural) == 2
+    assert all(claim.verdict is Verdict.HOLDS for claim in structural)
+    assertFits(claims)
+
+
+def test_study2_on_a_thread_pool_throttles_with_the_bounded_consumer_and_survives_the_crash() -> None:
+    expected = tuple(l29.transformRecord(l29.makeRecord(2, recordId)) for recordId in range(STREAM.totalRecords))
+    found = lab29.runStudy2(STREAM, expected, seed=2, storeMs=20.0, executor="thread")
+    assert len(found.runs) == 6
+    assert all(probed.run.results == expected for probed in found.runs)
+    assert all(probed.maxInFlight <= STREAM.workers for probed in found.runs if probed.run.consumer == "bounded")
+    literalSlow = found.run("literal", 2, 20.0)
+    assert literalSlow.maxInFlight > STREAM.workers  # the spec's consumer: the backlog waits in the executor
+    assert literalSlow.run.fullPuts == 0
+    assert found.failure.pendingTasks == 0
+    assert "consumer crashed after" in found.failure.error
+    claims = lab29.judgeStudy2(found)
+    assert all(claim.verdict is Verdict.HOLDS for claim in claims if claim.kind is ClaimKind.STRUCTURAL)
+    assertFits(claims)
+    report = lab29.formatStudy2(found).splitlines()
+    assert "bounded consumer, maxsize 20, + 20 ms store" in "\n".join(report)
+    assert max(len(line) for line in report) <= 100
+
+
+@pytest.mark.parametrize("startMethod", START_METHODS)
+def test_study2_on_a_process_pool_gives_the_same_results_and_a_clean_crash(startMethod: StartMethod) -> None:
+    config = replace(STREAM, totalRecords=6, comparedMaxsizes=(2,), workers=2)
+    expected = tuple(l29.transformRecord(l29.makeRecord(4, recordId)) for recordId in range(6))
+    found = lab29.runStudy2(config, expected, seed=4, storeMs=5.0, executor="process", startMethod=startMethod)
+    assert all(probed.run.results == expected for probed in found.runs)
+    assert found.failure.pendingTasks == 0
+    assert found.failure.error
+
+
+# ============================================================================
+# Exercise 3: the judge, and the tier model the benchmark holds each run to
+# ============================================================================
 
 
 def test_exercise3_ordering_claims_follow_the_measured_times() -> None:
@@ -118,6 +204,49 @@ def test_exercise3_ordering_claims_follow_the_measured_times() -> None:
     assert "(b) was faster on this run" in timed(0.3, 0.2, 0.9)[1].reason
 
 
+def test_exercise3_claims_are_judged_on_a_real_run() -> None:
+    claims = lab29.judge3(l29.runExercise3(TIERS, seed=1, executor="thread"))
+    assert {claim.kind for claim in claims} == {ClaimKind.STRUCTURAL, ClaimKind.TIMING}
+    assert all(claim.verdict is Verdict.HOLDS for claim in claims if claim.kind is ClaimKind.STRUCTURAL)
+    assertFits(claims)
+
+
+def test_tier_model_reads_the_exercises_latencies_and_sums_the_sequential_run() -> None:
+    model = lab29.tierModel(TIERS, 1, "process", cpuTimes=(0.001,) * TIERS.items)
+    assert model.latencies == tuple(l29.legacyRecord(i, 1, 0.002, 0.004, 0)[0] for i in range(TIERS.items))
+    tiered, _, sequential = model.ideals
+    assert sequential == pytest.approx(sum(model.latencies) + 0.001 * TIERS.items)
+    assert tiered <= sequential
+    assert (model.threads, model.poolServers) == (TIERS.threads, TIERS.workers)
+    assert model.cpuServers == max(1, min(TIERS.items, TIERS.workers, cpuCount()))
+    assert lab29.tierModel(TIERS, 1, "thread", cpuTimes=model.cpuTimes).cpuServers == 1
+
+
+@settings(max_examples=40)
+@given(
+    items=st.lists(st.tuples(st.floats(0.0, 1.0), st.floats(0.0, 1.0)), min_size=1, max_size=12),
+    threads=st.integers(1, 8),
+    cpuServers=st.integers(1, 4),
+)
+def test_tier_model_bounds_lie_between_the_obvious_limits(
+    items: list[tuple[float, float]], threads: int, cpuServers: int
+) -> None:
+    latencies = tuple(latency for latency, _ in items)
+    cpu = tuple(seconds for _, seconds in items)
+    model = lab29.TierModel(latencies, cpu, threads=threads, poolServers=threads, cpuServers=cpuServers)
+    tiered, poolOnly, sequential = model.ideals
+    floor = max(sum(cpu) / cpuServers, *(latency + seconds for latency, seconds in items))
+    assert floor - 1e-9 <= tiered <= sequential + 1e-9
+    assert tiered == poolOnly
+    assert sequential == pytest.approx(sum(latencies) + sum(cpu))
+    assert tiered == flowMakespan([(latencies, threads), (cpu, cpuServers)])
+
+
+# ============================================================================
+# Exercise 4
+# ============================================================================
+
+
 def test_exercise4_claims_catch_a_lost_task_and_a_split_that_timing_changed() -> None:
     config = l29.Exercise4Config()
     plan = l29.planTasks(config, 3)
@@ -128,10 +257,10 @@ def test_exercise4_claims_catch_a_lost_task_and_a_split_that_timing_changed() ->
             return {"taskId": task.taskId, "status": "ok", "result": 1.0}
         return {"taskId": task.taskId, "status": "failed", "error": "x", "errorType": outcome}
 
-    def judged(outcomes: dict[int, str]) -> tuple[Claim, ...]:
+    def judged(outcomes: dict[int, str], finished: bool = True) -> tuple[Claim, ...]:
         reports = tuple(report(task, outcomes.get(task.taskId, expected[task.role])) for task in plan)
         retries = tuple(report(task, "ok") for task in plan if task.role != "succeeds")
-        busy = tuple(l29.AbandonedTiming(task.taskId, 0.3, True) for task in plan if task.role == "too slow")
+        busy = tuple(l29.AbandonedTiming(task.taskId, 0.3, finished) for task in plan if task.role == "too slow")
         run = l29.RecoveryRun(reports, retries, busy, 0.5, 0.3, 0.1)
         return lab29.judge4(l29.Exercise4Result(config, "thread", plan, run, 0.01))
 
@@ -142,24 +271,13 @@ def test_exercise4_claims_catch_a_lost_task_and_a_split_that_timing_changed() ->
     other = judged({succeeding: "RuntimeError"})
     assert verdicts(other)[:2] == [Verdict.FAILS, Verdict.FAILS]
     assert "(+1 other)" in other[0].measured
-
-
-def test_exercise2_structural_claims_hold_on_a_real_run() -> None:
-    result = l29.runExercise2(STREAM, seed=2, executor="thread")
-    structural = [claim for claim in lab29.judge2(result) if claim.kind is ClaimKind.STRUCTURAL]
-    assert len(structural) == 4
-    assert all(claim.verdict is Verdict.HOLDS for claim in structural)
-
-
-def test_exercise3_claims_are_judged_on_a_real_run() -> None:
-    claims = lab29.judge3(l29.runExercise3(TIERS, seed=1, executor="thread"))
-    assert {claim.kind for claim in claims} == {ClaimKind.STRUCTURAL, ClaimKind.TIMING}
-    assert all(claim.verdict is Verdict.HOLDS for claim in claims if claim.kind is ClaimKind.STRUCTURAL)
+    assert judged({}, finished=False)[-1].verdict is Verdict.FAILS
 
 
 def test_exercise4_structural_claims_hold_on_a_real_run() -> None:
     claims = lab29.judge4(l29.runExercise4(RISKY, seed=11, executor="thread"))
     assert all(claim.verdict is Verdict.HOLDS for claim in claims if claim.kind is ClaimKind.STRUCTURAL)
+    assertFits(claims)
 
 
 # ============================================================================
@@ -272,7 +390,7 @@ def test_benchExercise3_rows_hold_each_configuration_to_its_flow_bound() -> None
 
 
 def test_tierNotes_name_the_overheads_of_a_configuration_below_target() -> None:
-    model = l29.TierModel((0.01, 0.01), (0.002, 0.002), threads=8, poolServers=4, cpuServers=2)
+    model = lab29.TierModel((0.01, 0.01), (0.002, 0.002), threads=8, poolServers=4, cpuServers=2)
     timings = lab29.TierTimings(
         config=replace(TIERS, items=2),
         model=model,
