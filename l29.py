@@ -46,7 +46,6 @@ from shared import (
     Stopwatch,
     TaskExecutor,
     cpuCount,
-    efficiency,
     executorScope,
     formatTable,
     lectureMain,
@@ -65,18 +64,9 @@ __all__ = [
     "EXERCISES",
     "AnalysisResult",
     "DataItemResult",
-    "Exercise1Config",
-    "Exercise1Result",
-    "Exercise2Config",
-    "Exercise2Result",
-    "Exercise3Config",
-    "Exercise3Result",
-    "Exercise4Config",
-    "Exercise4Result",
     "ItemAnalysis",
     "PipelineError",
     "PipelineQueue",
-    "QueueRun",
     "QueueStatistics",
     "RequestData",
     "StreamItem",
@@ -89,10 +79,6 @@ __all__ = [
     "analyzeRequest",
     "consumeRecords",
     "consumeRecordsBounded",
-    "exercise1",
-    "exercise2",
-    "exercise3",
-    "exercise4",
     "fetchDataFromLegacySystem",
     "handleRequest",
     "main",
@@ -100,10 +86,6 @@ __all__ = [
     "produceRecords",
     "riskyComputation",
     "runAnalysis",
-    "runExercise1",
-    "runExercise2",
-    "runExercise3",
-    "runExercise4",
     "runPipeline",
     "safeHandleTask",
     "transformRecord",
@@ -335,24 +317,18 @@ def formatExercise1(result: Exercise1Result) -> str:
         [(row.requestId, f"{row.riskScore:.4f}", "high risk" if row.highRisk else "normal") for row in result.rows],
     )
     ideal = result.sequentialSeconds / result.bound
+
+    def row(label: str, seconds: float) -> tuple[str, float, str, str]:
+        return (label, seconds * 1e3, f"{result.sequentialSeconds / seconds:.2f}x", f"{ideal / seconds:.0%}")
+
     pool = f"async + {result.executor} pool"
     timings = formatTable(
         ("run", "ms", "speedup", "efficiency"),
         [
-            ("sequential loop", result.sequentialSeconds * 1e3, 1.0, ""),
-            (
-                f"{pool}, cold",
-                result.coldSeconds * 1e3,
-                result.coldSpeedup,
-                f"{efficiency(ideal, result.coldSeconds):.0%}",
-            ),
-            (
-                f"{pool}, warm",
-                result.warmSeconds * 1e3,
-                result.warmSpeedup,
-                f"{efficiency(ideal, result.warmSeconds):.0%}",
-            ),
-            (f"ideal: sequential / {result.bound}", ideal * 1e3, float(result.bound), "100%"),
+            row("sequential loop", result.sequentialSeconds),
+            row(f"{pool}, cold", result.coldSeconds),
+            row(f"{pool}, warm", result.warmSeconds),
+            row(f"ideal: sequential / {result.bound}", ideal),
         ],
     )
     lines = [
@@ -1420,9 +1396,9 @@ def abandonedTimings(
 async def runRound(
     tasks: Sequence[tuple[int, bool, float]], executor: TaskExecutor, config: Exercise4Config
 ) -> tuple[tuple[TaskReport, ...], WatchedExecutor, float]:
-    """One round under ``gather`` (safe: ``safeHandleTask`` never raises), then wait for the workers.
+    """One round under ``gather`` (safe: ``safeHandleTask`` never raises) through a ``WatchedExecutor``.
 
-    Returns the reports by taskId, the watched executor, and the seconds the round took.
+    Returns the reports by taskId, the watched executor (to drain), and the round's seconds.
     """
     watched = WatchedExecutor(executor)
     with Stopwatch() as watch:

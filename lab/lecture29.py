@@ -603,6 +603,12 @@ def formatStudy2(study: Study2) -> str:
 # Benchmarks (invoke bench): each architecture's median against its model's bound
 # ============================================================================
 
+
+def wrapped(*notes: str) -> tuple[str, ...]:
+    """A benchmark's notes, each paragraph wrapped to 100 columns (a table among them kept as it is)."""
+    return tuple(note if "\n" in note else prose(note) for note in notes)
+
+
 SWEEP_SIZES: Final = (1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000)
 """Values per request in the sweep of exercise 1: about x3 a step from 1,000 to 1,000,000."""
 
@@ -805,7 +811,7 @@ def benchExercise1(
         "29.1",
         f"async + {executor} pool vs sequential, {config.requests} requests x {config.valuesPerRequest:,} values",
         (BenchRow("sequential loop", sequential, sequential, sequential, options.repeats), *timings.rows()),
-        (
+        wrapped(
             *batchNotes(timings),
             "Where the pool starts to pay, and whether 85% is reached at any size: 29.1-sweep.",
             *foreignLoadNote(load, options.startMethod, timings.cores),
@@ -865,8 +871,7 @@ def sweepNotes(timings: Sequence[BatchTimings]) -> tuple[str, ...]:
             )
             for t in timings
         ],
-        title="By size (x = speedup over the sequential loop; warm/cold = efficiency; "
-        "IPC ceiling = the most efficiency the pickled payload allows):",
+        title="By size (x = speedup over the sequential loop; warm/cold = efficiency):",
     )
     best = max(timings, key=lambda t: speedup(t.sequentialSeconds, t.warmSeconds))
     small, large = timings[0], timings[-1]
@@ -874,6 +879,7 @@ def sweepNotes(timings: Sequence[BatchTimings]) -> tuple[str, ...]:
     notes = [
         "",
         table,
+        "(IPC ceiling = the most efficiency the pickled payload allows.)",
         f"The warm pool beats the sequential loop {whereText(timings, _warmPays)}.",
         f"The cold pool (start-up and shut-down in every batch) beats it {whereText(timings, _coldPays)}.",
         (
@@ -926,7 +932,7 @@ def sweepExercise1(
         f"where the {executor} pool starts to pay: {config.requests} requests, {config.workers} workers, "
         "values per request swept",
         rows,
-        (*sweepNotes(timings), *foreignLoadNote(load, options.startMethod, cpuCount())),
+        wrapped(*sweepNotes(timings), *foreignLoadNote(load, options.startMethod, cpuCount())),
     )
 
 
@@ -1198,7 +1204,7 @@ def benchExercise3(
         f"three tiers vs {executor} pool only vs sequential, {config.items} items, fetches "
         f"{config.latencyLow * 1e3:.0f}-{config.latencyHigh * 1e3:.0f} ms",
         (*timings.rows(), *sweptRows),
-        (*tierNotes(timings), *sweptNotes, *foreignLoadNote(load, options.startMethod, cpuCount())),
+        wrapped(*tierNotes(timings), *sweptNotes, *foreignLoadNote(load, options.startMethod, cpuCount())),
     )
 
 
