@@ -458,6 +458,21 @@ def test_abandonedTimings_reads_the_timed_out_tasks_only() -> None:
     ]
 
 
+def test_retries_a_worker_at_a_time_each_get_their_whole_deadline() -> None:
+    """4 tasks of 40 ms on 1 worker, 150 ms each: queued all at once the 4th ends at 160 ms."""
+    config = l29.Exercise4Config(failing=0, slow=0, succeeding=1, deadlineSeconds=0.15, slowMs=200.0, okMs=10.0)
+    tasks = [(taskId, False, 40.0) for taskId in range(4)]
+
+    async def retryRound(atOnce: int) -> tuple[l29.TaskReport, ...]:
+        with executorScope("thread", 1) as pool:
+            reports, watched, _ = await l29.runRound(tasks, pool, config, atOnce=atOnce)
+            await watched.drain(1.0)
+        return reports
+
+    assert [l29.errorTypeOf(report) for report in asyncio.run(retryRound(1))] == ["ok"] * 4
+    assert "TimeoutError" in [l29.errorTypeOf(report) for report in asyncio.run(retryRound(0))]
+
+
 def test_exercise4_refuses_the_inline_executor() -> None:
     with pytest.raises(ConfigError, match=r"^exercise 4 needs executor process or thread, got 'inline'"):
         l29.runExercise4(RISKY, seed=1, executor="inline")
