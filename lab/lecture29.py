@@ -1,4 +1,12 @@
-"""The lab of lecture 29 (Async + multiprocessing hybrid architecture): its claims, studies and benchmarks."""
+"""The lab of lecture 29 (Async + multiprocessing hybrid architecture): its claims, study and benchmarks.
+
+- ``judge1`` .. ``judge4``: the lecture's claims one run of each exercise supports (``invoke run``).
+- ``study2`` (``invoke verify``): exercise 2's pipeline behind a ``ProbeExecutor`` (a slow store
+  after each transform, the tasks in flight counted), with the spec's consumer and the bounded
+  one, then a ``CrashingQueue`` whose get fails while the producer waits on a full queue.
+- ``BENCHMARKS`` (``invoke bench``): 29.1 and 29.1-sweep (exercise 1 against sequential / bound,
+  with the pickling ceiling), 29.3 (exercise 3 against the ``TierModel`` flow bound).
+"""
 
 from __future__ import annotations
 
