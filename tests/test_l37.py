@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import l37
-from lab.bench import BenchOptions, formatBench
+import lab.lecture37 as lab37
 from lab.claims import Claim, ClaimKind, Verdict
 from shared import ConfigError, LinearFit, silent
 
@@ -150,7 +150,7 @@ def test_exercise1_result_and_claims(exercise1Result: l37.Exercise1Result) -> No
     assert not any("genexpr" in row.function for row in result.fastProfile)
     assert result.slow.bestMs > result.fast.bestMs > 0
     assert [c.operation for c in result.breakdown][-1] == l37.WHOLE_LOOP
-    structural = [c for c in result.claims if c.kind is ClaimKind.STRUCTURAL]
+    structural = [c for c in lab37.judge1(result) if c.kind is ClaimKind.STRUCTURAL]
     assert len(structural) == 2
     assert all(c.verdict is Verdict.HOLDS for c in structural)
     text = l37.formatExercise1(result)
@@ -181,19 +181,17 @@ def test_exercise1_config_rejects_bad_values(field: str, value: int, message: st
 
 
 def _timed(result: l37.Exercise1Result, slowMs: float, fastMs: float) -> l37.Exercise1Result:
-    return l37._withClaims1(
-        replace(
-            result,
-            slow=l37.TimingSummary("detectAnomalies", slowMs, slowMs),
-            fast=l37.TimingSummary("detectAnomaliesFast", fastMs, fastMs),
-            floor=l37.TimingSummary("floor", 2.0, 2.0),
-        )
+    return replace(
+        result,
+        slow=l37.TimingSummary("detectAnomalies", slowMs, slowMs),
+        fast=l37.TimingSummary("detectAnomaliesFast", fastMs, fastMs),
+        floor=l37.TimingSummary("floor", 2.0, 2.0),
     )
 
 
 def test_exercise1_speedup_claim_holds_from_4x(exercise1Result: l37.Exercise1Result) -> None:
-    held = _verdict(_timed(exercise1Result, 80.0, 8.0).claims, "4-20x")
-    failed = _verdict(_timed(exercise1Result, 80.0, 40.0).claims, "4-20x")
+    held = _verdict(lab37.judge1(_timed(exercise1Result, 80.0, 8.0)), "4-20x")
+    failed = _verdict(lab37.judge1(_timed(exercise1Result, 80.0, 40.0)), "4-20x")
     assert (held.verdict, held.measured.split(" ")[0], held.reason) == (Verdict.HOLDS, "10.0x", "")
     assert (failed.verdict, failed.measured.split(" ")[0]) == (Verdict.FAILS, "2.0x")
     assert failed.reason == "the output dicts alone cost 2.0 ms, capping any version at 40.0x"
@@ -208,7 +206,7 @@ def test_exercise1_dominance_claim_reads_the_breakdown(exercise1Result: l37.Exer
             l37.OperationCost("sum((x - mean)**2 for x in window)", sums / 2),
             l37.OperationCost(l37.WHOLE_LOOP, 1_000.0),
         )
-        return _verdict(l37._withClaims1(replace(exercise1Result, breakdown=breakdown)).claims, "dominate")
+        return _verdict(lab37.judge1(replace(exercise1Result, breakdown=breakdown)), "dominate")
 
     assert judged(800.0, 100.0).verdict is Verdict.HOLDS
     weak = judged(200.0, 100.0)
@@ -218,11 +216,11 @@ def test_exercise1_dominance_claim_reads_the_breakdown(exercise1Result: l37.Exer
 
 def test_exercise1_a_real_flag_mismatch_is_a_structural_failure(exercise1Result: l37.Exercise1Result) -> None:
     broken = replace(exercise1Result.agreement, flagMismatches=3, roundingTies=1)
-    claim = _verdict(l37._withClaims1(replace(exercise1Result, agreement=broken)).claims, "same anomaly flags")
+    claim = _verdict(lab37.judge1(replace(exercise1Result, agreement=broken)), "same anomaly flags")
     assert (claim.verdict, claim.kind) == (Verdict.FAILS, ClaimKind.STRUCTURAL)
     tiesOnly = replace(exercise1Result.agreement, flagMismatches=2, roundingTies=2)
     assert (
-        _verdict(l37._withClaims1(replace(exercise1Result, agreement=tiesOnly)).claims, "same anomaly flags").verdict
+        _verdict(lab37.judge1(replace(exercise1Result, agreement=tiesOnly)), "same anomaly flags").verdict
         is Verdict.HOLDS
     )
 
@@ -348,60 +346,10 @@ def test_exercise2_names_the_real_bottleneck_and_the_fix_removes_it() -> None:
     assert before.highestLatency.name == "MovingAvgTransform"
     assert before.bottleneck.name == "WindowNormalizer"
     assert before.stage("WindowNormalizer").selfMs > 3 * after.stage("WindowNormalizer").selfMs
-    assert all(c.verdict is Verdict.HOLDS for c in result.claims if c.kind is ClaimKind.STRUCTURAL)
-    rule = next(c for c in result.claims if "downstream stage is slow" in c.statement)
+    assert all(c.verdict is Verdict.HOLDS for c in lab37.judge2(result) if c.kind is ClaimKind.STRUCTURAL)
+    rule = next(c for c in lab37.judge2(result) if "downstream stage is slow" in c.statement)
     assert rule.verdict is Verdict.FAILS
     assert "WindowNormalizer" in l37.formatExercise2(result)
-
-
-def _stage(name: str, meanMs: float, selfMs: float, records: int = 100) -> l37.StageMetrics:
-    return l37.StageMetrics(name, records, records, meanMs, meanMs, meanMs * records, selfMs, meanMs * records, True)
-
-
-def _pipeline(label: str, *stages: tuple[str, float, float]) -> l37.PipelineRun:
-    return l37.PipelineRun(label, tuple(_stage(*stage) for stage in stages), 100, 50.0)
-
-
-def _judged2(before: l37.PipelineRun, after: l37.PipelineRun) -> l37.Exercise2Result:
-    partial = l37.Exercise2Result(l37.Exercise2Config(), 100, before, after, True, 10.0, 8.0, ())
-    return l37._withClaims2(partial)
-
-
-PULL_ORDER = (("ThresholdFilter", 0.01, 1.0), ("WindowNormalizer", 0.5, 45.0), ("MovingAvgTransform", 0.52, 2.0))
-
-
-def test_exercise2_latency_rule_fails_when_latency_piles_up_downstream() -> None:
-    after = _pipeline(
-        "after", ("ThresholdFilter", 0.01, 1.0), ("WindowNormalizer", 0.02, 1.2), ("MovingAvgTransform", 0.03, 1.1)
-    )
-    result = _judged2(_pipeline("before", *PULL_ORDER), after)
-    assert _verdict(result.claims, "downstream stage is slow").verdict is Verdict.FAILS
-    assert _verdict(result.claims, "finds the slow stage").verdict is Verdict.HOLDS
-    assert result.afterFix == "disappeared"
-    assert _verdict(result.claims, "shifts or disappears").verdict is Verdict.HOLDS
-
-
-def test_exercise2_latency_rule_holds_when_the_slow_stage_follows_the_highest_latency() -> None:
-    before = _pipeline(
-        "before", ("ThresholdFilter", 0.9, 1.0), ("WindowNormalizer", 0.5, 45.0), ("MovingAvgTransform", 0.52, 2.0)
-    )
-    still = _pipeline(
-        "after", ("ThresholdFilter", 0.01, 1.0), ("WindowNormalizer", 0.3, 30.0), ("MovingAvgTransform", 0.3, 2.0)
-    )
-    shifted = _pipeline(
-        "after", ("ThresholdFilter", 0.01, 1.0), ("WindowNormalizer", 0.02, 1.0), ("MovingAvgTransform", 0.3, 9.0)
-    )
-    assert _verdict(_judged2(before, still).claims, "downstream stage is slow").verdict is Verdict.HOLDS
-    assert _judged2(before, still).afterFix == "unchanged"
-    assert _verdict(_judged2(before, still).claims, "shifts or disappears").verdict is Verdict.FAILS
-    assert _judged2(before, shifted).afterFix == "shifted"
-
-
-def test_exercise2_lost_records_fail_the_structural_claim() -> None:
-    before = _pipeline("before", *PULL_ORDER)
-    lossy = replace(before, consumed=99)
-    claim = _verdict(_judged2(lossy, before).claims, "counts add up")
-    assert (claim.verdict, claim.kind) == (Verdict.FAILS, ClaimKind.STRUCTURAL)
 
 
 def test_window_normalizers_agree() -> None:
@@ -447,79 +395,8 @@ def test_exercise3_memory_and_reads() -> None:
     assert math.isclose(regular.totalKb * 1024, regular.bytesPerInstance * 2_000)
     assert [row.className for row in result.reads] == [cls.__name__ for cls in l37.EVENT_CLASSES]
     assert all(row.readsPerSecond > 0 for row in result.reads)
-    assert all(c.verdict is Verdict.HOLDS for c in result.claims if c.kind is ClaimKind.STRUCTURAL)
+    assert all(c.verdict is Verdict.HOLDS for c in lab37.judge3(result) if c.kind is ClaimKind.STRUCTURAL)
     assert result.python in l37.formatExercise3(result)
-
-
-def _memoryRow(name: str, bytesPer: float, blocks: float, hasDict: bool) -> l37.MemoryRow:
-    return l37.MemoryRow(
-        className=name,
-        bytesPerInstance=bytesPer,
-        totalKb=bytesPer * 50,
-        getsizeofInstance=48 if hasDict else int(bytesPer),
-        getsizeofDict=120 if hasDict else None,
-        dictError="" if hasDict else "AttributeError",
-        dictTouchBytesPerInstance=64.0 if hasDict else None,
-        blocksPerInstance=blocks,
-    )
-
-
-def _exercise3(readNs: dict[str, float], materializedNs: float, blocks: float) -> l37.Exercise3Result:
-    """An exercise-3 result built from figures, judged: the claim logic without timing anything."""
-    memory = (
-        _memoryRow("EventDict", 120.0, blocks, hasDict=True),
-        _memoryRow("EventSlots", 80.0, 1.0, hasDict=False),
-        _memoryRow("EventNamedTuple", 96.0, 1.0, hasDict=False),
-        _memoryRow("EventDataclass", 120.0, blocks, hasDict=True),
-    )
-    partial = l37.Exercise3Result(
-        config=l37.Exercise3Config.quick(),
-        python="CPython 3.x",
-        memory=memory,
-        reads=tuple(l37.ReadRow(name, 1e9 / ns) for name, ns in readNs.items()),
-        readsMaterialized=l37.ReadRow("EventDict, __dict__ touched", 1e9 / materializedNs),
-        emptyLoopNs=6.0,
-        typo=l37.findAttributeTypo(silent),
-        claims=(),
-    )
-    return l37._withClaims3(partial)
-
-
-READS_311 = {"EventDict": 9.7, "EventSlots": 6.9, "EventNamedTuple": 15.9, "EventDataclass": 9.8}
-
-
-def test_exercise3_a_materialised_dict_is_slow_with_a_separate_values_array() -> None:
-    result = _exercise3(READS_311, materializedNs=26.4, blocks=2.0)
-    assert result.materializedSlow
-    slowest = _verdict(result.claims, "reads are the slowest")
-    assert slowest.verdict is Verdict.FAILS
-    assert slowest.reason.endswith("only a materialised __dict__ is slow")
-    assert _verdict(result.claims, "Slots and NamedTuple").verdict is Verdict.FAILS
-    text = l37.formatExercise3(result)
-    assert "a separate values array the object points to (2 blocks per instance)" in text
-    assert "is slow too (26.4 ns)" in text
-    assert "EventSlots 80 B < EventNamedTuple 96 B < EventDict 120 B = EventDataclass 120 B" in text
-
-
-def test_exercise3_inline_values_keep_reads_fast_after_dict_is_touched() -> None:
-    result = _exercise3(READS_311, materializedNs=9.8, blocks=1.0)
-    assert not result.materializedSlow
-    slowest = _verdict(result.claims, "reads are the slowest")
-    assert (
-        slowest.reason
-        == "on CPython 3.x even a materialised __dict__ reads fast (9.8 ns): the values stay in the object"
-    )
-    text = l37.formatExercise3(result)
-    assert "stored inline in the object's own memory block (one block per instance)" in text
-    assert "costs nothing at read time here (9.8 ns)" in text
-
-
-def test_exercise3_the_lecture_ranking_holds_when_measured_so() -> None:
-    lecture = {"EventDict": 30.0, "EventSlots": 6.0, "EventNamedTuple": 7.0, "EventDataclass": 20.0}
-    result = _exercise3(lecture, materializedNs=40.0, blocks=2.0)
-    assert _verdict(result.claims, "Slots and NamedTuple").verdict is Verdict.HOLDS
-    assert _verdict(result.claims, "reads are the slowest").verdict is Verdict.HOLDS
-    assert all(c.verdict is Verdict.HOLDS for c in result.claims if c.kind is ClaimKind.STRUCTURAL)
 
 
 # ============================================================================
@@ -580,7 +457,7 @@ def test_exercise4_leak_grows_and_the_fix_does_not(exercise4Result: l37.Exercise
     assert [s.name for s in result.main.stages] == ["ThresholdFilter", "Normalizer", "FeatureComputer", "AlertDetector"]
     assert result.main.stages[0].recordsIn == config.records
     assert len(result.stability) == config.runs
-    assert all(c.verdict is Verdict.HOLDS for c in result.claims if c.kind is ClaimKind.STRUCTURAL)
+    assert all(c.verdict is Verdict.HOLDS for c in lab37.judge4(result) if c.kind is ClaimKind.STRUCTURAL)
     assert "R² =" in l37.formatExercise4(result)
 
 
@@ -597,8 +474,8 @@ def test_exercise4_stability_reason_names_a_starved_run(exercise4Result: l37.Exe
             replace(run, elapsedMs=100.0, cpuMs=100.0 * (cpuShare if i == 1 else 1.0))
             for i, run in enumerate(exercise4Result.stability)
         )
-        result = l37._withClaims4(replace(exercise4Result, stabilityRows=rows, stability=runs))
-        return _verdict(result.claims, "consistent across runs")
+        result = replace(exercise4Result, stabilityRows=rows, stability=runs)
+        return _verdict(lab37.judge4(result), "consistent across runs")
 
     assert judged(0.05, 1.0).verdict is Verdict.HOLDS
     starved = judged(0.3, 0.5)
@@ -615,11 +492,11 @@ def test_exercise4_stability_reason_names_a_starved_run(exercise4Result: l37.Exe
 def test_exercise4_leak_claims_read_the_fits(exercise4Result: l37.Exercise4Result) -> None:
     flat = LinearFit(slope=2.0, intercept=0.0, rSquared=0.1)
     noisy = replace(exercise4Result.leakFit, rSquared=0.5)
-    result = l37._withClaims4(replace(exercise4Result, leakFit=noisy, fixedFit=replace(noisy, slope=noisy.slope)))
-    assert _verdict(result.claims, "grows linearly").verdict is Verdict.FAILS
-    assert _verdict(result.claims, "stabilises").verdict is Verdict.FAILS
-    fixed = l37._withClaims4(replace(exercise4Result, fixedFit=flat))
-    assert _verdict(fixed.claims, "stabilises").verdict is Verdict.HOLDS
+    result = replace(exercise4Result, leakFit=noisy, fixedFit=replace(noisy, slope=noisy.slope))
+    assert _verdict(lab37.judge4(result), "grows linearly").verdict is Verdict.FAILS
+    assert _verdict(lab37.judge4(result), "stabilises").verdict is Verdict.FAILS
+    fixed = replace(exercise4Result, fixedFit=flat)
+    assert _verdict(lab37.judge4(fixed), "stabilises").verdict is Verdict.HOLDS
 
 
 def test_alert_detector_keeps_nothing_without_the_leak() -> None:
@@ -629,108 +506,6 @@ def test_alert_detector_keeps_nothing_without_the_leak() -> None:
         alerts = list(l37.AlertDetector().process(features))
     assert len(alerts) == 200
     assert l37.AlertDetector.allAlerts == []
-
-
-# ============================================================================
-# Benchmarks
-# ============================================================================
-
-
-def test_the_registry_lists_both_benchmarks() -> None:
-    assert [b.key for b in l37.BENCHMARKS] == ["37.1-sweep", "37.2"]
-
-
-def test_sweep_rows_per_size_with_the_floor_as_ideal() -> None:
-    report = l37.sweepExercise1((200, 400), BenchOptions(repeats=1), steadyRecords=2_000)
-    assert report.key == "37.1-sweep"
-    assert [row.label for row in report.rows] == ["fast, 200 records", "fast, 400 records"]
-    assert [row.repeats for row in report.rows] == [l37.runsFor(200, 1, 2_000), l37.runsFor(400, 1, 2_000)] == [10, 5]
-    for row in report.rows:
-        assert 0 < row.idealSeconds < row.baselineSeconds
-        assert 0 < row.medianSeconds < row.baselineSeconds
-    text = formatBench(report)
-    assert "Where the slow version's cost comes from" in text
-    assert "Speedup of detectAnomaliesFast over detectAnomalies, by size:" in text
-
-
-def test_pipeline_rows_per_size_with_the_floor_as_ideal() -> None:
-    report = l37.benchPipeline2((500, 1_000), BenchOptions(repeats=2), steadyRecords=1_000)
-    assert report.key == "37.2"
-    assert [row.label for row in report.rows] == ["fixed, 500 records", "fixed, 1,000 records"]
-    for row in report.rows:
-        assert 0 < row.idealSeconds < row.baselineSeconds
-        assert 0 < row.medianSeconds < row.baselineSeconds
-    assert "O(N²) per run" in formatBench(report)
-
-
-def test_the_floor_normaliser_builds_the_same_keys() -> None:
-    records = l37.makeStageRecords(50, 1)
-    with l37.StageMetricsCollector(silent) as collector:
-        floor = list(l37.NormalizerFloor().process(records))
-        fixed = list(l37.WindowNormalizerFixed().process(records))
-    assert [list(r) for r in floor] == [list(r) for r in fixed]
-    assert [s.name for s in collector.stages] == ["WindowNormalizer", "WindowNormalizer"]
-
-
-def test_firstSizeFrom_wants_every_larger_size_to_hold() -> None:
-    sizes = (1, 2, 3, 4)
-    assert l37.firstSizeFrom(sizes, (False, True, False, True)) == 4
-    assert l37.firstSizeFrom(sizes, (False, True, True, True)) == 2
-    assert l37.firstSizeFrom(sizes, (True, True, True, False)) is None
-    assert l37.firstSizeFrom(sizes, (True,) * 4) == 1
-
-
-BREAKDOWN = (
-    l37.OperationCost("window = window[1:] (+ append)", 150.0),
-    l37.OperationCost("sum(window) / len(window)", 250.0),
-    l37.OperationCost("sum((x - mean)**2 for x in window)", 3_400.0),
-    l37.OperationCost(l37.WHOLE_LOOP, 4_300.0),
-)
-
-
-def _sweepPoint(records: int, fastOverFloor: float) -> l37.SweepPoint:
-    perRecord = records * 1e-9
-    return l37.SweepPoint(
-        records, 4_300 * perRecord, 100 * fastOverFloor * perRecord, 130 * perRecord, 100 * perRecord, 3
-    )
-
-
-def test_sweep_notes_say_the_target_is_out_of_reach_when_the_gap_is_per_record() -> None:
-    notes = "\n".join(l37.sweepNotes([_sweepPoint(1_000, 3.0), _sweepPoint(10_000, 3.2)], BREAKDOWN))
-    assert "is reached at no size tried (1,000-10,000)" in notes
-    assert "linear in N (slope 4,300 ns/record, R² 1.000" in notes
-    assert "the generator-fed variance sum 3,400 ns of 4,300 (79%)" in notes
-    assert "between 13.4x and 14.3x" in notes
-
-
-def test_sweep_notes_name_the_size_from_which_the_target_is_reached() -> None:
-    notes = "\n".join(l37.sweepNotes([_sweepPoint(1_000, 1.5), _sweepPoint(10_000, 1.1)], BREAKDOWN))
-    assert "85% of the floor is reached from 10,000 records." in notes
-
-
-def test_sweep_notes_explain_a_floor_that_rises_with_size() -> None:
-    small = replace(_sweepPoint(1_000, 3.0), inputMb=0.2)
-    large = replace(_sweepPoint(100_000, 2.2), floorSeconds=100_000 * 150e-9, inputMb=24.0)
-    notes = "\n".join(l37.sweepNotes([small, large], BREAKDOWN))
-    assert "The floor per record rises from 100 to 150 ns while the input grows from 0.2 to 24 MB" in notes
-    assert "rises from" not in "\n".join(l37.sweepNotes([small, replace(small, records=2_000)], BREAKDOWN))
-
-
-def _pipelinePoint(records: int, afterOverFloor: float) -> l37.PipelinePoint:
-    floor = records * 2e-6
-    before = floor + records * records * 1e-8
-    return l37.PipelinePoint(records, records, before, floor * afterOverFloor, floor, before * 900, 1.0, 3)
-
-
-def test_pipeline_notes_read_quadratic_before_and_linear_after() -> None:
-    notes = "\n".join(l37.pipelineNotes([_pipelinePoint(1_000, 1.05), _pipelinePoint(4_000, 1.05)]))
-    assert "runs at 95%-95% of the floor at every size" in notes
-    assert "(4x the records, " in notes
-    assert "R² 1.000" in notes
-    below = "\n".join(l37.pipelineNotes([_pipelinePoint(1_000, 1.3), _pipelinePoint(4_000, 1.1)]))
-    assert "reaches 85% of the floor from 4,000 records (77%-91%)" in below
-    never = "\n".join(l37.pipelineNotes([_pipelinePoint(1_000, 1.3), _pipelinePoint(4_000, 1.3)]))
-    assert "reaches 85% of the floor at no size tried" in never
 
 
 # ============================================================================
