@@ -211,6 +211,12 @@ def hardDataRow(kind: HardKind, count: int, seed: int, threshold: float = 2.5) -
     )
 
 
+def _mismatches(agreement: Agreement) -> str:
+    if not agreement.flagMismatches:
+        return "0"
+    return f"{agreement.flagMismatches:,} ({agreement.roundingTies:,} rounding ties)"
+
+
 def formatHardData(rows: Sequence[HardDataRow]) -> str:
     """Flags that differ from the slow version's, per hard data set, running sums beside the robust version."""
     return formatTable(
@@ -219,8 +225,8 @@ def formatHardData(rows: Sequence[HardDataRow]) -> str:
             (
                 row.kind,
                 row.anomalies,
-                row.runningSums.flagMismatches,
-                f"{row.robust.flagMismatches} ({row.robust.roundingTies} ties)" if row.robust.flagMismatches else "0",
+                _mismatches(row.runningSums),
+                _mismatches(row.robust),
                 f"{row.robust.maxRelativeZScoreDiff:.1e}",
             )
             for row in rows
@@ -426,8 +432,8 @@ def judgeHardData(rows: Sequence[HardDataRow], result: Exercise1Result) -> tuple
             LECTURE,
             1,
             "a running sum and sum of squares compute the same variance",
-            measured=f"{result.comparison.flagMismatches} flags differ on gauss(50, 10); {sumsFlags} on hard data "
-            f"({worst.runningSums.flagMismatches} on '{worst.kind}')",
+            measured=f"{result.comparison.flagMismatches} flags differ on gauss(50, 10); {sumsFlags:,} on hard "
+            f"data ({worst.runningSums.flagMismatches:,} on '{worst.kind}')",
             holds=result.comparison.flagMismatches == 0 and sumsFlags == 0,
             kind=ClaimKind.TIMING,
             reason="sumSq/n - mean² cancels catastrophically when the offset dwarfs the spread",
