@@ -445,21 +445,26 @@ def _cumulative(rows: Sequence[ProfileRow], name: str) -> ProfileRow | None:
     return next((row for row in rows if _shortName(row.function) == name), None)
 
 
+def _whatDominates(result: Exercise1Result) -> str:
+    """Requirement 2's question, read from the slow version's profile."""
+    sums = _cumulative(result.slowProfile, "sum")
+    if sums is None:
+        return "What dominates: no sum() call in the top rows."
+    genexpr = _cumulative(result.slowProfile, "detectAnomalies.<locals>.<genexpr>")
+    own = _cumulative(result.slowProfile, "detectAnomalies")
+    return (
+        f"What dominates: sum() calls, {sums.cumulativeMs:.0f} of {result.slowProfiledMs:.0f} ms cumulative "
+        f"({sums.calls:,} calls), {genexpr.cumulativeMs if genexpr else 0:.0f} ms of it in the generator that "
+        f"feeds the variance's sum. The slice is a bytecode, not a call: cProfile counts it in detectAnomalies' "
+        f"own time ({own.totalMs if own else 0:.0f} ms, with the rest of the loop)."
+    )
+
+
 def formatExercise1(result: Exercise1Result) -> str:
     """Requirements 2-5: both profiles, what dominates, the assert, the timings."""
     config = result.config
     comparison = result.comparison
     sums = _cumulative(result.slowProfile, "sum")
-    genexpr = _cumulative(result.slowProfile, "detectAnomalies.<locals>.<genexpr>")
-    own = _cumulative(result.slowProfile, "detectAnomalies")
-    dominant = (
-        f"What dominates: sum() calls, {sums.cumulativeMs:.0f} of {result.slowProfiledMs:.0f} ms cumulative "
-        f"({sums.calls:,} calls), {genexpr.cumulativeMs if genexpr else 0:.0f} ms of it in the generator that "
-        f"feeds the variance's sum. The slice is a bytecode, not a call: cProfile counts it in detectAnomalies' "
-        f"own time ({own.totalMs if own else 0:.0f} ms, with the rest of the loop)."
-        if sums
-        else "What dominates: no sum() call in the top rows."
-    )
     fastSums = _cumulative(result.fastProfile, "sum")
     timings = formatTable(
         ("function", "best ms", "median ms"),
@@ -479,7 +484,7 @@ def formatExercise1(result: Exercise1Result) -> str:
                 title=f"cProfile: detectAnomalies, top {config.profileTop} by cumulative time "
                 f"(total {result.slowProfiledMs:.0f} ms under the profiler)",
             ),
-            prose(dominant),
+            prose(_whatDominates(result)),
             "",
             formatProfileRows(
                 result.fastProfile,

@@ -13,8 +13,22 @@ What ``l37.py`` leaves out, because the homework does not ask for it:
 - exercise 4: where tracemalloc's snapshots say the leaked memory went, and what
   cProfile and tracemalloc together cost.
 
-Closing note - figures measured on CPython 3.11.7, 2 shared cores: see the
-report of issue 12 (``invoke verify --lecture 37``, ``invoke bench --lecture 37``).
+Closing note - the spec's parameters, seed 42, CPython 3.11.7 on 2 shared cores:
+
+- Exercise 1: slow 120 ms, fast (the spec's running sums) 20 ms, 6.0x (timeit
+  best of 20, three runs alike); the strict assert holds (largest zScore
+  difference 2.8e-13). On 5,000 records of each hard data set the running sums
+  flip 438 (offset 1e9), 4,137 (1e12), 2,809 (spread 1e-9), 95 (level shifts),
+  2,172 (plateaus, all rounding ties), 0 (mixed scales) and 4,625 (1e6, spread
+  0.01) flags; the robust version none. The variance's sum is 89% of the slow
+  loop, the slice 3%.
+- Exercise 2: yield to yield, the three stages' mean latencies agree to 0.1%;
+  self time puts 657 of the pipeline's 685 ms in WindowNormalizer; after the
+  fix the pipeline takes 22 ms. @measuredStage costs about 1.6 µs per record
+  and stage (bench 37.2).
+- Exercise 3: 128 / 80 / 96 / 128 B per instance; a touched ``__dict__`` adds
+  64 B and slows reads to about 30 ns, against 10-14 ns untouched.
+- Exercise 4: the leak keeps 3,418 KB per run (R² 1.0000), the fix 4 KB.
 """
 
 from __future__ import annotations
