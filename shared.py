@@ -1,25 +1,21 @@
-"""The toolkit every lecture module uses: records, executors, measurement, reports, CLI.
+"""What the lecture modules share: records, executors, randomness, measurement, reports, CLI.
 
 Standard library only: copy this file next to one lecture file (``l36.py``, say)
-and both run as they are, on CPython 3.11 or newer, under every start method of
-multiprocessing (fork, spawn, forkserver).
+and both run as they are, on CPython 3.11 or newer, under every start method.
 
-What lives here, once:
+    lecture runner --submit--> TaskExecutor (process | thread | inline | dask)
+          |                        ^ executorScope: no worker outlives the scope
+          +-- await runInExecutor --+  (the one bridge from an executor to asyncio)
+    lectureMain -> guardedMain: Ctrl-C, SIGTERM, a lost worker, a closed pipe -> one line
 
-- records: frozen, slotted dataclasses for the shapes that recur;
-- asyncio: ``waitFor`` (``asyncio.wait_for`` with 3.12's cancellation semantics on 3.11);
-- executors: the ``TaskExecutor`` Protocol, ``InlineExecutor``, ``makeExecutor``,
-  ``executorScope`` (shutdown that leaves no worker behind), ``warmUp`` (start every
-  worker before timing), ``DaskExecutor`` (optional, imported lazily) and
-  ``runInExecutor``, the one bridge from an executor to asyncio;
-- randomness: ``makeRng`` / ``deriveSeed``, reproducible from a seed and keys;
-- measurement: ``Stopwatch``, ``percentile``, ``speedup``, ``efficiency``,
-  ``parallelBound``, ``cpuCount``, ``linearFit``, ``coefficientOfVariation``,
-  ``flowMakespan`` (a latency model's lower bound);
-- queues: ``OccupancyQueue`` (an asyncio.Queue that records its size over time),
-  ``timeWeightedMean``, ``binSteps``, ``occupancyPlot``;
-- reports: ``formatTable``, ``formatMarkdownTable``, ``bar``, ``barChart``, ``sideBySide``, ``banner``, ``plural``;
-- the CLI: ``Exercise``, ``RunOptions``, ``lectureMain``.
+- records: ``SensorReading``, ``FailureRecord``; validation: ``requireRange``, ``ConfigError``;
+- executors: ``TaskExecutor``, ``InlineExecutor``, ``DaskExecutor``, ``makeExecutor``,
+  ``executorScope``, ``warmUp``, ``runInExecutor``, ``waitFor``, ``WorkerLostError``;
+- randomness: ``makeRng`` (reproducible from a seed and keys, in any process);
+- measurement: ``Stopwatch``, ``percentile``, ``speedup``, ``parallelBound``, ``cpuCount``,
+  ``linearFit``, ``coefficientOfVariation``; queues: ``OccupancyQueue``, ``timeWeightedMean``;
+- reports: ``formatTable``, ``prose``, ``bar``, ``banner``, ``plural``;
+- the CLI: ``Exercise``, ``RunOptions``, ``lectureMain``, ``guardedMain``.
 """
 
 from __future__ import annotations
@@ -28,7 +24,6 @@ import argparse
 import asyncio
 import contextlib
 import errno
-import heapq
 import importlib
 import itertools
 import math
@@ -87,14 +82,6 @@ class FailureRecord:
     failedAt: float
 
 
-@dataclass(frozen=True, slots=True)
-class Timing:
-    """A labelled duration in seconds: one row of a comparison."""
-
-    label: str
-    seconds: float
-
-
 # ============================================================================
 # Validation
 # ============================================================================
@@ -134,11 +121,9 @@ class TaskExecutor(Protocol):
 
 
 class InlineExecutor:
-    """Runs each call at once, in the caller, and returns a finished future.
+    """Runs each call at once, in the caller: a pool's code path with no concurrency at all.
 
-    The sequential baseline and deterministic tests use it: same code path as a
-    pool, no concurrency at all. It blocks the event loop while it runs, which is
-    exactly what a sequential baseline means.
+    It blocks the event loop while it runs, which is what a sequential baseline means.
     """
 
     def __init__(self) -> None:
@@ -180,9 +165,8 @@ class _Closable(Protocol):
 class DaskExecutor:
     """A Dask cluster behind the ``TaskExecutor`` Protocol: more than one machine, same code.
 
-    Wraps ``Client.get_executor()`` (it already returns ``concurrent.futures``
-    futures) and closes the client, and the local cluster it started, on shutdown.
-    Tasks are submitted with ``pure=False``: each call runs, even with equal arguments.
+    ``Client.get_executor(pure=False)`` already returns ``concurrent.futures`` futures,
+    and runs each call even with equal arguments; shutdown closes what this started.
     """
 
     def __init__(self, client: _DaskClient, cluster: _Closable | None, scratch: str | None = None) -> None:
@@ -209,10 +193,8 @@ class DaskExecutor:
 def daskSchedulerAddress(address: str | None = None) -> str | None:
     """Set (when given) and return the Dask scheduler address that ``--executor dask`` uses.
 
-    Dask's own configuration holds it, so ``DASK_SCHEDULER_ADDRESS=tcp://host:8786``
-    in the environment works as well as ``--address``. None means: start a local cluster.
-    A given ``tcp://`` or ``tls://`` address is probed first, so a wrong one is one line and exit
-    status 2 at once, not a Dask connect timeout after the exercise has started.
+    Dask's configuration holds it (``DASK_SCHEDULER_ADDRESS`` works too); None means a
+    local cluster. A given address is probed first: a wrong one is one line, status 2.
     """
     if address is not None:
         _probeScheduler(address)
@@ -298,12 +280,9 @@ _STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
 def _workerSignals() -> None:
     """Worker initializer: Ctrl-C is the parent's to handle, SIGTERM ends the worker at once.
 
-    Without it every worker prints its own KeyboardInterrupt traceback and the
-    pool's bookkeeping breaks mid-shutdown; and a forked worker would inherit the
-    parent's SIGTERM handler (which turns SIGTERM into Ctrl-C) and ignore
-    ``terminate()``. The worker starts with both signals blocked (see
-    ``_SigintSafePool``); one that arrived meanwhile is pending: SIGINT is then
-    discarded, SIGTERM ends the worker as soon as it is unblocked.
+    Otherwise every worker prints a KeyboardInterrupt traceback, and a forked worker
+    inherits the parent's SIGTERM handler and ignores ``terminate()``. Born with both
+    signals blocked (``_SigintSafePool``), it drops a pending SIGINT and dies of a SIGTERM.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -325,15 +304,12 @@ def _stopSignalsDeferred() -> Iterator[None]:
 
 
 class _SigintSafePool(ProcessPoolExecutor):
-    """A ``ProcessPoolExecutor`` whose workers are never born able to die of Ctrl-C, and that
-    knows how its workers ended.
+    """A ``ProcessPoolExecutor`` whose workers are never born able to die of Ctrl-C,
+    and that knows how its workers ended.
 
-    A pool starts workers inside ``submit`` (all at once under fork, one per
-    submission under spawn and forkserver). A SIGINT that lands in that window can
-    kill a worker before its initializer runs (a traceback and a broken pool) or be
-    lost in the parent's at-fork handling. Blocking SIGINT and SIGTERM across
-    ``submit`` closes the window: children inherit the blocked mask, and the parent
-    raises the deferred KeyboardInterrupt as soon as ``submit`` returns.
+    Workers start inside ``submit``; a SIGINT in that window could kill one before its
+    initializer runs (a broken pool). Blocking SIGINT and SIGTERM across ``submit``
+    closes it: children inherit the mask, the parent raises the signal right after.
     """
 
     def __init__(self, workers: int, context: multiprocessing.context.BaseContext) -> None:
@@ -349,11 +325,10 @@ class _SigintSafePool(ProcessPoolExecutor):
         return future
 
     def deaths(self, timeoutSeconds: float = 1.0) -> list[str]:
-        """How each worker that ended abnormally ended: ``"SIGKILL"``, ``"exit code 70"``.
+        """How each worker that ended abnormally ended (``"SIGKILL"``, ``"exit code 70"``).
 
-        Call it once the workers are stopped. The pool's manager thread may be reaping
-        a worker at the same moment (its exit code reads None meanwhile), so this
-        waits, bounded, until every worker's exit code is known.
+        Call it once the workers are stopped; it waits (bounded) while the pool's
+        manager thread may still be reaping one (its exit code reads None meanwhile).
         """
         deadline = time.monotonic() + timeoutSeconds
         while any(worker.exitcode is None for worker in self._workers) and time.monotonic() < deadline:
@@ -370,11 +345,7 @@ def _howEnded(exitcode: int | None) -> str:
 
 
 def makeExecutor(kind: ExecutorKind, workers: int, startMethod: StartMethod | None = None) -> TaskExecutor:
-    """Make an executor by kind name: ``process``, ``thread``, ``inline`` or ``dask``.
-
-    ``startMethod`` picks how process workers start (None: the platform's default).
-    Prefer ``executorScope``, which also shuts the executor down.
-    """
+    """An executor by kind name; ``startMethod`` None is the platform's. Prefer ``executorScope``."""
     requireRange("workers", workers, 1, 256)
     if kind == "process":
         if startMethod is not None and startMethod not in START_METHODS:
@@ -479,10 +450,8 @@ def _osThreadCount() -> int | None:
 def settleThreads(timeoutSeconds: float = 0.5) -> None:
     """Wait (bounded) until threads already joined have also left the OS's thread count.
 
-    ``join`` returns once a thread's Python work is done; its OS thread exits a
-    moment later. A fork in that moment (a fork-based pool started right after
-    another pool shut down) finds a multi-threaded process, and 3.12+ warns about
-    it (about 1 try in 20 here), counting OS threads as this does.
+    A joined thread's OS thread exits a moment later; a fork in that moment (a pool
+    made right after another shut down) makes 3.12+ warn about forking with threads.
     """
     deadline = time.monotonic() + timeoutSeconds
     while (count := _osThreadCount()) is not None and count > threading.active_count():
@@ -508,9 +477,8 @@ def stopChildren(exclude: set[multiprocessing.process.BaseProcess] | None = None
 async def runInExecutor(executor: TaskExecutor, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
     """Await ``fn(*args)`` run on ``executor``: ``loop.run_in_executor`` for any TaskExecutor.
 
-    ``run_in_executor`` is exactly ``wrap_future(executor.submit(...))``; going
-    through the Protocol lets async code run on pools, inline or Dask alike.
-    Cancelling the awaiting task cancels the submission if it has not started.
+    ``run_in_executor`` is exactly ``wrap_future(executor.submit(...))``; cancelling the
+    awaiting task cancels the submission if it has not started.
     """
     return await asyncio.wrap_future(executor.submit(fn, *args, **kwargs))
 
@@ -542,19 +510,12 @@ def _workerIdentity(holdSeconds: float, preload: tuple[str, ...]) -> tuple[int, 
 def warmUp(executor: TaskExecutor, workers: int, *, preload: Sequence[str] = (), maxHoldSeconds: float = 1.28) -> float:
     """Start every worker of a pool and wait until each has run a task; return the seconds it took.
 
-    Each task holds its worker 20 ms so that ``workers`` tasks land on distinct
-    workers. Under spawn or forkserver a worker can take longer than that to boot
-    (it imports the main module; under pytest, pytest itself): one worker then
-    runs every task while another is still starting, and a deadline measured
-    right after the warm-up would count that boot. So the round is repeated with
-    a hold twice as long until ``workers`` distinct workers have answered, the
-    caller itself answers (an inline executor), or the hold reaches
-    ``maxHoldSeconds`` (a pool smaller than asked, e.g. a Dask cluster).
-
-    ``preload`` names modules each worker imports during the warm-up: pass the
-    caller's ``__name__``. A spawned, forkserver or Dask worker imports a task's
-    module when it first unpickles a task from it; the first timed task should not
-    pay for that (a lecture module takes 0.1-0.3 s here).
+    Each task holds its worker (20 ms, doubled each round) so that ``workers`` tasks
+    land on distinct workers: a spawned worker still booting would otherwise leave
+    one worker running all of them, and the first timed deadline would pay the boot.
+    It stops when every worker answered, the caller did (inline), or the hold reached
+    ``maxHoldSeconds`` (a smaller pool). ``preload``: modules each worker imports now,
+    not inside the first timed task (pass the caller's ``__name__``).
     """
     caller = (os.getpid(), threading.get_ident())
     modules = tuple(preload)
@@ -575,19 +536,12 @@ def warmUp(executor: TaskExecutor, workers: int, *, preload: Sequence[str] = (),
 
 
 def makeRng(seed: int, *keys: object) -> Random:
-    """A ``Random`` determined by ``seed`` and ``keys`` alone.
+    """A ``Random`` determined by ``seed`` and ``keys`` alone, the same in every process.
 
-    Seeding with a string goes through SHA-512, so the stream is the same in every
-    process and under any PYTHONHASHSEED: a worker derives its decisions from the
-    run's seed and a record or batch id, never from the global ``random`` module
-    (forked workers all inherit the same global state).
+    A string seed goes through SHA-512, whatever PYTHONHASHSEED: a worker derives its
+    decisions from the run's seed and a record or batch id, never from global ``random``.
     """
     return Random(repr((seed, *keys)))
-
-
-def deriveSeed(seed: int, *keys: object) -> int:
-    """A 63-bit integer seed determined by ``seed`` and ``keys``, for passing to a worker."""
-    return makeRng(seed, *keys).getrandbits(63)
 
 
 # ============================================================================
@@ -596,13 +550,7 @@ def deriveSeed(seed: int, *keys: object) -> int:
 
 
 class Stopwatch:
-    """Wall-clock seconds from ``time.perf_counter``; a context manager or start/stop.
-
-    >>> with Stopwatch() as watch:
-    ...     pass
-    >>> watch.elapsed >= 0
-    True
-    """
+    """Wall-clock seconds from ``time.perf_counter``; a context manager or start/stop."""
 
     __slots__ = ("_start", "_stop")
 
@@ -658,11 +606,6 @@ def speedup(baselineSeconds: float, candidateSeconds: float) -> float:
     return baselineSeconds / candidateSeconds if candidateSeconds > 0 else math.inf
 
 
-def efficiency(idealSeconds: float, measuredSeconds: float) -> float:
-    """Ideal time over measured time: 1.0 means the architecture reached its bound."""
-    return idealSeconds / measuredSeconds if measuredSeconds > 0 else 0.0
-
-
 def cpuCount() -> int:
     """CPU cores this process may run on (affinity-aware where the OS tells)."""
     if sys.version_info >= (3, 13):
@@ -706,28 +649,6 @@ def coefficientOfVariation(values: Sequence[float]) -> float:
     return statistics.stdev(values) / mean if mean else math.inf
 
 
-def flowMakespan(stages: Sequence[tuple[Sequence[float], int]]) -> float:
-    """When the last item leaves a flow of stages, each a list of per-item durations and a server count.
-
-    Items enter the first stage in order, each on the next free server; an item
-    enters the next stage as soon as it leaves this one, served in order of
-    arrival. With overheads ignored this is the best a pool of each size can do,
-    so it is the latency model's lower bound (one stage: I/O spread over threads).
-    """
-    ready: list[float] | None = None
-    for durations, servers in stages:
-        requireRange("servers", servers, 1)
-        arrivals = [0.0] * len(durations) if ready is None else ready
-        free = [0.0] * servers
-        finished = [0.0] * len(durations)
-        for index in sorted(range(len(durations)), key=lambda i: arrivals[i]):
-            start = max(arrivals[index], heapq.heappop(free))
-            finished[index] = start + durations[index]
-            heapq.heappush(free, finished[index])
-        ready = finished
-    return max(ready or [0.0])
-
-
 # ============================================================================
 # Queues: occupancy over time
 # ============================================================================
@@ -736,10 +657,8 @@ def flowMakespan(stages: Sequence[tuple[Sequence[float], int]]) -> float:
 class OccupancyQueue(asyncio.Queue[T]):
     """An ``asyncio.Queue`` that records its size, with a timestamp, after every put and get.
 
-    ``put`` and ``get`` finish through ``put_nowait`` and ``get_nowait``, so
-    recording there sees every change, blocking or not. The size only changes at
-    those moments, which makes the trace exact: a time-weighted mean over it is
-    the true average occupancy.
+    ``put`` and ``get`` finish through ``put_nowait`` and ``get_nowait``, so recording
+    there sees every change: the trace is exact, its time-weighted mean the true occupancy.
     """
 
     def __init__(self, maxsize: int = 0) -> None:
@@ -773,51 +692,6 @@ def timeWeightedMean(trace: Sequence[tuple[float, int]], end: float) -> float:
         return 0.0
     area = sum(value * (min(nextAt, end) - at) for (at, value), (nextAt, _) in itertools.pairwise([*trace, (end, 0)]))
     return area / (end - trace[0][0])
-
-
-def binSteps(trace: Sequence[tuple[float, int]], duration: float, bins: int) -> list[tuple[float, int]]:
-    """(time-averaged value, peak value) of a step function in each of ``bins`` equal time slices."""
-    out: list[tuple[float, int]] = []
-    index, current = 0, 0
-    for slot in range(bins):
-        start, end = duration * slot / bins, duration * (slot + 1) / bins
-        while index < len(trace) and trace[index][0] <= start:
-            current = trace[index][1]
-            index += 1
-        area, peak, at = 0.0, current, start
-        while index < len(trace) and trace[index][0] < end:
-            area += current * (trace[index][0] - at)
-            at, current = trace[index]
-            peak = max(peak, current)
-            index += 1
-        area += current * (end - at)
-        out.append((area / (end - start) if end > start else float(current), peak))
-    return out
-
-
-def occupancyPlot(
-    trace: Sequence[tuple[float, int]],
-    maxsize: int,
-    duration: float,
-    *,
-    width: int = 34,
-    height: int | None = None,
-    title: str = "",
-) -> list[str]:
-    """An ASCII plot of a queue's size over time: ``#`` where it sat, ``.`` where it only peaked."""
-    rows = height or max(1, min(maxsize, 10))
-    step = maxsize / rows
-    slices = binSteps(trace, duration, width)
-    lines = [title] if title else []
-    for row in range(rows, 0, -1):
-        level = row * step
-        cells = "".join(
-            "#" if mean >= level - step / 2 else "." if peak >= level - step / 2 else " " for mean, peak in slices
-        )
-        lines.append(f"{level:>4g} |{cells}")
-    lines.append("     +" + "-" * width)
-    lines.append("      0" + f"{duration * 1e3:.0f} ms".rjust(width - 1))
-    return lines
 
 
 # ============================================================================
@@ -903,33 +777,6 @@ def bar(value: float, maxValue: float, width: int = 40, char: str = "#") -> str:
     return char * max(0, min(width, cells))
 
 
-def barChart(points: Sequence[tuple[str, float]], *, width: int = 40, unit: str = "", title: str = "") -> str:
-    """One labelled bar per point, scaled to the largest value."""
-    if not points:
-        return title
-    top = max(value for _, value in points)
-    labelWidth = max(len(label) for label, _ in points)
-    lines = [title] if title else []
-    lines.extend(
-        f"{label.rjust(labelWidth)} | {bar(value, top, width).ljust(width)} {value:,.3g}{unit}"
-        for label, value in points
-    )
-    return "\n".join(lines)
-
-
-def sideBySide(blocks: Sequence[Sequence[str]], gap: int = 4) -> str:
-    """Text blocks next to each other, each padded to its widest line."""
-    widths = [max((len(line) for line in block), default=0) for block in blocks]
-    height = max((len(block) for block in blocks), default=0)
-    lines = []
-    for row in range(height):
-        cells = [
-            (block[row] if row < len(block) else "").ljust(width) for block, width in zip(blocks, widths, strict=True)
-        ]
-        lines.append((" " * gap).join(cells).rstrip())
-    return "\n".join(lines)
-
-
 def banner(title: str) -> str:
     """A section heading for printed reports."""
     return f"\n=== {title} " + "=" * max(3, 74 - len(title))
@@ -1002,35 +849,15 @@ def buildParser(lecture: int, exercises: Sequence[Exercise], description: str) -
     numbers = [exercise.number for exercise in exercises]
     parser = _OneLineParser(prog=f"l{lecture}.py", description=description)
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument(
-        "--ex",
-        type=int,
-        choices=numbers,
-        metavar="N",
-        help=f"run exercise N ({', '.join(map(str, numbers))})",
-    )
+    listed = ", ".join(map(str, numbers))
+    which.add_argument("--ex", type=int, choices=numbers, metavar="N", help=f"run exercise N ({listed})")
     which.add_argument("--all", action="store_true", help="run every exercise in order")
     which.add_argument("--list", action="store_true", help="list the exercises")
     parser.add_argument("--seed", type=_seed, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
     parser.add_argument("--quick", action="store_true", help="smaller sizes: about 2 s per exercise")
-    parser.add_argument(
-        "--executor",
-        choices=EXECUTOR_KINDS,
-        default="process",
-        help="executor for the CPU tier (default process)",
-    )
-    parser.add_argument(
-        "--address",
-        default=None,
-        metavar="URL",
-        help="with --executor dask: an existing scheduler, e.g. tcp://10.0.0.5:8786 (default: a local cluster)",
-    )
-    parser.add_argument(
-        "--start-method",
-        choices=START_METHODS,
-        default=None,
-        help="how process workers start (default: the platform's)",
-    )
+    parser.add_argument("--executor", choices=EXECUTOR_KINDS, default="process", help="the CPU tier (default process)")
+    parser.add_argument("--address", metavar="URL", help="with --executor dask: a scheduler, e.g. tcp://10.0.0.5:8786")
+    parser.add_argument("--start-method", choices=START_METHODS, help="how process workers start (default: the OS's)")
     return parser
 
 
@@ -1132,10 +959,9 @@ def _fail(prog: str, message: str, status: int) -> int:
 def stopSignalsAsCtrlC() -> Iterator[list[int]]:
     """SIGTERM and SIGHUP stop the run the way Ctrl-C does; the list names the signal that came.
 
-    A closed terminal (SIGHUP), ``timeout`` or a container stop (SIGTERM) would
-    otherwise kill this process at once and orphan every worker. The handler
-    raises SIGINT instead, so asyncio's own Ctrl-C handling and every scope's
-    cleanup run; the status then says which signal it was (128 + its number).
+    A closed terminal, ``timeout`` or a container stop would otherwise kill this process
+    at once and orphan every worker. The handler raises SIGINT instead, so asyncio's own
+    Ctrl-C handling and every scope's cleanup run.
     """
     caught: list[int] = []
 

@@ -8,6 +8,7 @@ missing efficiency) and writes them as JSON on request.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import multiprocessing
 import os
 import statistics
@@ -16,14 +17,13 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Final, final
 
+from lab.report import barChart
 from shared import (
     DEFAULT_SEED,
     REPORT_WIDTH,
     Log,
     StartMethod,
     Stopwatch,
-    barChart,
-    efficiency,
     formatTable,
     prose,
     requireRange,
@@ -320,3 +320,30 @@ def benchBridge(options: BenchOptions, log: Log) -> BenchReport:
 
 
 BRIDGE: Final = Benchmark("shared", "executor bridge overhead vs a raw submit().result()", benchBridge)
+
+
+def efficiency(idealSeconds: float, measuredSeconds: float) -> float:
+    """Ideal time over measured time: 1.0 means the architecture reached its bound."""
+    return idealSeconds / measuredSeconds if measuredSeconds > 0 else 0.0
+
+
+def flowMakespan(stages: Sequence[tuple[Sequence[float], int]]) -> float:
+    """When the last item leaves a flow of stages, each a list of per-item durations and a server count.
+
+    Items enter the first stage in order, each on the next free server; an item
+    enters the next stage as soon as it leaves this one, served in order of
+    arrival. With overheads ignored this is the best a pool of each size can do,
+    so it is the latency model's lower bound (one stage: I/O spread over threads).
+    """
+    ready: list[float] | None = None
+    for durations, servers in stages:
+        requireRange("servers", servers, 1)
+        arrivals = [0.0] * len(durations) if ready is None else ready
+        free = [0.0] * servers
+        finished = [0.0] * len(durations)
+        for index in sorted(range(len(durations)), key=lambda i: arrivals[i]):
+            start = max(arrivals[index], heapq.heappop(free))
+            finished[index] = start + durations[index]
+            heapq.heappush(free, finished[index])
+        ready = finished
+    return max(ready or [0.0])

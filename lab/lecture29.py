@@ -44,11 +44,14 @@ from lab.bench import (
     BenchReport,
     BenchRow,
     ForeignLoad,
+    efficiency,
+    flowMakespan,
     foreignLoadNote,
     interleavedRepeats,
 )
 from lab.claims import Claim, ClaimKind, judge
 from lab.registry import ExerciseLab, LectureLab
+from lab.report import occupancyPlot, sideBySide
 from shared import (
     ExecutorKind,
     InlineExecutor,
@@ -58,14 +61,10 @@ from shared import (
     Stopwatch,
     TaskExecutor,
     cpuCount,
-    efficiency,
     executorScope,
-    flowMakespan,
     formatTable,
-    occupancyPlot,
     parallelBound,
     prose,
-    sideBySide,
     silent,
     speedup,
     warmUp,

@@ -20,19 +20,27 @@ from dataclasses import dataclass, replace
 from typing import Final, ParamSpec, TypeVar
 
 import l31
-from lab.bench import EFFICIENCY_TARGET, Benchmark, BenchOptions, BenchReport, BenchRow, interleavedMedians, timeRepeats
+from lab.bench import (
+    EFFICIENCY_TARGET,
+    Benchmark,
+    BenchOptions,
+    BenchReport,
+    BenchRow,
+    flowMakespan,
+    interleavedMedians,
+    timeRepeats,
+)
 from lab.claims import Claim, ClaimKind, judge
 from lab.registry import ExerciseLab, LectureLab
+from lab.report import barChart
 from shared import (
     ExecutorKind,
     InlineExecutor,
     Log,
     RunOptions,
     TaskExecutor,
-    barChart,
     cpuCount,
     executorScope,
-    flowMakespan,
     formatTable,
     parallelBound,
     prose,

@@ -82,19 +82,8 @@ from l37 import (
 from lab.bench import EFFICIENCY_TARGET, Benchmark, BenchOptions, BenchReport, BenchRow
 from lab.claims import Claim, ClaimKind, judge
 from lab.registry import ExerciseLab, LectureLab, noStudy
-from shared import (
-    ConfigError,
-    Log,
-    RunOptions,
-    Stopwatch,
-    barChart,
-    formatTable,
-    linearFit,
-    makeRng,
-    prose,
-    silent,
-    speedup,
-)
+from lab.report import barChart
+from shared import ConfigError, Log, RunOptions, Stopwatch, formatTable, linearFit, makeRng, prose, silent, speedup
 
 # ============================================================================
 # Exercise 1: hard data, the slow loop's operations one by one, the profiler's overhead

@@ -17,6 +17,7 @@ from lab.bench import (
     BenchRow,
     ForeignLoad,
     benchBridge,
+    flowMakespan,
     foreignLoadNote,
     formatBench,
     interleavedMedians,
@@ -24,8 +25,9 @@ from lab.bench import (
 )
 from lab.claims import Claim, ClaimKind, Line, Origin, Repeats, Verdict, formatClaims, judge, judgeRepeats
 from lab.registry import ExerciseLab, LectureLab
+from lab.report import barChart, binSteps, occupancyPlot, sideBySide
 from lab.verify import VerifyRecord, agreements, formatAgreements, formatVerify, machineFacts, verifyAll, writeJson
-from shared import Exercise, Log, RunOptions, silent
+from shared import Exercise, Log, RunOptions, silent, timeWeightedMean
 
 
 def test_interleaved_repeats_time_every_function_in_rotating_rounds() -> None:
@@ -284,3 +286,33 @@ def test_a_row_faster_than_its_bound_is_flagged_not_met() -> None:
     assert report.beyondIdeal == (always.beyondIdeal, sometimes.beyondIdeal)
     assert BenchReport("ref", "t", (always,), judged=False).beyondIdeal == ()
     assert max(len(line) for line in text.splitlines()) <= 100
+
+
+# ------------------------------------------------------- charts and latency models
+
+
+def test_bar_chart_has_one_line_per_point() -> None:
+    chart = barChart([("a", 1.0), ("bb", 2.0)], width=4, unit=" ms", title="t")
+    assert chart.split("\n") == ["t", " a | ##   1 ms", "bb | #### 2 ms"]
+
+
+def test_occupancy_helpers_on_a_known_trace() -> None:
+    trace = [(0.0, 0), (1.0, 2), (3.0, 1)]
+    assert timeWeightedMean(trace, 4.0) == pytest.approx((0 * 1 + 2 * 2 + 1 * 1) / 4)
+    assert binSteps(trace, 4.0, 4) == [(0.0, 0), (2.0, 2), (2.0, 2), (1.0, 1)]
+    plot = occupancyPlot(trace, 2, 4.0, width=4)
+    assert plot[:2] == ["   2 | ## ", "   1 | ###"]
+    assert sideBySide([["a", "bb"], ["c"]], gap=1) == "a  c\nbb"
+
+
+def test_flowMakespan_known_schedules() -> None:
+    assert flowMakespan([([3.0, 1.0, 1.0, 1.0], 2)]) == 3.0
+    assert flowMakespan([([1.0, 1.0], 2), ([1.0, 1.0], 1)]) == 3.0
+    assert flowMakespan([([2.0, 1.0], 2), ([0.5, 0.5], 2)]) == 2.5
+
+
+@given(st.lists(st.floats(0.0, 5.0), min_size=1, max_size=15), st.integers(1, 6))
+def test_flowMakespan_lies_between_the_bounds(durations: list[float], servers: int) -> None:
+    span = flowMakespan([(durations, servers)])
+    assert max(durations) - 1e-9 <= span <= sum(durations) + 1e-9
+    assert span >= sum(durations) / servers - 1e-9

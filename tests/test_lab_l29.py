@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 import l29
 from lab import lecture29 as lab29
-from lab.bench import EFFICIENCY_TARGET, BenchOptions
+from lab.bench import EFFICIENCY_TARGET, BenchOptions, flowMakespan
 from lab.claims import Claim, ClaimKind, Verdict, formatClaims
-from shared import StartMethod, cpuCount, flowMakespan
+from shared import StartMethod, cpuCount
 
 START_METHODS = ["fork", "spawn", "forkserver"]
 SMALL = l29.Exercise1Config(requests=4, valuesPerRequest=500, workers=2)

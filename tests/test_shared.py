@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lab.bench import efficiency
 from shared import (
     ConfigError,
     ExecutorKind,
@@ -30,25 +31,18 @@ from shared import (
     _osThreadCount,
     _workerIdentity,
     bar,
-    barChart,
-    binSteps,
     coefficientOfVariation,
-    deriveSeed,
-    efficiency,
     executorScope,
-    flowMakespan,
     formatTable,
     linearFit,
     makeExecutor,
     makeRng,
-    occupancyPlot,
     parallelBound,
     percentile,
     prose,
     requireRange,
     runInExecutor,
     settleThreads,
-    sideBySide,
     speedup,
     stopChildren,
     timeWeightedMean,
@@ -234,14 +228,6 @@ def test_make_rng_depends_only_on_seed_and_keys() -> None:
     assert makeRng(1, "a", 2).random() != makeRng(2, "a", 2).random()
 
 
-@pytest.mark.parametrize("startMethod", ["fork", "spawn"])
-def test_derived_seed_is_the_same_inside_a_worker(startMethod: StartMethod) -> None:
-    with executorScope("process", 1, startMethod) as executor:
-        remote = executor.submit(deriveSeed, 42, "batch", 7).result(timeout=30)
-    assert remote == deriveSeed(42, "batch", 7)
-    assert 0 <= remote < 2**63
-
-
 # -------------------------------------------------------------- measurement
 
 
@@ -373,24 +359,10 @@ def test_bar_scales_and_clamps() -> None:
     assert bar(math.nan, 1) == ""
 
 
-def test_bar_chart_has_one_line_per_point() -> None:
-    chart = barChart([("a", 1.0), ("bb", 2.0)], width=4, unit=" ms", title="t")
-    assert chart.split("\n") == ["t", " a | ##   1 ms", "bb | #### 2 ms"]
-
-
 # ------------------------------------------------------------------- claims
 
 
 # ------------------------------------------------------- queues and models
-
-
-def test_occupancy_helpers_on_a_known_trace() -> None:
-    trace = [(0.0, 0), (1.0, 2), (3.0, 1)]
-    assert timeWeightedMean(trace, 4.0) == pytest.approx((0 * 1 + 2 * 2 + 1 * 1) / 4)
-    assert binSteps(trace, 4.0, 4) == [(0.0, 0), (2.0, 2), (2.0, 2), (1.0, 1)]
-    plot = occupancyPlot(trace, 2, 4.0, width=4)
-    assert plot[:2] == ["   2 | ## ", "   1 | ###"]
-    assert sideBySide([["a", "bb"], ["c"]], gap=1) == "a  c\nbb"
 
 
 @given(st.lists(st.tuples(st.floats(0, 10), st.integers(0, 9)), min_size=1, max_size=20), st.floats(0.1, 20))
@@ -410,19 +382,6 @@ def test_occupancy_queue_records_every_change() -> None:
         return queue.trace
 
     assert [size for _, size in asyncio.run(run())] == [0, 1, 2, 1]
-
-
-def test_flowMakespan_known_schedules() -> None:
-    assert flowMakespan([([3.0, 1.0, 1.0, 1.0], 2)]) == 3.0
-    assert flowMakespan([([1.0, 1.0], 2), ([1.0, 1.0], 1)]) == 3.0
-    assert flowMakespan([([2.0, 1.0], 2), ([0.5, 0.5], 2)]) == 2.5
-
-
-@given(st.lists(st.floats(0.0, 5.0), min_size=1, max_size=15), st.integers(1, 6))
-def test_flowMakespan_lies_between_the_bounds(durations: list[float], servers: int) -> None:
-    span = flowMakespan([(durations, servers)])
-    assert max(durations) - 1e-9 <= span <= sum(durations) + 1e-9
-    assert span >= sum(durations) / servers - 1e-9
 
 
 def test_linearFit_on_a_line_and_on_a_constant() -> None:
