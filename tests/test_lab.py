@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,27 +31,68 @@ from lab.verify import VerifyRecord, agreements, formatAgreements, formatVerify,
 from shared import Exercise, Log, RunOptions, silent, timeWeightedMean
 
 
-def test_interleaved_repeats_time_every_function_in_rotating_rounds() -> None:
+class FakeClock:
+    """perf_counter for a test: time moves only when a step says so."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def step(self, seconds: float, calls: list[str], label: str) -> Callable[[], None]:
+        def run() -> None:
+            calls.append(label)
+            self.now += seconds
+
+        return run
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr("shared.time.perf_counter", fake)
+    return fake
+
+
+def test_interleaved_repeats_time_every_function_in_rotating_rounds(clock: FakeClock) -> None:
     calls: list[str] = []
-    durations = interleavedRepeats([lambda: calls.append("a"), lambda: calls.append("b")], 3)
+    durations = interleavedRepeats([clock.step(0.25, calls, "a"), clock.step(0.5, calls, "b")], 3)
     assert calls == ["a", "b", "b", "a", "a", "b"]
-    assert [len(times) for times in durations] == [3, 3]
-    assert all(seconds >= 0 for times in durations for seconds in times)
+    assert durations == [[0.25, 0.25, 0.25], [0.5, 0.5, 0.5]]
 
 
-def test_interleavedMedians_keeps_every_label_in_order() -> None:
+def test_interleavedMedians_keeps_every_label_in_order(clock: FakeClock) -> None:
     calls: list[str] = []
-    medians = interleavedMedians({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 3)
+    medians = interleavedMedians({"a": clock.step(0.125, calls, "a"), "b": clock.step(2.0, calls, "b")}, 3)
     assert calls == ["a", "b", "b", "a", "a", "b"]
-    assert list(medians) == ["a", "b"]
-    assert all(seconds >= 0 for seconds in medians.values())
+    assert medians == {"a": 0.125, "b": 2.0}
 
 
-def test_foreign_load_is_measured_or_unknown() -> None:
+def test_foreign_load_is_the_machines_busy_time_minus_ours(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    busy = iter([10.0, 12.5])  # the machine: 2.5 CPU seconds busy while the block ran
+    own = iter([1.0, 1.5])  # this process and its reaped children: 0.5 of them
+    monkeypatch.setattr("lab.bench.machineBusySeconds", lambda: next(busy))
+    monkeypatch.setattr("lab.bench.ownCpuSeconds", lambda: next(own))
     with ForeignLoad() as load:
-        sum(range(10_000))
-    assert load.cores is None or load.cores >= 0.0
-    assert foreignLoadNote(load, "forkserver", 2) == ()
+        clock.now += 1.0
+    assert load.cores == 2.0
+    note = foreignLoadNote(load, "fork", 2)
+    assert note == (
+        (
+            "(Other processes kept 2.0 of the 2 cores busy on average during this benchmark: "
+            "the pool runs lose more to that than the sequential baseline does.)"
+        ),
+    )
+    assert foreignLoadNote(load, "forkserver", 2) == ()  # forkserver workers are not our children
+
+
+def test_foreign_load_is_unknown_without_proc_stat(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("lab.bench.machineBusySeconds", lambda: None)
+    with ForeignLoad() as load:
+        pass
+    assert load.cores is None
+    assert foreignLoadNote(load, "fork", 2) == ()
 
 
 def test_judge_maps_holds_to_verdicts() -> None:
@@ -67,11 +109,13 @@ def test_format_claims_shows_each_verdict() -> None:
         judge(31, 3, "fails fast", measured="0.1 ms", holds=True, kind=ClaimKind.STRUCTURAL),
         judge(31, 4, "speedup grows", measured="1.2x", holds=False, kind=ClaimKind.TIMING, reason="2 cores"),
     ]
-    text = formatClaims(claims)
-    assert "31.3" in text
-    assert "holds" in text
-    assert "does not hold" in text
-    assert "2 cores" in text
+    assert formatClaims(claims).splitlines() == [
+        "ex    kind    the lecture says  measured  verdict",
+        "----  ------  ----------------  --------  -----------------",
+        "31.3  struct  fails fast        0.1 ms    holds",
+        "31.4  timing  speedup grows     1.2x      does not hold [1]",
+        "[1] 31.4: 2 cores",
+    ]
 
 
 def figures(_options: RunOptions, _log: Log) -> dict[str, float]:
@@ -191,9 +235,10 @@ def test_bridge_benchmark_reports_three_round_trips() -> None:
         "runInExecutor (bridge)",
         "loop.run_in_executor",
     ]
-    assert all(row.medianSeconds > 0 for row in report.rows)
+    raw = report.rows[0].medianSeconds
+    assert [(row.repeats, row.baselineSeconds, row.idealSeconds) for row in report.rows] == [(200, raw, raw)] * 3
     assert report.rows[0].efficiency == 1.0
-    assert report.belowTarget == ()
+    assert (report.judged, report.belowTarget, report.beyondIdeal) == (False, (), ())
 
 
 # ------------------------------------------------------- timing claims: decided outside the spread
