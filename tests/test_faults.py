@@ -89,13 +89,16 @@ def test_sigterm_stops_a_real_run_like_ctrl_c(startMethod: str) -> None:
 
 
 @pytest.mark.parametrize("startMethod", ["fork", "spawn"])
-def test_a_worker_killed_from_outside_ends_the_run_in_one_line(startMethod: str) -> None:
-    args = [sys.executable, "l29.py", "--ex", "2", "--start-method", startMethod]
+@pytest.mark.parametrize(("script", "exercise", "size"), [("l29.py", "2", []), ("l36.py", "1", ["--quick"])])
+def test_a_worker_killed_from_outside_ends_the_run_in_one_line(
+    script: str, exercise: str, size: list[str], startMethod: str
+) -> None:
+    args = [sys.executable, script, "--ex", exercise, *size, "--start-method", startMethod]
     outcome = inject(args, "sigkill-worker", 0.3, cwd=str(ROOT))
     assert (outcome.finishedFirst, outcome.note) == (False, "")
     assert outcome.status == 1
-    assert outcome.stderrLines[0].startswith("l29.py: a worker process died (SIGKILL)")
-    assert problems(outcome, "l29.py") == []
+    assert outcome.stderrLines[0].startswith(f"{script}: a worker process died (SIGKILL)")
+    assert problems(outcome, script) == []
 
 
 def shell(command: str) -> subprocess.CompletedProcess[str]:
