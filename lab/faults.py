@@ -37,6 +37,7 @@ class Process:
     pid: int
     parent: int
     command: str
+    state: str = "S"  # R running, S sleeping, ... (/proc/PID/stat)
 
 
 def sessionProcesses(sid: int) -> list[Process]:
@@ -51,18 +52,33 @@ def sessionProcesses(sid: int) -> list[Process]:
         except OSError:
             continue
         if fields[0] != "Z" and int(fields[3]) == sid:
-            found.append(Process(int(entry.name), int(fields[1]), command))
+            found.append(Process(int(entry.name), int(fields[1]), command, fields[0]))
     return found
 
 
-def poolWorkers(sid: int) -> list[int]:
+def poolWorkers(sid: int) -> list[Process]:
     """The session's pool workers: every process but the leader, the resource tracker and a forkserver."""
     helpers = ("resource_tracker", "forkserver import main")
     return sorted(
-        p.pid
-        for p in sessionProcesses(sid)
-        if p.pid != sid and not (p.parent == sid and any(helper in p.command for helper in helpers))
+        (
+            p
+            for p in sessionProcesses(sid)
+            if p.pid != sid and not (p.parent == sid and any(helper in p.command for helper in helpers))
+        ),
+        key=lambda p: p.pid,
     )
+
+
+def _victim(process: subprocess.Popen[str], waitSeconds: float) -> int | None:
+    """A pool worker to kill: one on a CPU (mid-task) if one shows within 0.3 s, else any."""
+    start = time.monotonic()
+    while process.poll() is None and time.monotonic() - start < waitSeconds:
+        workers = poolWorkers(process.pid)
+        running = [w.pid for w in workers if w.state == "R"]
+        if running or (workers and time.monotonic() - start > 0.3):
+            return (running or [w.pid for w in workers])[-1]
+        time.sleep(0.01)
+    return None
 
 
 def tempLeftovers() -> set[str]:
@@ -104,12 +120,10 @@ def _deal(process: subprocess.Popen[str], fault: Fault, waitSeconds: float) -> s
     elif fault == "closed-pipe" and process.stdout is not None:
         process.stdout.close()
     elif fault == "sigkill-worker":
-        deadline = time.monotonic() + waitSeconds
-        while not (workers := poolWorkers(process.pid)) and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if not workers:
+        victim = _victim(process, waitSeconds)
+        if victim is None:
             return "no worker process to kill"
-        os.kill(workers[-1], signal.SIGKILL)  # as the OOM killer or kill -9
+        os.kill(victim, signal.SIGKILL)  # as the OOM killer or kill -9
     return ""
 
 
