@@ -728,7 +728,7 @@ def formatTable(
     widths = _fitColumns(natural, [len(h) for h in headers], numeric, width - 2 * (count - 1))
 
     def lines(cells: Sequence[str]) -> list[str]:
-        wrapped = [textwrap.wrap(cell, widths[i]) or [""] for i, cell in enumerate(cells)]
+        wrapped = [textwrap.wrap(cell, max(1, widths[i])) or [""] for i, cell in enumerate(cells)]
         height = max(len(parts) for parts in wrapped)
         out = []
         for index in range(height):

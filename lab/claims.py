@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from shared import ConfigError, formatTable, prose
+from shared import ConfigError, formatTable, percentile, prose
 
 
 class Verdict(enum.Enum):
@@ -85,14 +85,18 @@ def judge(
 # ============================================================================
 
 MIN_REPEATS: Final = 5
+DECILE_REPEATS: Final = 10
 
 
 @dataclass(frozen=True, slots=True)
 class Repeats:
-    """One figure measured in several repeats: its median and its spread (min to max).
+    """One figure measured in several repeats: its median and its spread.
 
-    Take the repeats interleaved with the figure's rivals (``lab.bench.interleavedRepeats``),
-    so that a burst of load from other processes hits every contender alike.
+    The spread is min to max below ``DECILE_REPEATS`` repeats; from there on it is the
+    10th to the 90th percentile, so that one outlier among 20 repeats (a burst of
+    load) does not make every verdict "too close". Take the repeats interleaved with
+    the figure's rivals (``lab.bench.interleavedRepeats``), so that a burst of load
+    from other processes hits every contender alike.
     """
 
     values: tuple[float, ...]
@@ -119,18 +123,24 @@ class Repeats:
         return statistics.median(self.values)
 
     @property
+    def deciles(self) -> bool:
+        """Whether the spread is the 10th-90th percentile range (enough repeats) or min-max."""
+        return len(self.values) >= DECILE_REPEATS
+
+    @property
     def low(self) -> float:
-        """The smallest repeat."""
-        return min(self.values)
+        """The spread's low end: the smallest repeat, or the 10th percentile."""
+        return percentile(self.values, 10) if self.deciles else min(self.values)
 
     @property
     def high(self) -> float:
-        """The largest repeat."""
-        return max(self.values)
+        """The spread's high end: the largest repeat, or the 90th percentile."""
+        return percentile(self.values, 90) if self.deciles else max(self.values)
 
     def spreadText(self, spec: str = ".2f", unit: str = "") -> str:
-        """``"1.02-1.21x over 5"``: the range the repeats took."""
-        return f"{self.low:{spec}}-{self.high:{spec}}{unit} over {len(self.values)}"
+        """``"1.02-1.21x over 5"``: the range the repeats took (``"p10-p90 of 20"`` with deciles)."""
+        over = f"p10-p90 of {len(self.values)}" if self.deciles else f"over {len(self.values)}"
+        return f"{self.low:{spec}}-{self.high:{spec}}{unit} {over}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,12 +183,12 @@ def judgeRepeats(
 ) -> Claim:
     """Judge a timing claim "the figure lies on the claim's side of ``line``" from its repeats.
 
-    Decided only when every repeat agrees: holds when the whole spread lies on the
-    claim's side, does not hold when the whole spread lies on the other side, and is
-    too close to call here when the spread straddles the line (the difference is
-    inside this machine's noise). Fewer than ``MIN_REPEATS`` repeats decide nothing.
+    Decided only outside the spread: holds when the whole spread lies on the claim's
+    side, does not hold when it lies on the other side, and is too close to call here
+    when it straddles the line (the difference is inside this machine's noise). Below
+    10 repeats the spread is every repeat; fewer than ``MIN_REPEATS`` decide nothing.
     """
-    sides = {line.side(value) for value in figure.values}
+    sides = {line.side(figure.low), line.side(figure.high)}
     spread = figure.spreadText(line.spec, line.unit)
     if len(figure.values) < MIN_REPEATS:
         verdict, why = Verdict.TOO_CLOSE, f"{len(figure.values)} repeats cannot decide a timing claim"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -25,9 +26,6 @@ from shared import Stopwatch
 
 Fault = Literal["ctrl-c", "sigterm", "sigkill-worker", "closed-pipe"]
 FAULTS: Final[tuple[Fault, ...]] = get_args(Fault)
-
-# What multiprocessing (forkserver, spawn) and Dask leave in the temporary folder when a run dies.
-TEMP_PATTERNS: Final = ("pymp-*", "course-dask-*", "dask-scratch-space")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +79,9 @@ def _victim(process: subprocess.Popen[str], waitSeconds: float) -> int | None:
     return None
 
 
-def tempLeftovers() -> set[str]:
-    """Folders in the temporary folder that a run of multiprocessing or Dask makes."""
-    root = Path(tempfile.gettempdir())
-    return {str(path) for pattern in TEMP_PATTERNS for path in root.glob(pattern)}
+def tempLeftovers(root: Path) -> list[str]:
+    """What a run left in its own temporary folder (multiprocessing's pymp-*, Dask's scratch)."""
+    return sorted(str(path.relative_to(root)) for path in root.iterdir())
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,11 +129,27 @@ def inject(args: Sequence[str], fault: Fault, afterSeconds: float, *, cwd: str |
 
     A run that ends before the fault, or was already exiting when it came (killed by
     the signal itself with nothing said: main had returned), is ``finishedFirst``.
-    Leftovers are looked for during 3 s after the exit.
+    Leftovers are looked for during 3 s after the exit: the session's processes, and
+    anything in the temporary folder the run was given (TMPDIR) so that other runs on
+    the machine are never counted against it.
     """
-    before = tempLeftovers()
+    scratch = Path(tempfile.mkdtemp(prefix="course-faults-"))
+    try:
+        return _watch(args, fault, afterSeconds, cwd, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _watch(args: Sequence[str], fault: Fault, afterSeconds: float, cwd: str | None, scratch: Path) -> FaultRun:
+    environment = {**os.environ, "TMPDIR": str(scratch)}
     process = subprocess.Popen(  # noqa: S603 - the caller's own command line, no shell
-        list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, cwd=cwd
+        list(args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        cwd=cwd,
+        env=environment,
     )
     try:
         first = process.stdout.readline() if process.stdout is not None else ""
@@ -151,11 +164,16 @@ def inject(args: Sequence[str], fault: Fault, afterSeconds: float, *, cwd: str |
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
-    exiting = process.returncode in (-signal.SIGINT, -signal.SIGTERM) and not stderr.strip()
+    # Ended on its own, with nothing said: killed by the signal itself after main had
+    # returned (the interpreter restores SIG_DFL as it finalises), or done writing before
+    # its reader went away.
+    exiting = not stderr.strip() and (
+        process.returncode in (-signal.SIGINT, -signal.SIGTERM) or (fault == "closed-pipe" and process.returncode == 0)
+    )
     deadline = time.monotonic() + 3.0
     while (left := sessionProcesses(process.pid)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    leftover = (*(f"{p.pid} {p.command[:60]}" for p in left), *sorted(tempLeftovers() - before))
+    leftover = (*(f"{p.pid} {p.command[:60]}" for p in left), *tempLeftovers(scratch))
     return FaultRun(fault, process.returncode, first + stdout, stderr, watch.elapsed, leftover, exiting, note)
 
 
@@ -163,7 +181,10 @@ def _finish(process: subprocess.Popen[str], fault: Fault) -> tuple[str, str]:
     """Wait (bounded) for the exit; stdout is gone after a closed pipe."""
     if fault == "closed-pipe":
         process.wait(timeout=120)
-        return "", process.stderr.read() if process.stderr is not None else ""
+        if process.stderr is None:
+            return "", ""
+        with process.stderr:
+            return "", process.stderr.read()
     return process.communicate(timeout=120)
 
 

@@ -190,7 +190,9 @@ def formatAgreements(found: Sequence[Agreement], runs: int) -> str:
         )
         for a in moved
     ]
-    table = formatTable(("ex", "claim", "verdict per run", ""), rows) if rows else "Every claim got the same verdict."
+    table = (
+        formatTable(("ex", "claim", "verdict per run", "flip"), rows) if rows else "Every claim got the same verdict."
+    )
     flips = sum(a.flipped for a in found)
     total = prose(
         f"{len(found)} claims over {runs} runs: {len(found) - len(moved)} agreed in every run, "

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.faults import inject, problems
+from lab.faults import inject, problems, tempLeftovers
 from shared import ConfigError, StartMethod, WorkerLostError, executorScope, guardedMain
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,3 +134,15 @@ def test_ctrl_c_ends_in_2_s_with_status_130_one_line_and_nothing_left(argv: list
     outcome = inject([sys.executable, *argv], "ctrl-c", 0.5, cwd=str(ROOT))
     assert not outcome.finishedFirst
     assert problems(outcome, prog, maxSeconds=2.0) == []
+
+
+def test_leftovers_are_what_the_run_left_in_its_own_temporary_folder(tmp_path: Path) -> None:
+    (tmp_path / "pymp-abc123").mkdir()
+    (tmp_path / "course-dask-x").mkdir()
+    assert tempLeftovers(tmp_path) == ["course-dask-x", "pymp-abc123"]
+
+
+def test_a_closed_pipe_after_the_last_line_is_a_run_that_ended_first() -> None:
+    # Everything fit in the pipe before the reader went away: nothing was lost, status 0.
+    outcome = inject([sys.executable, "-c", "print('one line'); import time; time.sleep(0.3)"], "closed-pipe", 0.0)
+    assert (outcome.status, outcome.finishedFirst, problems(outcome, "-c")) == (0, True, [])

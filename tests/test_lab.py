@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -268,9 +269,10 @@ def test_fewer_than_five_repeats_decide_nothing() -> None:
 @given(st.lists(st.floats(0.01, 100.0), min_size=5, max_size=12), st.floats(0.01, 100.0))
 def test_the_verdict_follows_the_spread_against_the_line(values: list[float], threshold: float) -> None:
     verdict = timing(values, Line.above(threshold)).verdict
-    expected = (
-        Verdict.HOLDS if min(values) >= threshold else Verdict.FAILS if max(values) < threshold else Verdict.TOO_CLOSE
-    )
+    # Below 10 repeats the spread is min-max; from 10 on, the 10th-90th percentile (inclusive deciles).
+    deciles = statistics.quantiles(values, n=10, method="inclusive")
+    low, high = (deciles[0], deciles[8]) if len(values) >= 10 else (min(values), max(values))
+    expected = Verdict.HOLDS if low >= threshold else Verdict.FAILS if high < threshold else Verdict.TOO_CLOSE
     assert verdict is expected
 
 
@@ -361,3 +363,11 @@ def test_flowMakespan_lies_between_the_bounds(durations: list[float], servers: i
     span = flowMakespan([(durations, servers)])
     assert max(durations) - 1e-9 <= span <= sum(durations) + 1e-9
     assert span >= sum(durations) / servers - 1e-9
+
+
+def test_twenty_repeats_judge_on_their_deciles_so_one_outlier_does_not_blur_the_verdict() -> None:
+    values = [5.0 + 0.1 * i for i in range(19)] + [0.5]  # one burst of load among 20 repeats
+    claim = timing(values, Line.above(4.0, unit="x"))
+    assert (claim.verdict, claim.spread) == (Verdict.HOLDS, "5.09-6.61x p10-p90 of 20")
+    assert timing([*values[:9], 0.5], Line.above(4.0)).verdict is Verdict.HOLDS  # 10 repeats: p10 = 4.55
+    assert timing([*values[:8], 0.5], Line.above(4.0)).verdict is Verdict.TOO_CLOSE  # 9: min-max, 0.5 counts
