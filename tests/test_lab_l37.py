@@ -829,21 +829,25 @@ def _paired(records: int, after: Sequence[float], floor: Sequence[float]) -> lab
     )
 
 
-def test_floor_note_says_the_calibration_holds_when_the_floor_wins_every_round() -> None:
+def test_floor_note_says_the_calibration_holds_when_the_floor_wins_most_rounds() -> None:
     point = _paired(1_000, [0.0105, 0.0106, 0.0104, 0.0107, 0.0105], [0.0100, 0.0101, 0.0100, 0.0102, 0.0099])
     assert point.overFloor == pytest.approx((1.05, 1.0495, 1.04, 1.0490, 1.0606), abs=1e-3)
     (note,) = lab37.floorNote([point])
-    assert note.startswith("Is the floor a bound? Round by round")
-    assert note.endswith("the fixed one took 1.04-1.06x the floor's time, more in all 5 rounds: the calibration holds.")
+    assert note == (
+        "Is the floor a bound? Round by round (the fixed and the floor pipelines in the same round, the order "
+        "rotating), the fixed one took 1.04-1.06x the floor's time, less in 0 of 5 rounds: the floor wins most "
+        "rounds, as a bound must, so its calibration holds."
+    )
 
 
-def test_a_median_past_the_floor_inside_the_noise_is_the_measurement() -> None:
+def test_a_median_past_the_floor_while_the_floor_wins_most_rounds_is_the_measurement() -> None:
     point = _paired(1_000, [0.0090, 0.0100, 0.0110, 0.0120, 0.0099], [0.0085, 0.0095, 0.0105, 0.0125, 0.0101])
     assert point.row.efficiency == pytest.approx(1.01)  # the fixed median (10.0 ms) beats the floor's (10.1 ms)
     (note,) = lab37.floorNote([point])
     assert note.endswith(
-        "less in 2 of 5 rounds: the medians are 100 ns per record apart (1% of the fixed run), inside the spread "
-        "of the floor's own runs (40%), so the calibration holds and a median past 100% is the measurement's doing."
+        "less in 2 of 5 rounds: the floor wins most rounds, as a bound must, so its calibration holds. At 1,000 "
+        "records the medians cross (101%) although the floor won 3 of 5 rounds: its runs took 8.5-12.5 ms on this "
+        "busy machine, so that row is the measurement's doing."
     )
     text = formatBench(BenchReport("37.2", "t", (point.row,), (note,)))
     assert "(!) fixed, 1,000 records: its median beats its bound (101%), within the spread of its repeats" in _flat(
