@@ -654,8 +654,8 @@ def _latencies(runs: Sequence[PipelineRun]) -> str:
     names = [s.name for s in runs[0].stages]
     means = {name: f"{_medianStage(runs, name, lambda s: s.meanLatencyMs):.4f}" for name in names}
     if len(set(means.values())) == 1:
-        return f"{means[names[0]]} at every stage"
-    return ", ".join(f"{name} {mean}" for name, mean in means.items())
+        return f"{means[names[0]]} ms at every stage"
+    return ", ".join(f"{name} {mean}" for name, mean in means.items()) + " ms"
 
 
 def _standOut(run: PipelineRun) -> float:
@@ -681,7 +681,7 @@ def highestReading(runs: Sequence[PipelineRun]) -> Claim:
         f"{RULE} (read: the highest mean latency sits just before the slow stage)",
         figure,
         Line.above(STANDS_OUT, spec=".3f", unit="x"),
-        measured=f"mean latency {_latencies(runs)} ms (medians); the highest / the next {figure.median:.3f}x",
+        measured=f"mean latency {_latencies(runs)} (medians); the highest / the next {figure.median:.3f}x",
     )
     if claim.verdict is Verdict.FAILS:
         share = statistics.median(run.stage(slow.name).selfMs / sum(s.selfMs for s in run.stages) for run in runs)
@@ -713,7 +713,8 @@ def causeReading(runs: Sequence[PipelineRun]) -> Claim:
     """
     statement = f"{RULE} (read: a stage before the slow one shows its slowness in its latency)"
     slow = runs[0].bottleneck.name
-    upstream = [s.name for s in runs[0].stages[: [s.name for s in runs[0].stages].index(slow)]]
+    names = [s.name for s in runs[0].stages]
+    upstream = names[: names.index(slow)]
     if not upstream:
         return judge(
             LECTURE,
@@ -727,7 +728,7 @@ def causeReading(runs: Sequence[PipelineRun]) -> Claim:
     shares = Repeats.of(
         [min(run.stage(slow).meanSelfMs / run.stage(u).meanLatencyMs for u in upstream) for run in runs]
     )
-    first = upstream[0]
+    first = upstream[-1]
     return judgeRepeats(
         LECTURE,
         2,
@@ -809,7 +810,7 @@ def afterFixReading(rounds: PipelineRounds) -> Claim:
         figure,
         Line.under(DOMINANT, spec=".2f", unit="x"),
         measured=f"{name} self {before:.0f} -> {after:.1f} ms, {figure.median:.2f}x the next stage's (top now: "
-        f"{top}); latency {latency} at every stage",
+        f"{top}); its latency {latency}",
         reason=f"{name} still has twice the self time of any other stage",
     )
 

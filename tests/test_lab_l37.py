@@ -311,7 +311,7 @@ def _rounds(*runs: l37.PipelineRun) -> list[l37.PipelineRun]:
 def test_highest_latency_reading_is_not_measurable_when_no_stage_stands_out() -> None:
     claim = lab37.highestReading(_rounds(PULL))
     assert (claim.verdict, claim.kind, claim.spread) == (Verdict.NOT_MEASURED, ClaimKind.TIMING, "1.000-1.000x over 5")
-    assert claim.measured == "mean latency 0.5000 at every stage ms (medians); the highest / the next 1.000x"
+    assert claim.measured == "mean latency 0.5000 ms at every stage (medians); the highest / the next 1.000x"
     assert claim.reason == (
         "yield to yield, every stage's interval spans the whole chain's work for one record, so no stage's mean "
         "stands out (10% above the others) and the rule has no stage to start from; self time says what the "
@@ -407,8 +407,8 @@ def test_after_the_fix_the_normaliser_must_lose_its_dominance_in_every_round() -
     held = judged(FIXED)
     assert (held.verdict, held.spread) == (Verdict.HOLDS, "0.60-0.60x over 5")
     assert held.measured == (
-        "WindowNormalizer self 45 -> 1.2 ms, 0.60x the next stage's (top now: MovingAvgTransform); latency "
-        "0.5000 -> 0.0500 ms at every stage"
+        "WindowNormalizer self 45 -> 1.2 ms, 0.60x the next stage's (top now: MovingAvgTransform); its latency "
+        "0.5000 -> 0.0500 ms"
     )
     still = _pipeline((0.3, 0.3, 0.3), (1.0, 30.0, 2.0), "after")
     assert (judged(still).verdict, judged(still).reason) == (
