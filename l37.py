@@ -345,11 +345,12 @@ class Exercise1Config:
 
 @dataclass(frozen=True, slots=True)
 class TimingSummary:
-    """timeit figures for one function, in milliseconds per call."""
+    """timeit figures for one function, in milliseconds per call; ``samplesMs``: one per repetition."""
 
     label: str
     bestMs: float
     medianMs: float
+    samplesMs: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,6 +374,12 @@ class Exercise1Result:
         """Slow over fast, best of the timeit repetitions each."""
         return speedup(self.slow.bestMs, self.fast.bestMs)
 
+    @property
+    def pairedSpeedups(self) -> tuple[float, ...]:
+        """Slow over fast in each repetition (the two ran in the same round): the speedup's spread."""
+        pairs = zip(self.slow.samplesMs, self.fast.samplesMs, strict=True)
+        return tuple(speedup(slow, fast) for slow, fast in pairs)
+
 
 def profileCall(
     top: int, fn: Callable[P, object], /, *args: P.args, **kwargs: P.kwargs
@@ -388,15 +395,18 @@ def timeTurns(calls: Sequence[tuple[str, Callable[[], object]]], repetitions: in
     """Requirement 5: timeit, one call per repetition, the functions taking turns.
 
     Taking turns spreads a slow moment of a shared machine over every function
-    instead of whichever ran during it. Best of N is the figure timeit's
-    documentation recommends; the median shows the spread.
+    instead of whichever ran during it; repetition ``i`` of each function ran in
+    the same round, so their ratio is a paired one. Best of N is the figure
+    timeit's documentation recommends; the median and the samples show the spread.
     """
     timers = [(label, timeit.Timer(call)) for label, call in calls]
     samples: dict[str, list[float]] = {label: [] for label, _ in calls}
     for _ in range(repetitions):
         for label, timer in timers:
             samples[label].append(timer.timeit(number=1) * 1e3)
-    return tuple(TimingSummary(label, min(samples[label]), statistics.median(samples[label])) for label, _ in calls)
+    return tuple(
+        TimingSummary(label, min(times), statistics.median(times), tuple(times)) for label, times in samples.items()
+    )
 
 
 def runExercise1(config: Exercise1Config, *, seed: int, log: Log = silent) -> Exercise1Result:
@@ -466,6 +476,7 @@ def formatExercise1(result: Exercise1Result) -> str:
     comparison = result.comparison
     sums = _cumulative(result.slowProfile, "sum")
     fastSums = _cumulative(result.fastProfile, "sum")
+    paired = result.pairedSpeedups
     timings = formatTable(
         ("function", "best ms", "median ms"),
         [(t.label, f"{t.bestMs:.2f}", f"{t.medianMs:.2f}") for t in (result.slow, result.fast)],
@@ -503,9 +514,10 @@ def formatExercise1(result: Exercise1Result) -> str:
             ),
             "",
             timings,
-            (
+            prose(
                 f"Slow {result.slow.bestMs:.1f} ms, fast {result.fast.bestMs:.1f} ms: speedup {result.speedup:.1f}x "
-                f"(best of {config.repetitions})."
+                f"(best of {config.repetitions}; repetition by repetition {min(paired, default=0):.1f}-"
+                f"{max(paired, default=0):.1f}x)."
             ),
         ]
     )
@@ -794,8 +806,8 @@ class Exercise2Config:
 
     @classmethod
     def quick(cls) -> Exercise2Config:
-        """A third of the records: the O(N²) stage shrinks ninefold."""
-        return cls(records=1_500)
+        """Four fifths of the records: the O(N²) stage still runs long enough to be seen (and stopped)."""
+        return cls(records=4_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -893,8 +905,12 @@ def formatExercise2(result: Exercise2Result) -> str:
                 f"Highest mean latency: {highest.name}, {highest.meanLatencyMs:.4f} ms ({means}; {spread:.1%} apart)."
             ),
             prose(
-                "The lecture's rule (high latency in a stage: its downstream stage is slow) points at "
-                + (f"{downstream}." if downstream else f"no stage: {highest.name} is the last one.")
+                "Read from the highest mean, the lecture's rule (high latency in a stage: its downstream stage is "
+                "slow) points at "
+                + (f"{downstream}" if downstream else f"no stage ({highest.name} is the last one)")
+                + ". But yield to yield, a stage's interval spans what the stages after it did with its previous "
+                "record and what the stages before it did for its next one: in a pull chain, the whole chain's "
+                "work for one record, at every stage alike."
             ),
             prose(
                 f"Self time (inside each stage's own next(), upstream excluded) traces the time to {slow.name}: "
@@ -985,6 +1001,7 @@ class EventDataclass:
 EventClass = type[EventDict] | type[EventSlots] | type[EventNamedTuple] | type[EventDataclass]
 EVENT_CLASSES: Final[tuple[EventClass, ...]] = (EventDict, EventSlots, EventNamedTuple, EventDataclass)
 EventRow = tuple[str, float, float, str, int, bool]
+MATERIALIZED: Final = "EventDict, __dict__ touched"
 
 
 @dataclass(frozen=True, slots=True)
@@ -993,7 +1010,7 @@ class Exercise3Config:
 
     instances: int = 50_000
     reads: int = 1_000_000
-    readRepeats: int = 5
+    readRepeats: int = 7
 
     def __post_init__(self) -> None:
         requireRange("instances", self.instances, 1, 10_000_000)
@@ -1002,8 +1019,8 @@ class Exercise3Config:
 
     @classmethod
     def quick(cls) -> Exercise3Config:
-        """A tenth of the instances and reads, three repeats."""
-        return cls(instances=5_000, reads=100_000, readRepeats=3)
+        """A tenth of the instances, a third of the reads (a round of a millisecond is all scheduler noise)."""
+        return cls(instances=5_000, reads=300_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1027,10 +1044,15 @@ class MemoryRow:
 
 @dataclass(frozen=True, slots=True)
 class ReadRow:
-    """Requirement 4 for one class: reads of ``obj.value`` per second (timeit's loop included)."""
+    """Requirement 4 for one class: reads of ``obj.value`` per second (timeit's loop included).
+
+    ``readsPerSecond`` is the best of the repeats; ``nsSamples`` holds every
+    repeat, in the order of the rounds in which all the classes took turns.
+    """
 
     className: str
     readsPerSecond: float
+    nsSamples: tuple[float, ...] = ()
 
     @property
     def nsPerRead(self) -> float:
@@ -1137,10 +1159,23 @@ def measureClassMemory(cls: EventClass, rows: Sequence[EventRow]) -> MemoryRow:
     )
 
 
-def measureReads(obj: object, reads: int, repeats: int) -> float:
-    """Requirement 4: reads of ``obj.value`` per second, best of ``repeats`` timeit runs of ``reads``."""
-    timer = timeit.Timer("o.value", setup="o = obj", globals={"obj": obj})
-    return reads / min(timer.repeat(repeat=repeats, number=reads))
+def measureReads(objects: Sequence[tuple[str, object]], reads: int, repeats: int) -> tuple[ReadRow, ...]:
+    """Requirement 4: timeit, ``reads`` reads of ``obj.value``, ``repeats`` rounds in which each object takes a turn.
+
+    Taking turns (the order rotating from round to round) spreads a slow moment
+    of a shared machine over every class, so round ``i`` of two classes compares
+    like with like.
+    """
+    timers = [timeit.Timer("o.value", setup="o = obj", globals={"obj": obj}) for _, obj in objects]
+    seconds: list[list[float]] = [[] for _ in objects]
+    for round_ in range(repeats):
+        shift = round_ % len(objects)
+        for index in [*range(shift, len(objects)), *range(shift)]:
+            seconds[index].append(timers[index].timeit(number=reads))
+    return tuple(
+        ReadRow(label, reads / min(times), tuple(t / reads * 1e9 for t in times))
+        for (label, _), times in zip(objects, seconds, strict=True)
+    )
 
 
 def findAttributeTypo(log: Log = print) -> TypoOutcome:
@@ -1181,22 +1216,19 @@ def runExercise3(config: Exercise3Config, *, seed: int, log: Log = silent) -> Ex
     finally:
         if startedHere:
             tracemalloc.stop()
-    log(f"timeit: {config.reads:,} reads of obj.value per class ...")
-    reads = tuple(
-        ReadRow(cls.__name__, measureReads(cls(*rows[0]), config.reads, config.readRepeats)) for cls in EVENT_CLASSES
-    )
+    log(f"timeit: {config.reads:,} reads of obj.value per class, {config.readRepeats} rounds ...")
     materialized = EventDict(*rows[0])
-    vars(materialized)
+    vars(materialized)  # asking for __dict__ creates it
+    objects: list[tuple[str, object]] = [(cls.__name__, cls(*rows[0])) for cls in EVENT_CLASSES]
+    *reads, touched = measureReads([*objects, (MATERIALIZED, materialized)], config.reads, config.readRepeats)
     emptyTimer = timeit.Timer("o", setup="o = obj", globals={"obj": materialized})
     emptyLoop = min(emptyTimer.repeat(repeat=config.readRepeats, number=config.reads)) / config.reads
     return Exercise3Result(
         config=config,
         python=PYTHON,
         memory=memory,
-        reads=reads,
-        readsMaterialized=ReadRow(
-            "EventDict, __dict__ touched", measureReads(materialized, config.reads, config.readRepeats)
-        ),
+        reads=tuple(reads),
+        readsMaterialized=touched,
         emptyLoopNs=emptyLoop * 1e9,
         typo=findAttributeTypo(silent),
     )
@@ -1220,13 +1252,18 @@ def formatExercise3(result: Exercise3Result) -> str:
         title=f"tracemalloc, {config.instances:,} instances per class, {result.python}:",
     )
     reads = formatTable(
-        ("class", "reads/s", "ns/read"),
+        ("class", "reads/s", "ns/read", "every round, ns/read"),
         [
-            (row.className, f"{row.readsPerSecond:,.0f}", f"{row.nsPerRead:.1f}")
+            (
+                row.className,
+                f"{row.readsPerSecond:,.0f}",
+                f"{row.nsPerRead:.1f}",
+                f"{min(row.nsSamples, default=row.nsPerRead):.1f}-{max(row.nsSamples, default=row.nsPerRead):.1f}",
+            )
             for row in (*result.reads, result.readsMaterialized)
         ],
-        title=f"timeit, {config.reads:,} reads of obj.value (best of {config.readRepeats}; "
-        f"the empty loop alone is {result.emptyLoopNs:.1f} ns/iteration):",
+        title=f"timeit, {config.reads:,} reads of obj.value, best of {config.readRepeats} rounds taking turns "
+        f"(empty loop: {result.emptyLoopNs:.1f} ns):",
     )
     ranked = sorted(result.reads, key=lambda row: row.nsPerRead)
     return "\n".join(
@@ -1298,7 +1335,7 @@ def exercise3(options: RunOptions, log: Log) -> Exercise3Result:
 #         memoryAllocatedKb, peakMemoryKb
 # req 2   ThresholdFilter (exercise 2's), Normalizer, FeatureComputer, AlertDetector, each @measuredStage
 # req 3   runDashboardPipeline: 10,000 records inside the context; formatExercise4 prints the dashboard
-# req 4   runExercise4: 5 more runs, their means and each stage's throughput CV (< 10%: stable)
+# req 4   runExercise4: 5 more runs, their means; stabilityOf: each stage's throughput CV (< 10%: stable)
 # req 5   AlertDetector(leak=True) keeps every record in AlertDetector.allAlerts: 5 runs, then 5 fixed
 #
 #   with PipelineMeasurementContext():
@@ -1618,6 +1655,18 @@ def runDashboardPipeline(records: Sequence[Reading], *, leak: bool, log: Log = s
     )
 
 
+def stabilityOf(runs: Sequence[DashboardRun]) -> tuple[StabilityRow, ...]:
+    """Requirement 4: each stage's throughput across ``runs``, its mean and its CV (std / mean)."""
+    return tuple(
+        StabilityRow(
+            stage.name,
+            statistics.fmean(run.throughput(stage.name) for run in runs),
+            coefficientOfVariation([run.throughput(stage.name) for run in runs]),
+        )
+        for stage in runs[0].stages
+    )
+
+
 def runSeries(records: Sequence[Reading], runs: int, *, leak: bool) -> tuple[tuple[DashboardRun, ...], LinearFit]:
     """Requirement 5: ``runs`` runs in one tracemalloc session, so what a run keeps shows in the next.
 
@@ -1647,14 +1696,6 @@ def runExercise4(config: Exercise4Config, *, seed: int, log: Log = silent) -> Ex
     log(f"Dashboard run ({config.records:,} records), the lines @measuredStage prints:")
     main = runDashboardPipeline(records, leak=False, log=log)
     stability = tuple(runDashboardPipeline(records, leak=False) for _ in range(config.runs))
-    stabilityRows = tuple(
-        StabilityRow(
-            stage.name,
-            statistics.fmean(run.throughput(stage.name) for run in stability),
-            coefficientOfVariation([run.throughput(stage.name) for run in stability]),
-        )
-        for stage in main.stages
-    )
     AlertDetector.allAlerts.clear()
     try:
         leaking, leakFit = runSeries(records, config.runs, leak=True)
@@ -1668,7 +1709,7 @@ def runExercise4(config: Exercise4Config, *, seed: int, log: Log = silent) -> Ex
         passedFilter=main.stages[0].records,
         main=main,
         stability=stability,
-        stabilityRows=stabilityRows,
+        stabilityRows=stabilityOf(stability),
         leaking=leaking,
         fixed=fixed,
         leakFit=leakFit,

@@ -226,10 +226,17 @@ def test_exercise1_result(run1: QuickRun) -> None:
     assert not any("genexpr" in row.function or "builtins.sum" in row.function for row in result.fastProfile)
     assert result.slow.bestMs > result.fast.bestMs > 0  # O(W) -> O(1) per record: a large effect
     assert result.speedup == result.slow.bestMs / result.fast.bestMs
-    text = "\n".join(run1.lines)
+    for timing in (result.slow, result.fast):
+        assert len(timing.samplesMs) == config.repetitions
+        assert timing.bestMs == min(timing.samplesMs)
+        assert timing.medianMs == statistics.median(timing.samplesMs)
+    paired = result.pairedSpeedups
+    assert paired == tuple(s / f for s, f in zip(result.slow.samplesMs, result.fast.samplesMs, strict=True))
+    text = " ".join(run1.lines)
     assert "cProfile: detectAnomalies, top 12 by cumulative time" in text
     assert "assert passed" in text
-    assert f"speedup {result.speedup:.1f}x (best of 5)" in text
+    assert f"speedup {result.speedup:.1f}x (best of 5; repetition by repetition " in text
+    assert f"{min(paired):.1f}-{max(paired):.1f}x)." in text
 
 
 def test_exercise1_same_seed_same_figures() -> None:
@@ -405,7 +412,7 @@ def test_exercise2_traces_the_bottleneck_and_the_fix_removes_it(run2: QuickRun) 
     assert [s.name for s in before.stages] == ["ThresholdFilter", "WindowNormalizer", "MovingAvgTransform"]
     assert before.countsAddUp
     assert after.countsAddUp
-    assert before.stages[0].recordsIn == result.inputRecords == 1_500
+    assert before.stages[0].recordsIn == result.inputRecords == l37.Exercise2Config.quick().records
     assert result.outputsIdentical
     assert before.bottleneck.name == "WindowNormalizer"
     assert before.stage("WindowNormalizer").selfMs > 3 * after.stage("WindowNormalizer").selfMs
@@ -465,6 +472,10 @@ def test_exercise3_memory_and_reads(run3: QuickRun) -> None:
     assert math.isclose(regular.totalKb * 1024, regular.bytesPerInstance * instances)
     assert [row.className for row in result.reads] == [cls.__name__ for cls in l37.EVENT_CLASSES]
     assert all(row.nsPerRead < 1_000 for row in result.reads)  # a read is nanoseconds, not microseconds
+    for row in (*result.reads, result.readsMaterialized):  # one sample per round, the best one quoted
+        assert len(row.nsSamples) == result.config.readRepeats
+        assert row.nsPerRead == pytest.approx(min(row.nsSamples))
+    assert result.readsMaterialized.className == l37.MATERIALIZED
     text = "\n".join(run3.lines)
     assert result.python in text
     assert "EventSlots: instance.vlaue = 99 -> AttributeError" in text
