@@ -39,7 +39,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, Future, InvalidStateError, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from random import Random
 from types import ModuleType
@@ -322,6 +322,8 @@ class _SigintSafePool(ProcessPoolExecutor):
         with _stopSignalsDeferred():
             future = super().submit(fn, *args, **kwargs)
         self._workers.update(set(multiprocessing.active_children()) - self._before)
+        if sys.version_info < (3, 12):
+            _tolerateCancelled(future)
         return future
 
     def deaths(self, timeoutSeconds: float = 1.0) -> list[str]:
@@ -334,6 +336,21 @@ class _SigintSafePool(ProcessPoolExecutor):
         while any(worker.exitcode is None for worker in self._workers) and time.monotonic() < deadline:
             time.sleep(0.01)
         return [_howEnded(worker.exitcode) for worker in self._workers if worker.exitcode not in (None, 0)]
+
+
+def _tolerateCancelled(future: Future[R]) -> None:
+    """3.12's guard on 3.11: a breaking pool fails its pending futures, cancelled ones too.
+
+    3.11's manager thread then dies of InvalidStateError (asyncio had cancelled a
+    sibling's future) and the interpreter hangs at exit; 3.12 ignores the error.
+    """
+    setException = future.set_exception
+
+    def setUnlessCancelled(exception: BaseException | None) -> None:
+        with contextlib.suppress(InvalidStateError):
+            setException(exception)
+
+    future.set_exception = setUnlessCancelled  # type: ignore[method-assign] # backports CPython 3.12's fix
 
 
 def _howEnded(exitcode: int | None) -> str:
@@ -378,34 +395,39 @@ def executorScope(kind: ExecutorKind, workers: int, startMethod: StartMethod | N
     try:
         yield executor
     except BaseException as error:
-        # Shut down first, without waiting: queued futures are cancelled while the pool
-        # is still whole. Killing the workers first would let a process pool's manager
-        # thread fail futures that asyncio had already cancelled (3.11 raises
-        # InvalidStateError there and leaves its queue feeder running). Then stop the
-        # workers, which no running task survives, and join the threads the pool
-        # started, bounded, since a thread pool's running calls cannot be stopped.
-        executor.shutdown(wait=False, cancel_futures=True)
-        stopChildren(exclude=children)
-        deadline = time.monotonic() + 2.0
-        for thread in set(threading.enumerate()) - threads:
-            thread.join(timeout=max(0.0, deadline - time.monotonic()))
-        lost = _lostWorker(error)
-        deaths = executor.deaths() if lost is not None and isinstance(executor, _SigintSafePool) else []
-        if deaths:
-            raise WorkerLostError(
-                lost.doing if isinstance(lost, WorkerLostError) else "", how=_killer(deaths)
-            ) from error
+        _stopAfter(error, executor, children, threads)
         raise
     executor.shutdown(wait=True)
+
+
+def _stopAfter(error: BaseException, executor: TaskExecutor, children: set[Any], threads: set[Any]) -> None:
+    """Stop what a scope started; a pool broken by a killed worker becomes ``WorkerLostError``.
+
+    Shut down first, cancelling queued futures while the pool is whole (killing its
+    workers first let 3.11's manager thread fail futures asyncio had cancelled); a broken
+    pool's manager thread is reaping its workers, so wait for it (a second reader of a
+    forkserver worker's status reads "exit code 255"). Then stop the workers, which no
+    running task survives, and join the pool's threads, bounded: a thread's call cannot stop.
+    """
+    lost = _lostWorker(error)
+    broken = executor if isinstance(executor, _SigintSafePool) and lost is not None else None
+    executor.shutdown(wait=broken is not None, cancel_futures=True)
+    stopChildren(exclude=children)
+    deadline = time.monotonic() + 2.0
+    for thread in set(threading.enumerate()) - threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    deaths = broken.deaths() if broken is not None else []
+    if deaths:
+        doing = lost.doing if isinstance(lost, WorkerLostError) else ""
+        raise WorkerLostError(doing, how=_killer(deaths)) from error
 
 
 class WorkerLostError(RuntimeError):
     """A worker process died from outside the run (killed, out of memory): the run stops.
 
-    ``doing`` says what the run was doing and how far it got ("during stage
-    normalize; 7 of 12 readings normalised"); ``how`` says how the worker ended.
-    A runner raises it with ``doing`` when it catches a broken pool;
-    ``executorScope`` adds ``how`` on the way out.
+    ``doing`` says what the run was doing and how far it got ("during stage normalize;
+    7 of 12 readings normalised"): a runner that catches a broken pool raises it so;
+    ``executorScope`` adds ``how`` the worker ended.
     """
 
     def __init__(self, doing: str = "", *, how: str = "") -> None:
@@ -434,8 +456,9 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
 
 
 def _killer(deaths: Sequence[str]) -> str:
-    """What ended the first worker: a broken pool terminates the others itself (SIGTERM)."""
-    return next((how for how in deaths if how != "SIGTERM"), deaths[0])
+    """What ended the first worker: a signal of its own before the SIGTERM a broken pool sends
+    the others, before an exit code (255 is what a forkserver worker's lost status reads as)."""
+    return min(deaths, key=lambda how: (how.startswith("exit code"), how == "SIGTERM"))
 
 
 def _osThreadCount() -> int | None:
@@ -585,11 +608,8 @@ class Stopwatch:
 
 
 def percentile(values: Sequence[float], pct: float) -> float:
-    """The ``pct``-th percentile (0..100) with linear interpolation between ranks.
-
-    The same definition as NumPy's default and ``statistics.quantiles(method=
-    "inclusive")``: the result always lies between min(values) and max(values).
-    """
+    """The ``pct``-th percentile (0..100), linear between ranks: NumPy's default, and
+    ``statistics.quantiles(method="inclusive")``; always between min and max."""
     if not values:
         raise ConfigError("percentile of an empty sequence")
     requireRange("pct", pct, 0.0, 100.0)
@@ -867,18 +887,8 @@ def runExercise(exercise: Exercise, options: RunOptions, log: Log = print) -> ob
     return exercise.execute(options, log)
 
 
-def lectureMain(
-    argv: Sequence[str] | None,
-    *,
-    lecture: int,
-    title: str,
-    exercises: Sequence[Exercise],
-) -> int:
-    """Parse the command line and run the chosen exercises; return the exit status.
-
-    0 on success, 2 for bad input (one line naming the value and what is allowed),
-    130 after Ctrl-C (worker processes are stopped first).
-    """
+def lectureMain(argv: Sequence[str] | None, *, lecture: int, title: str, exercises: Sequence[Exercise]) -> int:
+    """Parse the command line and run the chosen exercises; return the exit status (``guardedMain``'s)."""
     parser = buildParser(lecture, exercises, f"Lecture {lecture}: {title}")
     try:
         args = parser.parse_args(argv)
@@ -887,13 +897,8 @@ def lectureMain(
     except SystemExit as exit_:  # argparse exits for --help (0) and for bad input (2)
         return exit_.code if isinstance(exit_.code, int) else 2
     if args.list:
-        print(
-            formatTable(
-                ("ex", "title"),
-                [(e.number, e.title) for e in exercises],
-                title=f"Lecture {lecture}: {title}",
-            )
-        )
+        listing = formatTable(("ex", "title"), [(e.number, e.title) for e in exercises])
+        print(f"Lecture {lecture}: {title}\n{listing}")
         return 0
     options = RunOptions(seed=args.seed, quick=args.quick, executor=args.executor, startMethod=args.start_method)
     chosen = exercises if args.all else [e for e in exercises if e.number == args.ex]
@@ -930,11 +935,8 @@ def guardedMain(prog: str, body: Callable[[], None]) -> int:
 
 
 def _fault(error: Exception) -> tuple[str, int]:
-    """The line and the exit status for a fault ``guardedMain`` knows; any other is raised again.
-
-    The fault may sit inside an exception group (a task of a TaskGroup printed to a
-    closed pipe) or behind another exception's cause.
-    """
+    """The line and the status for a fault ``guardedMain`` knows (inside an exception group
+    or behind a cause, too); any other is raised again."""
     if isinstance(error, ConfigError):
         return f"error: {error}", 2
     output = next((e for e in _causes(error) if isOutputError(e)), None)
@@ -960,8 +962,7 @@ def stopSignalsAsCtrlC() -> Iterator[list[int]]:
     """SIGTERM and SIGHUP stop the run the way Ctrl-C does; the list names the signal that came.
 
     A closed terminal, ``timeout`` or a container stop would otherwise kill this process
-    at once and orphan every worker. The handler raises SIGINT instead, so asyncio's own
-    Ctrl-C handling and every scope's cleanup run.
+    and orphan every worker; the handler raises SIGINT instead, so every cleanup runs.
     """
     caught: list[int] = []
 
@@ -972,10 +973,8 @@ def stopSignalsAsCtrlC() -> Iterator[list[int]]:
         signal.raise_signal(signal.SIGINT)
 
     stops = [signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])]
-    if threading.current_thread() is not threading.main_thread():
-        yield caught
-        return
-    previous = {signum: signal.signal(signum, handler) for signum in stops}
+    mainThread = threading.current_thread() is threading.main_thread()  # only it may set handlers
+    previous = {signum: signal.signal(signum, handler) for signum in stops} if mainThread else {}
     try:
         yield caught
     finally:

@@ -8,14 +8,16 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
 
 from lab.faults import inject, problems, tempLeftovers
-from shared import ConfigError, StartMethod, WorkerLostError, executorScope, guardedMain
+from shared import ConfigError, StartMethod, TaskExecutor, WorkerLostError, executorScope, guardedMain
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -146,3 +148,27 @@ def test_a_closed_pipe_after_the_last_line_is_a_run_that_ended_first() -> None:
     # Everything fit in the pipe before the reader went away: nothing was lost, status 0.
     outcome = inject([sys.executable, "-c", "print('one line'); import time; time.sleep(0.3)"], "closed-pipe", 0.0)
     assert (outcome.status, outcome.finishedFirst, problems(outcome, "-c")) == (0, True, [])
+
+
+def dieAfter(seconds: float) -> None:
+    time.sleep(seconds)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def breakWithCancelledQueued(pool: TaskExecutor, cancelled: list[Future[int]]) -> None:
+    first = pool.submit(dieAfter, 0.3)
+    queued = [pool.submit(abs, -n) for n in range(4)]  # two wait in the call queue, two behind them
+    cancelled += queued[2:]
+    assert [future.cancel() for future in cancelled] == [True, True]
+    first.result(timeout=30)
+
+
+@pytest.mark.parametrize("startMethod", ["fork", "spawn"])
+def test_a_pool_that_breaks_with_cancelled_futures_queued_still_ends_cleanly(startMethod: StartMethod) -> None:
+    # 3.11's manager thread failed every pending future, cancelled ones too, and died of
+    # InvalidStateError (a thread exception: this suite fails on the warning it raises).
+    cancelled: list[Future[int]] = []
+    with pytest.raises(WorkerLostError) as raised, executorScope("process", 1, startMethod) as pool:
+        breakWithCancelledQueued(pool, cancelled)
+    assert raised.value.how == "SIGKILL"
+    assert [future.cancelled() for future in cancelled] == [True, True]
