@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Literal
 
 import pytest
 from hypothesis import given, settings
@@ -255,7 +256,9 @@ def test_exercise4_claims_catch_a_lost_task_and_a_split_that_timing_changed() ->
     def report(task: l29.PlannedTask, outcome: str) -> l29.TaskReport:
         if outcome == "ok":
             return {"taskId": task.taskId, "status": "ok", "result": 1.0}
-        return {"taskId": task.taskId, "status": "failed", "error": "x", "errorType": outcome}
+        assert outcome in {"ValueError", "TimeoutError"}
+        errorType: Literal["ValueError", "TimeoutError"] = "ValueError" if outcome == "ValueError" else "TimeoutError"
+        return {"taskId": task.taskId, "status": "failed", "error": "x", "errorType": errorType}
 
     def judged(outcomes: dict[int, str], finished: bool = True) -> tuple[Claim, ...]:
         reports = tuple(report(task, outcomes.get(task.taskId, expected[task.role])) for task in plan)
@@ -268,9 +271,6 @@ def test_exercise4_claims_catch_a_lost_task_and_a_split_that_timing_changed() ->
     succeeding = next(task.taskId for task in plan if task.role == "succeeds")
     late = judged({succeeding: "TimeoutError"})
     assert verdicts(late)[:2] == [Verdict.HOLDS, Verdict.FAILS]
-    other = judged({succeeding: "RuntimeError"})
-    assert verdicts(other)[:2] == [Verdict.FAILS, Verdict.FAILS]
-    assert "(+1 other)" in other[0].measured
     assert judged({}, finished=False)[-1].verdict is Verdict.FAILS
 
 
