@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import math
+import multiprocessing
+import re
+import signal
 import statistics
+import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, ParamSpec, TypeVar
 
 import daskrun
 import pytest
@@ -18,6 +26,7 @@ from hypothesis import strategies as st
 
 import l29
 from lab import lecture29 as lab29
+from lab.faults import inject, problems
 from shared import (
     ConfigError,
     Exercise,
@@ -26,9 +35,14 @@ from shared import (
     StartMethod,
     Stopwatch,
     TaskExecutor,
+    WorkerLostError,
     executorScope,
     silent,
+    warmUp,
 )
+
+R = TypeVar("R")
+P = ParamSpec("P")
 
 ROOT = Path(__file__).resolve().parent.parent
 START_METHODS = ["fork", "spawn", "forkserver"]
@@ -334,21 +348,27 @@ def test_riskyComputation_fails_or_computes() -> None:
     assert l29.riskyComputation(6, False, 0) == (6, round(sum(math.sqrt(i) for i in range(50000)), 4))
 
 
-def test_safeHandleTask_turns_every_failure_into_a_report() -> None:
-    broken = InlineExecutor()
-    broken.shutdown()
+def test_safeHandleTask_reports_the_spec_failures_and_lets_a_broken_pool_through() -> None:
     inline = InlineExecutor()
     failed = asyncio.run(l29.safeHandleTask(1, True, 0, inline))
     ok = asyncio.run(l29.safeHandleTask(2, False, 0, inline))
-    other = asyncio.run(l29.safeHandleTask(3, False, 0, broken))
+    with executorScope("thread", 1) as pool:
+        late = asyncio.run(l29.safeHandleTask(3, False, 50, l29.WatchedExecutor(pool), deadlineSeconds=0.01))
     assert failed == {
         "taskId": 1,
         "status": "failed",
         "error": "Task 1 failed intentionally",
         "errorType": "ValueError",
     }
-    assert ok["status"] == "ok"
-    assert l29.errorTypeOf(other) == "RuntimeError"
+    assert ok == {"taskId": 2, "status": "ok", "result": SUM_OF_ROOTS}
+    assert late == {
+        "taskId": 3,
+        "status": "failed",
+        "error": "no result within the 10 ms deadline",
+        "errorType": "TimeoutError",
+    }
+    with pytest.raises(BrokenProcessPool):  # no task's failure: the runner stops the run (gatherAll, during)
+        asyncio.run(l29.safeHandleTask(4, False, 0, BrokenPool()))
 
 
 @given(st.integers(0, 2**32))
@@ -382,7 +402,7 @@ def expectedReports(config: l29.Exercise4Config, seed: int) -> tuple[l29.TaskRep
 
 def test_exercise4_split_is_exact_and_retries_all_succeed() -> None:
     first = l29.runExercise4(RISKY, seed=11, executor="thread")
-    assert (first.successes, first.valueErrors, first.timeouts, first.otherFailures) == (4, 4, 4, 0)
+    assert (first.successes, first.valueErrors, first.timeouts) == (4, 4, 4)
     assert first.matchingRoles == 12
     assert first.retriesSucceeded == len(first.run.retries) == 8
     assert first.run.reports == expectedReports(RISKY, 11)
@@ -494,6 +514,156 @@ def test_exercise4_config_refuses_a_split_that_timing_could_change(changes: dict
 def test_registry_lists_all_four_exercises() -> None:
     assert [exercise.number for exercise in l29.EXERCISES] == [1, 2, 3, 4]
     assert l29.main(["--list"]) == 0
+
+
+# ============================================================================
+# A worker killed from outside: one line naming the phase and the progress
+# ============================================================================
+
+
+class BrokenPool:
+    """A pool whose worker died before anything was submitted: ``submit`` raises, as a broken pool's does."""
+
+    def __init__(self) -> None:
+        self.shutdowns: list[bool] = []
+
+    def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:  # noqa: ARG002
+        raise BrokenProcessPool("A child process terminated abruptly, the process pool is not usable anymore")
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:  # noqa: ARG002
+        self.shutdowns.append(wait)
+
+
+# A task that dies as the OOM killer or ``kill -9`` would kill its worker. Built from the
+# standard library: a spawned worker unpickles it without importing this test module (slow).
+KILL_OWN_WORKER: Final = functools.partial(signal.raise_signal, signal.SIGKILL)
+
+
+class KillOnSubmit:
+    """A process pool behind which the ``n``-th task submitted kills its worker instead of running."""
+
+    def __init__(self, inner: TaskExecutor, n: int) -> None:
+        self._inner = inner
+        self._n = n
+        self._submitted = 0
+
+    def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+        self._submitted += 1
+        if self._submitted == self._n:
+            return self._inner.submit(KILL_OWN_WORKER)  # type: ignore[arg-type]  # never returns: its worker dies
+        return self._inner.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._inner.shutdown(wait, cancel_futures=cancel_futures)
+
+
+def test_gatherAll_waits_for_every_sibling_and_counts_what_finished() -> None:
+    async def scenario() -> tuple[WorkerLostError, list[asyncio.Future[int]]]:
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[int]] = [loop.create_future() for _ in range(4)]
+        futures[0].set_result(0)
+        loop.call_later(0.01, futures[1].set_exception, BrokenProcessPool("a worker died"))
+        loop.call_later(0.05, futures[2].set_result, 2)  # after the pool broke: still awaited, not cancelled
+        loop.call_later(0.06, futures[3].set_exception, BrokenProcessPool("a worker died"))
+        with pytest.raises(WorkerLostError) as raised:
+            await l29.gatherAll(futures, "requests analysed")
+        return raised.value, futures
+
+    error, futures = asyncio.run(scenario())
+    assert error.doing == "2 of 4 requests analysed"
+    assert [future.cancelled() for future in futures] == [False] * 4
+    assert futures[2].result() == 2
+
+
+def test_gatherAll_is_gather_for_any_other_outcome() -> None:
+    async def values() -> list[int]:
+        return await l29.gatherAll([asyncio.sleep(0.01, result=n) for n in range(3)], "done")
+
+    async def divide(n: int) -> float:
+        await asyncio.sleep(0.01)
+        return 1 / n
+
+    async def failing() -> list[float]:
+        return await l29.gatherAll([divide(1), divide(0)], "done")
+
+    assert asyncio.run(values()) == [0, 1, 2]
+    with pytest.raises(ZeroDivisionError):
+        asyncio.run(failing())
+
+
+def test_during_names_the_phase_keeps_the_progress_and_lets_the_pool_clean_up_first() -> None:
+    pool = BrokenPool()
+    with pytest.raises(WorkerLostError) as lost, l29.during("the first round", pool):
+        raise WorkerLostError("7 of 12 tasks ended")
+    expected = "a worker process died (how is unknown) during the first round; 7 of 12 tasks ended; no result"
+    assert str(lost.value) == expected
+    with pytest.raises(WorkerLostError) as bare, l29.during("the pool's warm-up", pool):
+        raise BrokenProcessPool("gone")
+    assert bare.value.doing == "during the pool's warm-up"
+    assert pool.shutdowns == [True, True]
+    with pytest.raises(ValueError, match=r"^other$"), l29.during("the retries", pool):
+        raise ValueError("other")
+    assert pool.shutdowns == [True, True]
+
+
+def test_a_broken_pool_is_no_task_failure_in_exercise_4() -> None:
+    config = replace(RISKY, failing=1, slow=1, succeeding=1, workers=1)
+    plan = l29.planTasks(config, 3)
+    with pytest.raises(WorkerLostError) as lost:
+        asyncio.run(l29.handleWithRecovery(plan, BrokenPool(), config))
+    assert lost.value.doing == "during the first round; 0 of 3 tasks ended"
+
+
+@pytest.mark.parametrize("startMethod", ["fork", "spawn"])
+def test_a_worker_killed_in_exercise_4_stops_the_run_naming_the_round_and_the_tasks_ended(
+    startMethod: StartMethod,
+) -> None:
+    config = replace(RISKY, failing=2, slow=2, succeeding=2, workers=2)
+    plan = l29.planTasks(config, 12)
+
+    def recover() -> None:
+        with executorScope("process", 2, startMethod) as pool:
+            warmUp(pool, 2, preload=("l29",))  # as runExercise4 does: no deadline pays a worker's start-up
+            asyncio.run(l29.handleWithRecovery(plan, KillOnSubmit(pool, 3), config))
+
+    with pytest.raises(WorkerLostError) as lost:
+        recover()
+    assert re.fullmatch(r"during the first round; [0-5] of 6 tasks ended", lost.value.doing), lost.value.doing
+    assert lost.value.how == "SIGKILL"
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.parametrize("startMethod", ["fork", "spawn"])
+def test_a_worker_killed_in_exercises_1_to_3_stops_the_run_counting_the_work_done(startMethod: StartMethod) -> None:
+    config = replace(STREAM, totalRecords=8, workers=2)
+    requests = l29.makeRequests(SMALL, 1)
+    with pytest.raises(WorkerLostError) as served, executorScope("process", 2, startMethod) as pool:
+        l29.timeConcurrent(requests, KillOnSubmit(pool, 2), silent)
+    assert re.fullmatch(r"[0-3] of 4 requests analysed", served.value.doing), served.value.doing
+    for consumer in ("literal", "bounded"):
+        with pytest.raises(WorkerLostError) as piped, executorScope("process", 2, startMethod) as pool:
+            asyncio.run(l29.runPipeline(config.queue(2), KillOnSubmit(pool, 3), config, seed=1, consumer=consumer))
+        assert re.fullmatch(r"[0-7] of 8 records transformed", piped.value.doing), piped.value.doing
+        assert piped.value.how == "SIGKILL"
+    with pytest.raises(WorkerLostError) as tiered, executorScope("process", 2, startMethod) as pool:
+        asyncio.run(l29.processAllItems(range(4), InlineExecutor(), KillOnSubmit(pool, 2), seed=1, config=TIERS))
+    assert re.fullmatch(r"[0-3] of 4 items analysed", tiered.value.doing), tiered.value.doing
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+@pytest.mark.parametrize("startMethod", ["fork", "spawn"])
+def test_a_worker_killed_from_outside_in_exercise_4_is_one_line_and_status_1(startMethod: str) -> None:
+    """The issue's case: no MISMATCH table of BrokenProcessPool "failures", one line naming the phase."""
+    args = [sys.executable, "l29.py", "--ex", "4", "--start-method", startMethod]
+    outcome = inject(args, "sigkill-worker", 0.1 if startMethod == "fork" else 0.8, cwd=str(ROOT))
+    assert (outcome.finishedFirst, outcome.note) == (False, "")
+    assert outcome.status == 1
+    assert "MISMATCH" not in outcome.stdout
+    [line] = outcome.stderrLines
+    phases = r"the pool's warm-up, before any task|the first round; \d+ of 12 tasks ended|the wait .*|the retries; .*"
+    assert re.fullmatch(rf"l29\.py: a worker process died \(SIGKILL\) during ({phases}); no result", line), line
+    assert problems(outcome, "l29.py") == []
 
 
 # ============================================================================

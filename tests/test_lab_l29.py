@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Literal
 
 import pytest
 from hypothesis import given, settings
@@ -11,8 +12,10 @@ from hypothesis import strategies as st
 import l29
 from lab import lecture29 as lab29
 from lab.bench import EFFICIENCY_TARGET, BenchOptions, flowMakespan
-from lab.claims import Claim, ClaimKind, Verdict, formatClaims
-from shared import StartMethod, cpuCount
+from lab.claims import Claim, ClaimKind, Origin, Repeats, Verdict, formatClaims
+from shared import RunOptions, StartMethod, cpuCount, silent
+
+Outcome = Literal["ok", "ValueError", "TimeoutError"]
 
 START_METHODS = ["fork", "spawn", "forkserver"]
 SMALL = l29.Exercise1Config(requests=4, valuesPerRequest=500, workers=2)
@@ -32,39 +35,121 @@ def assertFits(claims: tuple[Claim, ...]) -> None:
 
 
 # ============================================================================
+# "Approximately": the band, the spread, the bound
+# ============================================================================
+
+
+def about(values: list[float], target: float = 1.0, bound: float | None = None) -> Claim:
+    figure = Repeats.of(values)
+    return lab29.judgeAbout(1, "s", figure, target, bound=bound, measured="m", reason="slow")
+
+
+def test_judgeAbout_holds_inside_the_band_fails_outside_and_is_too_close_across_an_edge() -> None:
+    assert about([0.9, 1.0, 1.1, 1.2, 0.85]).verdict is Verdict.HOLDS
+    below = about([0.5, 0.6, 0.55, 0.7, 0.79])
+    assert (below.verdict, below.reason, below.spread) == (Verdict.FAILS, "slow", "0.50-0.79x over 5")
+    above = about([1.3, 1.5, 1.26, 1.4, 2.0])
+    assert above.verdict is Verdict.FAILS
+    across = about([0.7, 0.9, 1.0, 1.1, 0.95])
+    assert (across.verdict, across.reason) == (
+        Verdict.TOO_CLOSE,
+        "the repeats straddle the line (>= 0.80x): the gap is inside the noise",
+    )
+    upper = about([0.9, 1.0, 1.0, 1.1, 1.3])
+    assert (upper.verdict, upper.reason) == (
+        Verdict.TOO_CLOSE,
+        "the repeats straddle the line (< 1.25x): the gap is inside the noise",
+    )
+    lower = about([0.7, 1.0, 1.0, 1.0, 1.2])  # its median sits above 1x: the lower edge is checked all the same
+    assert (lower.verdict, lower.reason) == (
+        Verdict.TOO_CLOSE,
+        "the repeats straddle the line (>= 0.80x): the gap is inside the noise",
+    )
+    few = about([1.0, 1.0, 1.0, 1.0])
+    assert (few.verdict, few.reason) == (Verdict.TOO_CLOSE, "4 repeats cannot decide a timing claim")
+
+
+def test_judgeAbout_never_holds_a_figure_past_its_bound() -> None:
+    assert about([1.7, 1.8, 1.9, 2.0, 1.65], target=2.0, bound=2.0).verdict is Verdict.HOLDS
+    some = about([1.8, 1.9, 2.1, 1.95, 1.85], target=2.0, bound=2.0)
+    assert (some.verdict, some.reason) == (
+        Verdict.TOO_CLOSE,
+        "faster than its bound in 1 of 5 repeats (2.10x > 2x): the timing or the bound's calibration is off",
+    )
+    every = about([2.5, 2.6, 2.7, 2.55, 2.65], target=2.0, bound=2.0)
+    assert (every.verdict, every.reason) == (
+        Verdict.NOT_MEASURED,
+        "faster than its bound (2x) at every repeat: the bound's calibration is off by 20% or more",
+    )
+    assert about([1.0, 1.1, 1.2, 1.3, 1.05], target=2.0, bound=2.0).verdict is Verdict.FAILS
+
+
+# ============================================================================
 # Exercise 1
 # ============================================================================
 
 
-def test_exercise1_claims_are_judged() -> None:
+def test_exercise1_one_run_judges_the_structure_only() -> None:
     result = l29.runExercise1(SMALL, seed=2, executor="thread")
     claims = lab29.judge1(result)
-    assert {claim.kind for claim in claims} == {ClaimKind.STRUCTURAL, ClaimKind.TIMING}
-    structural = [claim for claim in claims if claim.kind is ClaimKind.STRUCTURAL]
-    assert all(claim.verdict is Verdict.HOLDS for claim in structural)
-    timing = next(claim for claim in claims if claim.kind is ClaimKind.TIMING)
-    assert timing.statement == "async + process pool is about min(10/3, 1)x faster"
-    assert f"bound {result.bound}x" in timing.measured
+    assert [(claim.kind, claim.verdict) for claim in claims] == [(ClaimKind.STRUCTURAL, Verdict.HOLDS)] * 2
     assertFits(claims)
-
-
-def test_exercise1_speedup_claim_holds_at_85_percent_of_the_bound_and_fails_below() -> None:
-    base = replace(l29.runExercise1(SMALL, seed=2, executor="inline"), cores=2, sequentialSeconds=1.0)
-    fast = replace(base, warmSeconds=0.55, coldSeconds=0.6)
-    slow = replace(base, warmSeconds=0.9, coldSeconds=1.2)
-    assert fast.bound == slow.bound == 2
-    assert verdicts(lab29.judge1(fast)) == [Verdict.HOLDS, Verdict.HOLDS, Verdict.HOLDS]
-    slowClaims = lab29.judge1(slow)
-    assert verdicts(slowClaims) == [Verdict.HOLDS, Verdict.HOLDS, Verdict.FAILS]
-    assert "min(10/3, 1) = 1 is a typo for min(requests, workers, cores) = 2" in slowClaims[2].reason
-    assert "1.11x warm" in slowClaims[2].measured
 
 
 def test_exercise1_structural_claims_fail_on_a_blocked_loop_or_different_results() -> None:
     base = l29.runExercise1(SMALL, seed=2, executor="inline")
     broken = lab29.judge1(replace(base, dispatchedBeforeAnyCompleted=False, matchesSequential=False))
-    structural = [claim for claim in broken if claim.kind is ClaimKind.STRUCTURAL]
-    assert [claim.verdict for claim in structural] == [Verdict.FAILS, Verdict.FAILS]
+    assert verdicts(broken) == [Verdict.FAILS, Verdict.FAILS]
+
+
+def speedups(*ratios: float, cores: int = 2) -> lab29.BatchTimings:
+    """Hand-made rounds of exercise 1 (10 requests, 3 workers): a sequential 1.0 s against 1.0 / ratio."""
+    return lab29.BatchTimings(
+        config=l29.Exercise1Config(),
+        cores=cores,
+        sequentialWarm=(1.0,) * len(ratios),
+        warm=tuple(1.0 / ratio for ratio in ratios),
+        sequentialCold=(),
+        cold=(),
+        dumpsSeconds=0.001,
+        loadsSeconds=0.002,
+    )
+
+
+def test_exercise1_speedup_is_judged_once_per_reading() -> None:
+    # 1.13x: "about 1x" as written holds; it is far from the 2x the lecture means, which does not.
+    literal, meant = lab29.judgeSpeedup(speedups(1.13, 1.1, 1.2, 1.05, 1.15), coldSpeedup=0.1)
+    assert (literal.verdict, meant.verdict) == (Verdict.HOLDS, Verdict.FAILS)
+    assert "read as written: min(10/3, 1) = 1" in literal.statement
+    assert "min(cores=2, 10/ceil(10/3) = 2.5) = 2x (the busiest of 3 workers serves 4)" in meant.statement
+    assert meant.reason == "below 1.60x (80% of 2x): pickling 3.0 ms and dispatch against 1000.0 ms of work"
+    assert "10,000 values a request: warm 1.13x (median of paired rounds), cold 0.10x" in literal.measured
+    assert (literal.spread, literal.origin) == ("1.05-1.20x over 5", Origin.LECTURE)
+    # Near the bound: the meant reading holds, the literal one does not.
+    literal, meant = lab29.judgeSpeedup(speedups(1.9, 1.8, 1.95, 1.7, 1.85), coldSpeedup=0.5)
+    assert (literal.verdict, meant.verdict) == (Verdict.FAILS, Verdict.HOLDS)
+    assert literal.reason.startswith("faster than about 1x")
+    # Straddling 0.8x and 1.6x: neither reading can be decided here.
+    literal, meant = lab29.judgeSpeedup(speedups(0.7, 0.9, 1.7, 1.0, 1.1), coldSpeedup=0.5)
+    assert literal.verdict is meant.verdict is Verdict.TOO_CLOSE
+
+
+def test_exercise1_bound_uses_the_busiest_worker_where_it_is_below_the_cores() -> None:
+    assert speedups(1.0, cores=2).bound == 2.0
+    assert speedups(1.0, cores=4).bound == 2.5
+    assert speedups(1.0, cores=1).bound == 1.0
+    _, meant = lab29.judgeSpeedup(speedups(2.4, 2.45, 2.6, 2.3, 2.2, cores=8), coldSpeedup=1.0)
+    assert "min(cores=8, 10/ceil(10/3) = 2.5) = 2.5x" in meant.statement
+    assert meant.verdict is Verdict.TOO_CLOSE
+    assert meant.reason.startswith("faster than its bound in 1 of 5 repeats (2.60x > 2.5x)")
+
+
+def test_study1_measures_the_warm_pool_in_rounds() -> None:
+    result = l29.runExercise1(SMALL, seed=2, executor="thread")
+    claims = lab29.study1(RunOptions(quick=True, executor="thread"), result, silent)
+    assert len(claims) == 2
+    assert all(claim.kind is ClaimKind.TIMING and claim.spread.endswith("x over 5") for claim in claims)
+    assertFits(claims)
 
 
 # ============================================================================
@@ -87,8 +172,8 @@ def queueRun(consumer: l29.ConsumerKind, maxsize: int, sizes: tuple[int, ...]) -
     )
 
 
-THROTTLED: dict[int, tuple[int, ...]] = {2: (0, 1, 2, 2, 2), 5: (0, 2, 4, 5, 5), 20: (0, 2, 4, 6, 8)}
-IDLE = (0, 0, 1, 0, 0)
+THROTTLED: dict[int, tuple[int, ...]] = {2: (0, 0, 1, 2, 2, 2), 5: (0, 1, 3, 4, 5, 5), 20: (0, 2, 4, 6, 8, 9)}
+IDLE: dict[int, tuple[int, ...]] = dict.fromkeys((2, 5, 20), (0, 0, 1, 0, 0, 0))
 
 
 def exercise2(sizes: dict[int, tuple[int, ...]]) -> l29.Exercise2Result:
@@ -98,74 +183,100 @@ def exercise2(sizes: dict[int, tuple[int, ...]]) -> l29.Exercise2Result:
     return l29.Exercise2Result(config, "thread", main, tuple(comparison), RESULTS, 0.0001)
 
 
-def test_exercise2_occupancy_claims_read_the_queue_sizes() -> None:
-    assert lab29._throttled(queueRun("bounded", 2, (0, 1, 2, 2, 2)))
-    assert not lab29._throttled(queueRun("literal", 2, (0, 0, 1, 0, 0)))
-    assert lab29._sizesDiffer(queueRun("bounded", 2, (2,)), queueRun("bounded", 20, (4,)))
-    assert not lab29._sizesDiffer(queueRun("literal", 2, (1,)), queueRun("literal", 20, (1,)))
-
-
-def test_exercise2_claims_hold_for_a_throttled_run_and_fail_for_an_idle_queue_or_a_lost_record() -> None:
+def test_exercise2_one_run_judges_the_accounting_and_the_bound() -> None:
     held = exercise2(THROTTLED)
-    assert verdicts(lab29.judge2(held)) == [Verdict.HOLDS] * 4
-    idle = exercise2(dict.fromkeys((2, 5, 20), IDLE))
-    assert verdicts(lab29.judge2(idle)) == [Verdict.HOLDS, Verdict.HOLDS, Verdict.FAILS, Verdict.FAILS]
+    assert verdicts(lab29.judge2(held)) == [Verdict.HOLDS, Verdict.HOLDS]
     lost = lab29.judge2(replace(held, expected=(*RESULTS, (2, 3.0))))
-    assert lost[0].verdict is Verdict.FAILS
-    overfull = exercise2({**THROTTLED, 2: (0, 1, 2, 3)})
-    assert lab29.judge2(overfull)[1].verdict is Verdict.FAILS
+    assert verdicts(lost) == [Verdict.FAILS, Verdict.HOLDS]
+    overfull = lab29.judge2(exercise2({**THROTTLED, 2: (0, 1, 2, 3)}))
+    assert verdicts(overfull) == [Verdict.HOLDS, Verdict.FAILS]
+    assert overfull[1].reason == "1 runs exceeded maxsize"
+
+
+def test_occupancy_reads_the_second_half_of_the_puts() -> None:
+    assert lab29.primedSizes(queueRun("bounded", 2, (0, 0, 0, 1, 2, 2, 2))) == (1, 2, 2, 2)
+    assert lab29.occupancy(queueRun("bounded", 2, (0, 0, 0, 1, 2, 2, 2))) == pytest.approx(7 / 8)
+    assert lab29.occupancy(queueRun("literal", 5, (0, 0, 1, 0, 0, 0))) == 0.0
+    assert lab29.peakRatio(queueRun("bounded", 2, (2,)), queueRun("bounded", 20, (9,))) == 4.5
+    assert lab29.peakRatio(queueRun("literal", 2, (0,)), queueRun("literal", 20, (1,))) == 1.0
 
 
 def study(
-    boundedSizes: dict[int, tuple[int, ...]], *, peak: int = 4, failure: lab29.FailureDemo | None = None
+    rounds: list[tuple[dict[int, tuple[int, ...]], dict[int, tuple[int, ...]]]],
+    *,
+    peak: int = 4,
+    failure: lab29.FailureDemo | None = None,
 ) -> lab29.Study2:
-    """A hand-made study: each consumer x workload x maxsize but the exercise's own runs."""
-    runs = tuple(
-        lab29.ProbedRun(
-            queueRun(consumer, maxsize, boundedSizes[maxsize] if consumer == "bounded" else IDLE),
-            storeMs,
-            peak if consumer == "bounded" else 9,
-        )
-        for storeMs in (0.0, 20.0)
-        for maxsize in (2, 20)
-        for consumer in ("literal", "bounded")
-        if storeMs or consumer == "bounded"
-    )
+    """A hand-made study: per round, the spec's consumer's sizes and the bounded consumer's, by maxsize."""
+    config = replace(STREAM, comparedMaxsizes=(2, 20))
+    every, extras = lab29.studySettings(config, 20.0)
+    found = []
+    for index, (literal, bounded) in enumerate(rounds):
+        runs = []
+        for consumer, maxsize, storeMs in every + (extras if index == 0 else []):
+            sizes = bounded[maxsize] if consumer == "bounded" else literal[maxsize]
+            inFlight = peak if consumer == "bounded" else 9
+            runs.append(lab29.ProbedRun(queueRun(consumer, maxsize, sizes), storeMs, inFlight))
+        found.append(tuple(runs))
     crash = failure or lab29.FailureDemo("consumer crashed", 0.05, 3, True, 0)
-    return lab29.Study2(replace(STREAM, comparedMaxsizes=(2, 20)), RESULTS, 20.0, runs, crash)
+    return lab29.Study2(config, RESULTS, 20.0, tuple(found), crash)
 
 
-def test_study2_claims_hold_when_the_bounded_consumer_throttles_and_fail_otherwise() -> None:
-    assert verdicts(lab29.judgeStudy2(study(THROTTLED))) == [Verdict.HOLDS] * 5
-    idle = lab29.judgeStudy2(study({2: IDLE, 20: IDLE}))
-    assert verdicts(idle) == [Verdict.FAILS, Verdict.FAILS, Verdict.HOLDS, Verdict.HOLDS, Verdict.HOLDS]
-    assert lab29.judgeStudy2(study(THROTTLED, peak=5))[2].verdict is Verdict.FAILS
+def test_study2_judges_the_spec_consumer_as_the_lecture_and_the_bounded_one_as_a_finding() -> None:
+    found = lab29.judgeStudy2(study([(IDLE, THROTTLED)] * 5))
+    assert [claim.origin for claim in found] == [Origin.LECTURE] * 2 + [Origin.FINDING] * 5
+    assert verdicts(found) == [Verdict.FAILS, Verdict.FAILS] + [Verdict.HOLDS] * 5
+    assert [claim.spread for claim in found[:4]] == [
+        "0.00-0.00 over 5",
+        "1.00-1.00x over 5",
+        "1.00-1.00 over 5",
+        "4.50-4.50x over 5",
+    ]
+    assert found[0].reason.startswith("consumeRecords takes the next record as soon as it dispatched one")
+    assert "queue size oscillates near maxsize (5)" in found[0].statement
+    assert found[2].statement.startswith("(bounded consumer, 20 ms store) queue size oscillates near maxsize (2)")
+    assert found[1].measured == "peak qsize 2 vs 20, round by round: 1/1, 1/1, 1/1, 1/1, 1/1"
+
+
+def test_study2_occupancy_claims_hold_fail_or_are_too_close_by_their_rounds() -> None:
+    held = lab29.judgeStudy2(study([(THROTTLED, THROTTLED)] * 5))
+    assert verdicts(held)[:4] == [Verdict.HOLDS] * 4
+    idle = lab29.judgeStudy2(study([(IDLE, IDLE)] * 5))
+    assert verdicts(idle)[:4] == [Verdict.FAILS] * 4
+    assert idle[2].reason == "the consumer kept up with the producer"
+    mixed = lab29.judgeStudy2(study([(IDLE, THROTTLED)] * 3 + [(IDLE, IDLE)] * 2))
+    assert verdicts(mixed)[2:4] == [Verdict.TOO_CLOSE, Verdict.TOO_CLOSE]
+    few = lab29.judgeStudy2(study([(IDLE, THROTTLED)] * 3))
+    assert verdicts(few)[:4] == [Verdict.TOO_CLOSE] * 4
+
+
+def test_study2_structural_findings_catch_an_overfull_pool_a_hang_and_a_lost_record() -> None:
+    rounds = [(IDLE, THROTTLED)] * 5
+    assert lab29.judgeStudy2(study(rounds, peak=5))[4].verdict is Verdict.FAILS
     hung = lab29.FailureDemo("consumer crashed", 0.05, 3, True, 1)
-    assert lab29.judgeStudy2(study(THROTTLED, failure=hung))[3].verdict is Verdict.FAILS
+    assert lab29.judgeStudy2(study(rounds, failure=hung))[5].verdict is Verdict.FAILS
     silentCrash = lab29.FailureDemo("", 0.05, 0, False, 0)
-    assert lab29.judgeStudy2(study(THROTTLED, failure=silentCrash))[3].verdict is Verdict.FAILS
-    overfull = lab29.judgeStudy2(study({**THROTTLED, 2: (0, 1, 2, 3)}))
-    assert overfull[4].verdict is Verdict.FAILS
-    assert overfull[4].kind is ClaimKind.STRUCTURAL
+    assert lab29.judgeStudy2(study(rounds, failure=silentCrash))[5].verdict is Verdict.FAILS
+    overfull = lab29.judgeStudy2(study([(IDLE, {**THROTTLED, 2: (0, 1, 2, 3)})] * 5))
+    assert (overfull[6].verdict, overfull[6].kind) == (Verdict.FAILS, ClaimKind.STRUCTURAL)
 
 
 def test_exercise2_structural_claims_hold_on_a_real_run() -> None:
     claims = lab29.judge2(l29.runExercise2(STREAM, seed=2, executor="thread"))
-    structural = [claim for claim in claims if claim.kind is ClaimKind.STRUCTURAL]
-    assert len(structural) == 2
-    assert all(claim.verdict is Verdict.HOLDS for claim in structural)
+    assert [(claim.kind, claim.verdict) for claim in claims] == [(ClaimKind.STRUCTURAL, Verdict.HOLDS)] * 2
     assertFits(claims)
 
 
 def test_study2_on_a_thread_pool_throttles_with_the_bounded_consumer_and_survives_the_crash() -> None:
     expected = tuple(l29.transformRecord(l29.makeRecord(2, recordId)) for recordId in range(STREAM.totalRecords))
-    found = lab29.runStudy2(STREAM, expected, seed=2, storeMs=20.0, executor="thread")
-    assert len(found.runs) == 6
+    found = lab29.runStudy2(STREAM, expected, seed=2, storeMs=20.0, rounds=2, executor="thread")
+    assert [len(round_) for round_ in found.rounds] == [7, 5]  # 5, 2, 20 spec; 2, 20 bounded; 2, 20 spec + store
     assert all(probed.run.results == expected for probed in found.runs)
     assert all(probed.maxInFlight <= STREAM.workers for probed in found.runs if probed.run.consumer == "bounded")
     literalSlow = found.run("literal", 2, 20.0)
     assert literalSlow.maxInFlight > STREAM.workers  # the spec's consumer: the backlog waits in the executor
     assert literalSlow.run.fullPuts == 0
+    assert len(found.repeats("bounded", 20, 20.0)) == 2
     assert found.failure.pendingTasks == 0
     assert "consumer crashed after" in found.failure.error
     claims = lab29.judgeStudy2(found)
@@ -180,7 +291,9 @@ def test_study2_on_a_thread_pool_throttles_with_the_bounded_consumer_and_survive
 def test_study2_on_a_process_pool_gives_the_same_results_and_a_clean_crash(startMethod: StartMethod) -> None:
     config = replace(STREAM, totalRecords=6, comparedMaxsizes=(2,), workers=2)
     expected = tuple(l29.transformRecord(l29.makeRecord(4, recordId)) for recordId in range(6))
-    found = lab29.runStudy2(config, expected, seed=4, storeMs=5.0, executor="process", startMethod=startMethod)
+    found = lab29.runStudy2(
+        config, expected, seed=4, storeMs=5.0, rounds=1, executor="process", startMethod=startMethod
+    )
     assert all(probed.run.results == expected for probed in found.runs)
     assert found.failure.pendingTasks == 0
     assert found.failure.error
@@ -191,23 +304,43 @@ def test_study2_on_a_process_pool_gives_the_same_results_and_a_clean_crash(start
 # ============================================================================
 
 
-def test_exercise3_ordering_claims_follow_the_measured_times() -> None:
-    base = l29.runExercise3(TIERS, seed=1, executor="inline")
-
-    def timed(a: float, b: float, c: float) -> tuple[Claim, ...]:
-        runs = tuple(replace(run, seconds=seconds) for run, seconds in zip(base.runs, (a, b, c), strict=True))
-        return lab29.judge3(replace(base, runs=runs))  # type: ignore[arg-type]  # three runs in, three out
-
-    assert verdicts(timed(0.1, 0.2, 0.9)) == [Verdict.HOLDS] * 3
-    assert verdicts(timed(0.3, 0.2, 0.9)) == [Verdict.HOLDS, Verdict.FAILS, Verdict.FAILS]
-    assert verdicts(timed(0.1, 0.95, 0.9)) == [Verdict.HOLDS, Verdict.HOLDS, Verdict.FAILS]
-    assert "(b) was faster on this run" in timed(0.3, 0.2, 0.9)[1].reason
+def tiers(a: list[float], b: list[float], c: list[float]) -> tuple[Claim, ...]:
+    return lab29.judgeTiers({"tiered": a, "poolOnly": b, "sequential": c})
 
 
-def test_exercise3_claims_are_judged_on_a_real_run() -> None:
+def test_exercise3_ordering_is_judged_on_paired_rounds() -> None:
+    fastest, ordered = tiers([0.10, 0.12, 0.11, 0.10, 0.13], [0.2, 0.2, 0.2, 0.2, 0.2], [0.9] * 5)
+    assert (fastest.verdict, ordered.verdict) == (Verdict.HOLDS, Verdict.HOLDS)
+    assert (fastest.origin, ordered.origin) == (Origin.LECTURE, Origin.FINDING)
+    assert fastest.spread == "1.54-2.00x over 5"
+    assert fastest.measured == "(a) 110 ms, (b) 200 ms, (c) 900 ms (medians); the faster of (b), (c) over (a): 1.82x"
+    slower = tiers([0.3] * 5, [0.2] * 5, [0.9] * 5)
+    assert verdicts(slower) == [Verdict.FAILS, Verdict.FAILS]
+    assert slower[0].reason == "(b) was faster than (a) in every round"
+    assert slower[1].reason == "(a) < (b) or (b) < (c) failed in every round; by the medians: (a) < (b)"
+    unordered = tiers([0.1] * 5, [0.95] * 5, [0.9] * 5)
+    assert verdicts(unordered) == [Verdict.HOLDS, Verdict.FAILS]
+    assert unordered[1].reason == "(a) < (b) or (b) < (c) failed in every round; by the medians: (b) < (c)"
+
+
+def test_exercise3_a_flip_between_rounds_is_too_close_to_call() -> None:
+    # (a) and (b) trade places from round to round: the gap is inside the noise, whatever the medians say.
+    flipping = tiers([0.20, 0.21, 0.19, 0.22, 0.20], [0.21, 0.20, 0.20, 0.21, 0.22], [0.9] * 5)
+    assert verdicts(flipping) == [Verdict.TOO_CLOSE, Verdict.TOO_CLOSE]
+    assert flipping[0].reason == "the repeats straddle the line (>= 1.00x): the gap is inside the noise"
+
+
+def test_exercise3_one_run_judges_the_results_only() -> None:
     claims = lab29.judge3(l29.runExercise3(TIERS, seed=1, executor="thread"))
-    assert {claim.kind for claim in claims} == {ClaimKind.STRUCTURAL, ClaimKind.TIMING}
-    assert all(claim.verdict is Verdict.HOLDS for claim in claims if claim.kind is ClaimKind.STRUCTURAL)
+    assert [(claim.kind, claim.verdict) for claim in claims] == [(ClaimKind.STRUCTURAL, Verdict.HOLDS)]
+    assertFits(claims)
+
+
+def test_study3_times_the_three_configurations_in_rounds() -> None:
+    result = l29.runExercise3(TIERS, seed=1, executor="thread")
+    claims = lab29.study3(RunOptions(quick=True, executor="thread"), result, silent)
+    assert [claim.origin for claim in claims] == [Origin.LECTURE, Origin.FINDING]
+    assert all(claim.spread.endswith("x over 5") for claim in claims)
     assertFits(claims)
 
 
@@ -247,31 +380,41 @@ def test_tier_model_bounds_lie_between_the_obvious_limits(
 # ============================================================================
 
 
-def test_exercise4_claims_catch_a_lost_task_and_a_split_that_timing_changed() -> None:
+def test_exercise4_claims_catch_a_lost_task_a_split_that_timing_changed_and_stopped_work() -> None:
     config = l29.Exercise4Config()
     plan = l29.planTasks(config, 3)
-    expected = {"fails": "ValueError", "too slow": "TimeoutError", "succeeds": "ok"}
+    outcomeOf: dict[l29.TaskRole, Outcome] = {"fails": "ValueError", "too slow": "TimeoutError", "succeeds": "ok"}
 
-    def report(task: l29.PlannedTask, outcome: str) -> l29.TaskReport:
+    def report(task: l29.PlannedTask, outcome: Outcome) -> l29.TaskReport:
         if outcome == "ok":
             return {"taskId": task.taskId, "status": "ok", "result": 1.0}
         return {"taskId": task.taskId, "status": "failed", "error": "x", "errorType": outcome}
 
-    def judged(outcomes: dict[int, str], finished: bool = True) -> tuple[Claim, ...]:
-        reports = tuple(report(task, outcomes.get(task.taskId, expected[task.role])) for task in plan)
+    def judged(
+        outcomes: dict[int, Outcome], *, busySeconds: float = 0.3, finished: bool = True, lost: int = 0
+    ) -> tuple[Claim, ...]:
+        reports = tuple(report(task, outcomes.get(task.taskId, outcomeOf[task.role])) for task in plan)[lost:]
         retries = tuple(report(task, "ok") for task in plan if task.role != "succeeds")
-        busy = tuple(l29.AbandonedTiming(task.taskId, 0.3, finished) for task in plan if task.role == "too slow")
+        timedOut = [r["taskId"] for r in reports if l29.errorTypeOf(r) == "TimeoutError"]
+        busy = tuple(l29.AbandonedTiming(taskId, busySeconds, finished) for taskId in timedOut)
         run = l29.RecoveryRun(reports, retries, busy, 0.5, 0.3, 0.1)
         return lab29.judge4(l29.Exercise4Result(config, "thread", plan, run, 0.01))
 
-    assert all(verdict is Verdict.HOLDS for verdict in verdicts(judged({})))
+    fine = judged({})
+    assert verdicts(fine) == [Verdict.HOLDS] * 5
+    assert [claim.origin for claim in fine] == [Origin.LECTURE] * 4 + [Origin.FINDING]
+    assert fine[-1].kind is ClaimKind.STRUCTURAL
+    assert fine[-1].measured.startswith("4 of 4 timed-out tasks still running at their deadline, done 300-300 ms later")
     succeeding = next(task.taskId for task in plan if task.role == "succeeds")
-    late = judged({succeeding: "TimeoutError"})
-    assert verdicts(late)[:2] == [Verdict.HOLDS, Verdict.FAILS]
-    other = judged({succeeding: "RuntimeError"})
-    assert verdicts(other)[:2] == [Verdict.FAILS, Verdict.FAILS]
-    assert "(+1 other)" in other[0].measured
+    assert verdicts(judged({succeeding: "TimeoutError"}))[:2] == [Verdict.HOLDS, Verdict.FAILS]
+    short = judged({}, lost=1)
+    assert verdicts(short)[:3] == [Verdict.FAILS, Verdict.FAILS, Verdict.FAILS]
+    assert short[0].reason == "a task was lost or reported twice"
     assert judged({}, finished=False)[-1].verdict is Verdict.FAILS
+    assert judged({}, busySeconds=-0.01)[-1].verdict is Verdict.FAILS  # left its worker before the deadline
+    slow = [task.taskId for task in plan if task.role == "too slow"]
+    none = judged(dict.fromkeys(slow, "ok"))
+    assert (none[-1].verdict, none[-1].reason) == (Verdict.NOT_MEASURED, "no task timed out on this run")
 
 
 def test_exercise4_structural_claims_hold_on_a_real_run() -> None:
@@ -289,14 +432,14 @@ TINY = l29.Exercise1Config(requests=3, valuesPerRequest=200, workers=2)
 
 
 def batch(size: int, sequential: float, warm: float, cold: float, ipc: float = 0.0) -> lab29.BatchTimings:
-    """Hand-made figures for one size of the sweep: 10 requests, 3 workers, 2 cores."""
+    """Hand-made figures for one size of the sweep, one round each: 10 requests, 3 workers, 2 cores."""
     return lab29.BatchTimings(
         config=l29.Exercise1Config(valuesPerRequest=size),
         cores=2,
-        repeats=1,
-        sequentialSeconds=sequential,
-        warmSeconds=warm,
-        coldSeconds=cold,
+        sequentialWarm=(sequential,),
+        warm=(warm,),
+        sequentialCold=(sequential,),
+        cold=(cold,),
         dumpsSeconds=ipc / 3,
         loadsSeconds=2 * ipc / 3,
     )
@@ -306,11 +449,14 @@ def test_benchExercise1_rows_are_sequential_warm_cold_against_sequential_over_th
     report = lab29.benchExercise1(TINY, ONCE)
     assert [row.label for row in report.rows] == ["sequential loop", "warm pool, 2 workers", "cold pool, 2 workers"]
     sequential = report.rows[0].medianSeconds
-    bound = max(1, min(TINY.requests, TINY.workers, cpuCount()))
+    bound = min(cpuCount(), 3 / 2)  # 3 requests on 2 workers: the busiest serves 2, so 1.5x at most
+    assert l29.speedupBound(TINY.requests, TINY.workers, cpuCount()) == bound
     for row in report.rows:
         assert row.medianSeconds > 0
         assert row.baselineSeconds == sequential
-        assert row.repeats == 1
+        assert row.repeats == len(row.samples)
+    assert [row.repeats for row in report.rows] == [2, 1, 1]  # the sequential loop ran beside each pool
+    assert report.rows[0].efficiency == 1.0
     assert [row.idealSeconds for row in report.rows[1:]] == [sequential / bound] * 2
     assert all(row.idealSeconds <= row.baselineSeconds for row in report.rows)
     assert report.key == "29.1"
@@ -345,6 +491,18 @@ def test_batch_timings_ceiling_floor_and_overheads() -> None:
     assert "no pool can beat 750.0 ms (67% of ideal)" in notes
     assert "adds 100.0 ms to every batch" in notes
     assert lab29.batchNotes(batch(10_000, sequential=1.0, warm=0.5, cold=0.55))[1:] == ()
+
+
+def test_a_bench_row_faster_than_its_bound_is_flagged_with_its_spread() -> None:
+    timings = replace(batch(10_000, 1.0, 0.4, 0.9), warm=(0.40, 0.45, 0.42, 0.41, 0.43), sequentialWarm=(1.0,) * 5)
+    warm, cold = timings.rows()
+    assert (warm.repeats, warm.spread) == (5, "400-450")
+    assert warm.beyondIdeal == (
+        "warm pool, 3 workers: faster than its bound at every repeat: the bound's calibration is off by 10% or more"
+    )
+    assert cold.beyondIdeal == ""
+    assert timings.warmSpeedups.values == pytest.approx((2.5, 1 / 0.45, 1 / 0.42, 1 / 0.41, 1 / 0.43))
+    assert replace(timings, cold=()).rows() == (warm,)
 
 
 def test_sweep_notes_say_where_the_pool_pays_and_where_it_reaches_the_target() -> None:
@@ -395,8 +553,7 @@ def test_tierNotes_name_the_overheads_of_a_configuration_below_target() -> None:
         config=replace(TIERS, items=2),
         model=model,
         labels=l29.tierLabels(replace(TIERS, items=2), "process"),
-        medians=(0.024, 0.0121, 0.024),
-        repeats=1,
+        samples=((0.024,), (0.0121,), (0.024,)),
         generationSeconds=0.001,
         dumpsSeconds=0.0005,
         loadsSeconds=0.0005,
