@@ -174,6 +174,8 @@ def _watch(args: Sequence[str], fault: Fault, afterSeconds: float, cwd: str | No
     while (left := sessionProcesses(process.pid)) and time.monotonic() < deadline:
         time.sleep(0.05)
     leftover = (*(f"{p.pid} {p.command[:60]}" for p in left), *tempLeftovers(scratch))
+    if fault == "sigkill-worker" and process.returncode == 0 and not stderr.strip() and not note:
+        note = "the killed worker held no task: the run finished its work"
     return FaultRun(fault, process.returncode, first + stdout, stderr, watch.elapsed, leftover, exiting, note)
 
 
