@@ -32,7 +32,7 @@ from invoke.tasks import Task
 
 from lab.bench import BRIDGE, Benchmark, BenchOptions, BenchReport, formatBench
 from lab.claims import Verdict, formatClaims
-from lab.faults import FAULTS, RECOVERING, Fault, inject, problems
+from lab.faults import FAULTS, RECOVERING, Fault, idleKill, inject, problems
 from lab.registry import LECTURES, claimsFor, labFor
 from lab.verify import (
     VerifyRecord,
@@ -459,6 +459,8 @@ def faultRow(lecture: int, number: int, method: str, fault: Fault, after: float,
     wrong = problems(run, script, RECOVERING.get((lecture, number)))
     if run.finishedFirst or run.note:
         verdict = f"n/a: {run.note or 'ended before the fault'}" + (f"; {'; '.join(wrong)}" if wrong else "")
+    elif idleKill(run) and RECOVERING.get((lecture, number)) is None:
+        verdict = "; ".join(wrong) or "ok: the killed worker held no task"
     else:
         verdict = "; ".join(wrong) or "ok"
     seconds = "" if run.finishedFirst or run.note else f"{run.seconds:.2f} s"

@@ -174,8 +174,6 @@ def _watch(args: Sequence[str], fault: Fault, afterSeconds: float, cwd: str | No
     while (left := sessionProcesses(process.pid)) and time.monotonic() < deadline:
         time.sleep(0.05)
     leftover = (*(f"{p.pid} {p.command[:60]}" for p in left), *tempLeftovers(scratch))
-    if fault == "sigkill-worker" and process.returncode == 0 and not stderr.strip() and not note:
-        note = "the killed worker held no task: the run finished its work"
     return FaultRun(fault, process.returncode, first + stdout, stderr, watch.elapsed, leftover, exiting, note)
 
 
@@ -213,6 +211,11 @@ def expectedLines(fault: Fault, prog: str) -> Callable[[list[str]], bool]:
     return lambda lines: len(lines) == 1 and pattern.match(lines[0]) is not None
 
 
+def idleKill(run: FaultRun) -> bool:
+    """A killed worker that held no task: the run finished its work, said nothing, exited 0."""
+    return run.fault == "sigkill-worker" and run.status == 0 and not run.stderrLines
+
+
 def problems(run: FaultRun, prog: str, recovers: CountsCheck | None = None, maxSeconds: float = 5.0) -> list[str]:
     """What went wrong with ``run``: empty when it ended as it should.
 
@@ -223,6 +226,8 @@ def problems(run: FaultRun, prog: str, recovers: CountsCheck | None = None, maxS
     if run.traceback:
         found.append("a traceback")
     if run.finishedFirst or run.note:
+        return found
+    if run.fault == "sigkill-worker" and recovers is None and idleKill(run):
         return found
     if run.fault == "sigkill-worker" and recovers is not None:
         if run.status != 0:
