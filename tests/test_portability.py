@@ -63,39 +63,27 @@ def runTogether(commands: dict[str, list[str]], cwd: Path, timeout: float = 120)
     return results
 
 
+# mypy --strict on a copied pair would repeat the project's own check (invoke check runs it
+# on every file): a lecture file imports the standard library and shared.py only
+# (tests/test_structure.py), so what mypy finds in it does not depend on where it lies.
+
+
 @pytest.mark.parametrize("name", LECTURES)
-def test_a_lecture_file_with_shared_runs_alone_and_passes_mypy_strict(
-    name: str, tmp_path: Path, mypyCache: Path
-) -> None:
+def test_a_lecture_file_with_shared_runs_alone(name: str, tmp_path: Path) -> None:
     folder = copied(tmp_path, f"{name}.py", "shared.py")
     assert sorted(p.name for p in folder.iterdir()) == sorted([f"{name}.py", "shared.py"])
     commands = {f"ex{e.number}": [*BARE, f"{name}.py", "--ex", str(e.number), "--quick"] for e in exercisesOf(name)}
-    commands["mypy"] = [
-        sys.executable,
-        "-m",
-        "mypy",
-        "--strict",
-        "--cache-dir",
-        str(mypyCache),
-        "shared.py",
-        f"{name}.py",
-    ]
-    results = runTogether(commands, folder)
-    status, stdout, _ = results.pop("mypy")
-    assert status == 0, stdout
-    for label, (status, stdout, stderr) in results.items():
+    for label, (status, stdout, stderr) in runTogether(commands, folder).items():
         assert status == 0, f"{name} {label}: {stderr[-2000:]}"
         assert "Traceback" not in stderr
         assert "the lecture says" not in stdout  # the report alone: verdicts are the lab's
         assert [line for line in stdout.splitlines() if len(line) > 100] == []
 
 
-def test_shared_alone_imports_bare_and_passes_mypy_strict(tmp_path: Path, mypyCache: Path) -> None:
+def test_shared_alone_imports_bare_without_any_optional_package(tmp_path: Path) -> None:
     folder = copied(tmp_path, "shared.py")
     imported = run(
         [*BARE, "-c", "import shared, sys; print(sorted(m for m in sys.modules if m == 'distributed'))"], folder
     )
     assert imported.returncode == 0, imported.stderr
     assert imported.stdout.strip() == "[]"
-    checked = run([sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(mypyCache), "shared.py"], folder)
-    assert checked.returncode == 0, checked.stdout
