@@ -43,7 +43,7 @@ from concurrent.futures import BrokenExecutor, Future, InvalidStateError, Proces
 from dataclasses import dataclass, field
 from random import Random
 from types import ModuleType
-from typing import Any, Final, Literal, NoReturn, ParamSpec, Protocol, TypeGuard, TypeVar, get_args
+from typing import Any, Final, Literal, NoReturn, ParamSpec, Protocol, TypeGuard, TypeVar, cast, get_args
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -303,6 +303,23 @@ def _stopSignalsDeferred() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+class _RecordingContext:
+    """A multiprocessing context that records each process it makes: a pool's workers are
+    known from birth, even one killed before ``active_children()`` could see it."""
+
+    def __init__(self, base: multiprocessing.context.BaseContext, made: list[Any]) -> None:
+        self._base: Any = base  # a concrete context: typeshed's BaseContext has no Process
+        self._made = made
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._base, name)
+
+    def Process(self, *args: object, **kwargs: object) -> multiprocessing.process.BaseProcess:
+        process: multiprocessing.process.BaseProcess = self._base.Process(*args, **kwargs)
+        self._made.append(process)
+        return process
+
+
 class _SigintSafePool(ProcessPoolExecutor):
     """A ``ProcessPoolExecutor`` whose workers are never born able to die of Ctrl-C,
     and that knows how its workers ended.
@@ -313,15 +330,14 @@ class _SigintSafePool(ProcessPoolExecutor):
     """
 
     def __init__(self, workers: int, context: multiprocessing.context.BaseContext) -> None:
-        super().__init__(workers, mp_context=context, initializer=_workerSignals)
-        self._before = set(multiprocessing.active_children())
-        self._workers: set[multiprocessing.process.BaseProcess] = set()
+        self._workers: list[multiprocessing.process.BaseProcess] = []
+        recording = cast(multiprocessing.context.BaseContext, _RecordingContext(context, self._workers))
+        super().__init__(workers, mp_context=recording, initializer=_workerSignals)
 
     def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
         """``ProcessPoolExecutor.submit`` with stop signals held back while workers may be starting."""
         with _stopSignalsDeferred():
             future = super().submit(fn, *args, **kwargs)
-        self._workers.update(set(multiprocessing.active_children()) - self._before)
         if sys.version_info < (3, 12):
             _tolerateCancelled(future)
         return future

@@ -141,7 +141,8 @@ def inject(args: Sequence[str], fault: Fault, afterSeconds: float, *, cwd: str |
 
 
 def _watch(args: Sequence[str], fault: Fault, afterSeconds: float, cwd: str | None, scratch: Path) -> FaultRun:
-    environment = {**os.environ, "TMPDIR": str(scratch)}
+    # Unbuffered: the first line must arrive as it is printed, not at the first flush.
+    environment = {**os.environ, "TMPDIR": str(scratch), "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(  # noqa: S603 - the caller's own command line, no shell
         list(args),
         stdout=subprocess.PIPE,
