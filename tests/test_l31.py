@@ -147,10 +147,9 @@ def test_exercise1_process_pool_matches_sequential(startMethod: StartMethod, inl
     assert [r["requestId"] for r in result.results] == [0, 1, 2]
     assert lab31.parseWidth(result.executor, SMALL1.processWorkers) == 2
     assert lab31.parseWidth(inline.executor, SMALL1.processWorkers) == 1
-    assert lab31.threeTierBound(result, 0.002) >= 1.0
-    claims = lab31.judge1(result, parseSeconds=0.002)
+    claims = lab31.judge1(result)
     assert structuralHold(claims)
-    assert {c.kind for c in claims} == {ClaimKind.STRUCTURAL, ClaimKind.TIMING}
+    assert {c.kind for c in claims} == {ClaimKind.STRUCTURAL}
 
 
 def test_exercise1_config_rejects_bad_values() -> None:
