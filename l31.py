@@ -136,13 +136,14 @@ class TaskTally:
 
 @contextlib.contextmanager
 def stageTally(pool: TaskExecutor, stage: str, total: int, done: str) -> Iterator[TaskTally]:
-    """Run a stage on ``pool`` through a ``TaskTally``; a worker lost meanwhile stops the run with a
-    ``WorkerLostError`` naming the stage and how far it got ("7 of 12 readings normalised"). The
-    broken pool's manager thread reaps every worker before ``executorScope`` polls them: a forkserver
-    worker's status is read once, from a pipe, and a second reader sees "exit code 255"."""
+    """Run a stage on ``pool`` through a ``TaskTally``; a worker lost meanwhile (even after its last
+    task: a no-op closes the stage) stops the run with a ``WorkerLostError`` naming the stage and how
+    far it got ("7 of 12 readings normalised"). The broken pool's manager thread reaps every worker
+    before ``executorScope`` polls them: a forkserver worker's status is read once, from a pipe."""
     tally = TaskTally(pool)
     try:
         yield tally
+        pool.submit(int).result(timeout=STAGE_DEADLINE_SECONDS)
     except BrokenExecutor as error:
         pool.shutdown(wait=True)
         raise WorkerLostError(f"during stage {stage}; {tally.finished} of {total} {done}") from error
@@ -332,19 +333,20 @@ def runExercise1(
     executor: ExecutorKind = "process",
     startMethod: StartMethod | None = None,
 ) -> Exercise1Result:
-    """Requirements 4-5: all three tiers, the thread tier alone (the gain of each tier), then sequential.
+    """Requirements 4-5: the thread tier alone, all three tiers (the gain of each tier), then sequential.
 
     The process pool starts (and is warmed) before the thread pool exists: forking
-    a process that already runs threads is unsafe, and 3.12+ warns about it.
+    a process that already runs threads is unsafe, and 3.12+ warns about it. Its last
+    use comes just before it closes: a worker lost earlier is found by the parse stage.
     """
     with executorScope(executor, config.processWorkers, startMethod) as processPool:
         with stageTally(processPool, "start-up", config.requests, "requests parsed"):
             warmUpSeconds = warmUp(processPool, config.processWorkers, preload=(__name__,))
             processPool.submit(parseCsvChunk, makeCsvChunk(0, 1, seed)).result(timeout=STAGE_DEADLINE_SECONDS)
         with executorScope("thread", config.threadWorkers) as threadPool:
+            threadOnly, threadTierSeconds = timeAsync(config, threadPool, InlineExecutor(), seed)
             with stageTally(processPool, "parse", config.requests, "requests parsed") as cpuTier:
                 concurrent, threeTierSeconds = timeAsync(config, threadPool, cpuTier, seed)
-            threadOnly, threadTierSeconds = timeAsync(config, threadPool, InlineExecutor(), seed)
     with Stopwatch() as watch:
         sequential = [
             handleRequestSync(r, seed=seed, records=config.recordsPerRequest, timeScale=config.timeScale)
@@ -1645,8 +1647,7 @@ async def storeBatch(
         readings = await asyncio.gather(
             *(fetchSensorReading(sensorId, seed=seed, timeScale=config.timeScale) for sensorId in sensorIds)
         )
-        with stageTally(processPool, f"normalize (batch {batch})", len(readings), "readings normalised") as cpu:
-            normalized = await asyncio.gather(*(runInExecutor(cpu, normalizeReading, r) for r in readings))
+        normalized = await asyncio.gather(*(runInExecutor(processPool, normalizeReading, r) for r in readings))
         return await guardedStores(
             breaker,
             normalized,
@@ -1657,7 +1658,7 @@ async def storeBatch(
         )
 
 
-async def runBreakerBatches(
+def runBreakerBatches(
     config: Exercise4Config,
     pools: tuple[TaskExecutor, TaskExecutor],
     breaker: CircuitBreaker,
@@ -1665,13 +1666,16 @@ async def runBreakerBatches(
     seed: int,
 ) -> list[BatchRow]:
     """Requirement 5: the spec's batches, then more (at most ``maxExtraBatches``) until the
-    breaker has opened and failed a store fast, so that a run shows what the spec asks to see."""
+    breaker has opened and failed a store fast, so that a run shows what the spec asks to see.
+    Each batch runs in an event loop of its own, its CPU stage tallied (``stageTally``)."""
+    processPool, threadPool = pools
     rows: list[BatchRow] = []
     for batch in range(1, config.batches + config.maxExtraBatches + 1):
         if batch > config.batches and any(row.fastFails for row in rows):
             break
         clock.startBatch(batch)
-        outcomes = await storeBatch(batch, config, pools, breaker, seed)
+        with stageTally(processPool, f"normalize (batch {batch})", config.batchSize, "readings normalised") as cpu:
+            outcomes = asyncio.run(storeBatch(batch, config, (cpu, threadPool), breaker, seed))
         rows.append(
             BatchRow(
                 batch=batch,
@@ -1695,8 +1699,7 @@ def runExercise4(
     """Requirements 2-5: naive then correct at each scale, then the breaker's batches.
 
     The pools start, warm, before any timing (naive included): start-up is a one-off
-    cost, not the architecture's. A worker lost midway stops the run in one line
-    naming the stage and how far it got (``stageTally``).
+    cost, not the architecture's. A lost worker ends the run in one line (``stageTally``).
     """
     scale = config.timeScale
     changes: list[StateChange] = []
@@ -1711,7 +1714,7 @@ def runExercise4(
             with stageTally(processPool, f"normalize ({size} sensors)", size, "readings normalised") as cpu:
                 aggregate, seconds = timed(correctPipeline(range(size), cpu, threadPool, seed=seed, timeScale=scale))
             rows.append(ScaleRow(size, naiveSeconds, seconds, naiveAggregate == aggregate, aggregate))
-        batches = asyncio.run(runBreakerBatches(config, (processPool, threadPool), breaker, clock, seed))
+        batches = runBreakerBatches(config, (processPool, threadPool), breaker, clock, seed)
     return Exercise4Result(config, executor, seed, tuple(rows), tuple(batches), breaker.statistics(), tuple(changes))
 
 

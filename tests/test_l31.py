@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import sys
+import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import replace
@@ -839,7 +840,12 @@ KILLED4 = re.compile(
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
 @pytest.mark.parametrize("startMethod", ["fork", "spawn"])
-def test_a_worker_killed_mid_run_ends_exercise4_in_one_line(startMethod: str) -> None:
+def test_a_worker_killed_mid_run_ends_exercise4_in_one_line(
+    startMethod: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A temporary folder of the run's own: on a shared machine, others' runs leave theirs in /tmp.
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     args = [sys.executable, "l31.py", "--ex", "4", "--quick", "--start-method", startMethod]
     outcome = inject(args, "sigkill-worker", 0.6, cwd=str(ROOT))
     assert (outcome.finishedFirst, outcome.note) == (False, "")

@@ -254,13 +254,12 @@ def test_judge3_holds_on_a_run_and_fails_a_wrong_transition(breaker3: l31.Exerci
     assert verdictOf(lab31.judge3(skipped), "the state follows") is Verdict.FAILS
 
 
-def timedCalls(result: l31.Exercise3Result, fastFail: float, slowest: float = 0.0) -> l31.Exercise3Result:
-    """The run with every fast-fail taking ``fastFail`` ms, and the last call ``slowest`` ms if given."""
-    calls = [
-        replace(r, seconds=fastFail / 1e3) if r.outcome is l31.CallOutcome.CIRCUIT_OPEN else r for r in result.calls
-    ]
-    if slowest:
-        calls[-1] = replace(calls[-1], seconds=slowest / 1e3)
+def timedCalls(result: l31.Exercise3Result, fastFail: float, slowest: float) -> l31.Exercise3Result:
+    """The run with every fast-fail taking ``fastFail`` ms, the other calls 5 ms, the last of them ``slowest``."""
+    rejected = l31.CallOutcome.CIRCUIT_OPEN
+    calls = [replace(r, seconds=(fastFail if r.outcome is rejected else 5.0) / 1e3) for r in result.calls]
+    last = max(i for i, r in enumerate(calls) if r.outcome is not rejected)
+    calls[last] = replace(calls[last], seconds=slowest / 1e3)
     return replace(result, calls=tuple(calls))
 
 
@@ -268,7 +267,7 @@ def test_fastFailClaims_draw_their_line_at_a_twentieth_of_the_outer_timeout(brea
     # Time scale 0.01: outer timeout 10 ms, line 0.5 ms; the hang 30 ms.
     assert breaker3.count(l31.CallOutcome.CIRCUIT_OPEN) > 0
 
-    def claims(*fastFails: float, slowest: float = 0.0) -> tuple[Claim, ...]:
+    def claims(*fastFails: float, slowest: float = 5.0) -> tuple[Claim, ...]:
         return lab31.fastFailClaims([timedCalls(breaker3, ms, slowest) for ms in fastFails])
 
     fast, noHang = claims(0.1, 0.2, 0.1, 0.1, 0.1)
