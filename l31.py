@@ -333,25 +333,25 @@ def runExercise1(
     executor: ExecutorKind = "process",
     startMethod: StartMethod | None = None,
 ) -> Exercise1Result:
-    """Requirements 4-5: the thread tier alone, all three tiers (the gain of each tier), then sequential.
+    """Requirements 4-5: sequential, the thread tier alone, all three tiers (the gain of each tier).
 
-    The process pool starts (and is warmed) before the thread pool exists: forking
-    a process that already runs threads is unsafe, and 3.12+ warns about it. Its last
-    use comes just before it closes: a worker lost earlier is found by the parse stage.
+    The process pool starts (warm) before the thread pool exists (forking a process that
+    runs threads is unsafe; 3.12+ warns), both before any timing; the process pool's last
+    use comes just before it closes: a worker lost on the way is found by ``stageTally``.
     """
+    records, scale = config.recordsPerRequest, config.timeScale
     with executorScope(executor, config.processWorkers, startMethod) as processPool:
         with stageTally(processPool, "start-up", config.requests, "requests parsed"):
             warmUpSeconds = warmUp(processPool, config.processWorkers, preload=(__name__,))
             processPool.submit(parseCsvChunk, makeCsvChunk(0, 1, seed)).result(timeout=STAGE_DEADLINE_SECONDS)
         with executorScope("thread", config.threadWorkers) as threadPool:
+            with Stopwatch() as watch:
+                sequential = [
+                    handleRequestSync(r, seed=seed, records=records, timeScale=scale) for r in range(config.requests)
+                ]
             threadOnly, threadTierSeconds = timeAsync(config, threadPool, InlineExecutor(), seed)
             with stageTally(processPool, "parse", config.requests, "requests parsed") as cpuTier:
                 concurrent, threeTierSeconds = timeAsync(config, threadPool, cpuTier, seed)
-    with Stopwatch() as watch:
-        sequential = [
-            handleRequestSync(r, seed=seed, records=config.recordsPerRequest, timeScale=config.timeScale)
-            for r in range(config.requests)
-        ]
     return Exercise1Result(
         config=config,
         executor=executor,
