@@ -183,14 +183,23 @@ class TierRounds:
 def measureTiers(
     config: l31.Exercise1Config, executor: ExecutorKind, startMethod: StartMethod | None, seed: int, repeats: int
 ) -> TierRounds:
-    """The exercise's own handlers, each architecture once per round (order rotating), pools warm."""
-    parseSeconds = calibrateParse(config, seed)
+    """The exercise's own handlers, each architecture once per round (order rotating), pools warm.
+
+    The model's parse cost is calibrated in the same rounds (every chunk parsed in
+    process), so the bound sees the timer slack the architectures see.
+    """
+    chunks = [l31.makeCsvChunk(r, config.recordsPerRequest, seed) for r in range(config.requests)]
+
+    def parseAll() -> object:
+        return [l31.parseCsvChunk(chunk) for chunk in chunks]
+
     with executorScope(executor, config.processWorkers, startMethod) as processPool:
         warmUp(processPool, config.processWorkers, preload=("l31",))
         with executorScope("thread", config.threadWorkers) as threadPool:
             warmUp(threadPool, config.threadWorkers)
-            runs = threeTierRuns(config, threadPool, processPool, seed)
-            sequential, threads, tiers = interleavedRepeats(list(runs.values()), repeats)
+            runs = [*threeTierRuns(config, threadPool, processPool, seed).values(), parseAll]
+            sequential, threads, tiers, parses = interleavedRepeats(runs, repeats)
+    parseSeconds = statistics.median(parses) / config.requests
     width = parseWidth(executor, config.processWorkers)
     _, ideals = threeTierIdeals(config, seed, parseSeconds, width)
     return TierRounds(tuple(sequential), tuple(threads), tuple(tiers), (ideals[0], ideals[1], ideals[2]), parseSeconds)
@@ -770,9 +779,19 @@ class ScaleRounds:
 def measureScales(
     config: l31.Exercise4Config, executor: ExecutorKind, options: RunOptions, repeats: int
 ) -> list[ScaleRounds]:
-    """Naive and correct at every scale, all of them once per round (order rotating), pools warm."""
+    """Naive and correct at every scale, all of them once per round (order rotating), pools warm.
+
+    The model's normalize cost is calibrated in the same rounds (the largest scale's
+    readings normalised in process), so the bound sees the load the pipelines see.
+    """
     seed, scale = options.seed, config.timeScale
-    normalizeSeconds = calibrateNormalize(seed)
+    readings: list[l31.RawReading] = [
+        {"sensorId": i, "rawValue": l31.sensorDraw(i, seed)[1]} for i in range(max(config.sizes))
+    ]
+
+    def normalizeAll() -> object:
+        return [l31.normalizeReading(reading) for reading in readings]
+
     with l31.pipelinePools(config, executor, options.startMethod) as (processPool, threadPool):
 
         def naive(size: int) -> Callable[[], object]:
@@ -784,7 +803,8 @@ def measureScales(
             )
 
         runs = [run for size in config.sizes for run in (naive(size), correct(size))]
-        durations = interleavedRepeats(runs, repeats)
+        *durations, calibration = interleavedRepeats([*runs, normalizeAll], repeats)
+    normalizeSeconds = statistics.median(calibration) / len(readings)
     storeSeconds = l31.STORE_SECONDS * scale
     rounds: list[ScaleRounds] = []
     for index, size in enumerate(config.sizes):
