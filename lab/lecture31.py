@@ -63,11 +63,9 @@ R = TypeVar("R")
 # ============================================================================
 # Timing claims: paired repeats; a speedup past its latency model's bound is flagged
 # ============================================================================
-
-
-def studyRepeats(options: RunOptions) -> int:
-    """Repeats (interleaved rounds) of a study: the minimum when quick, two more in a full run."""
-    return MIN_REPEATS if options.quick else MIN_REPEATS + 2
+# Every study takes MIN_REPEATS repeats, quick or full: a claim is decided only when every
+# repeat agrees, so more repeats would not decide more, only give a burst of load more rounds
+# to land in.
 
 
 def boundedSpeedup(claim: Claim, contender: Sequence[float], idealSeconds: float) -> Claim:
@@ -208,7 +206,7 @@ def measureTiers(
 def study1(options: RunOptions, result: l31.Exercise1Result, log: Log) -> tuple[Claim, ...]:
     """Requirement 5's speedup and the gain of each tier, on paired rounds of the three architectures."""
     config = result.config
-    repeats = studyRepeats(options)
+    repeats = MIN_REPEATS
     log(f"31.1: sequential, async + threads, three tiers x {repeats} interleaved rounds")
     rounds = measureTiers(config, result.executor, options.startMethod, options.seed, repeats)
     claims = [
@@ -486,7 +484,7 @@ def study2(options: RunOptions, result: l31.Exercise2Result, log: Log) -> tuple[
             minObservations=config.minObservations,
         )
 
-    repeats = studyRepeats(options)
+    repeats = MIN_REPEATS
     log(f"31.2: the {config.queries} fan-outs {repeats} times")
     runs = [result, *(l31.runExercise2(config, seed=options.seed) for _ in range(repeats - 1))]
     queries = 300 if options.quick else 1000
@@ -644,7 +642,7 @@ def fastFailClaims(runs: Sequence[l31.Exercise3Result]) -> tuple[Claim, ...]:
 def study3(options: RunOptions, result: l31.Exercise3Result, log: Log) -> tuple[Claim, ...]:
     """The fast-fail claims on this run and more of the same seed (the same calls, other timings)."""
     config = result.config
-    repeats = studyRepeats(options)
+    repeats = MIN_REPEATS
     log(f"31.3: the {config.calls} calls {repeats} times")
     return fastFailClaims([result, *(l31.runExercise3(config, seed=options.seed) for _ in range(repeats - 1))])
 
@@ -846,7 +844,7 @@ def growthClaim(scales: Sequence[ScaleRounds]) -> Claim:
 def study4(options: RunOptions, result: l31.Exercise4Result, log: Log) -> tuple[Claim, ...]:
     """Requirement 4's speedups on paired rounds: naive and correct at every scale, each round."""
     config = result.config
-    repeats = studyRepeats(options)
+    repeats = MIN_REPEATS
     log(f"31.4: naive and correct at {', '.join(map(str, config.sizes))} sensors x {repeats} interleaved rounds")
     scales = measureScales(config, result.executor, options, repeats)
     beats = [
