@@ -10,13 +10,10 @@ Exercises (spec: lecture31.txt):
    and a sync circuit breaker around storage.
 
 Run one with ``python l31.py --ex 3`` (``invoke run --lecture 31 --ex 3`` adds the lab's
-verdicts); ``--all``, ``--quick``, ``--seed``, ``--executor`` and ``--start-method`` as in
-every lecture. Standard library and ``shared.py`` only.
-
-The circuit breaker is one state machine (``BreakerCore``) in two thin shells:
-``AsyncCircuitBreaker`` around coroutines (exercise 3) and ``CircuitBreaker``
-around blocking calls (exercise 4). Claims, studies and benchmarks live in
-``lab/lecture31.py``.
+verdicts, from ``lab/lecture31.py``); ``--all``, ``--quick``, ``--seed``, ``--executor`` and
+``--start-method`` as in every lecture. Standard library and ``shared.py`` only. The circuit
+breaker is one state machine (``BreakerCore``) in two thin shells: ``AsyncCircuitBreaker``
+(exercise 3) and ``CircuitBreaker`` around blocking calls (exercise 4).
 """
 
 from __future__ import annotations
@@ -31,6 +28,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
+from concurrent.futures import BrokenExecutor, Future
 from dataclasses import dataclass, replace
 from typing import Any, Final, Generic, ParamSpec, TypedDict, TypeVar, final
 
@@ -44,6 +42,7 @@ from shared import (
     StartMethod,
     Stopwatch,
     TaskExecutor,
+    WorkerLostError,
     executorScope,
     formatTable,
     lectureMain,
@@ -77,7 +76,7 @@ R = TypeVar("R")
 
 
 # ============================================================================
-# Helpers of this lecture: the event loop's warnings as data
+# Helpers of this lecture: the event loop's warnings as data; a lost worker named
 # ============================================================================
 
 
@@ -110,6 +109,44 @@ def runWatched(coroutine: Coroutine[Any, Any, R]) -> Watched[R]:
 
     result = asyncio.run(watched())
     return Watched(result, tuple(problems))
+
+
+@final
+class TaskTally:
+    """A ``TaskExecutor`` around a pool that counts the tasks it finished: how far a stage got."""
+
+    def __init__(self, inner: TaskExecutor) -> None:
+        self._inner = inner
+        self.finished = 0
+
+    def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+        """Submit to the wrapped pool; count the task once it has returned."""
+        future = self._inner.submit(fn, *args, **kwargs)
+        future.add_done_callback(self._count)
+        return future
+
+    def _count(self, future: Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            self.finished += 1
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Shut the wrapped pool down."""
+        self._inner.shutdown(wait, cancel_futures=cancel_futures)
+
+
+@contextlib.contextmanager
+def stageTally(pool: TaskExecutor, stage: str, total: int, done: str) -> Iterator[TaskTally]:
+    """Run a stage on ``pool`` through a ``TaskTally``; a worker lost meanwhile (even after its last
+    task: a no-op closes the stage) stops the run with a ``WorkerLostError`` naming the stage and how
+    far it got ("7 of 12 readings normalised"). The broken pool's manager thread reaps every worker
+    before ``executorScope`` polls them: a forkserver worker's status is read once, from a pipe."""
+    tally = TaskTally(pool)
+    try:
+        yield tally
+        pool.submit(int).result(timeout=STAGE_DEADLINE_SECONDS)
+    except BrokenExecutor as error:
+        pool.shutdown(wait=True)
+        raise WorkerLostError(f"during stage {stage}; {tally.finished} of {total} {done}") from error
 
 
 # ============================================================================
@@ -282,14 +319,8 @@ def timeAsync(
     config: Exercise1Config, threadPool: TaskExecutor, processPool: TaskExecutor, seed: int
 ) -> tuple[list[RequestResult], float]:
     """One pass of ``asyncMain`` in a fresh event loop; results and seconds."""
-    coroutine = asyncMain(
-        config.requests,
-        threadPool,
-        processPool,
-        seed=seed,
-        records=config.recordsPerRequest,
-        timeScale=config.timeScale,
-    )
+    records, scale = config.recordsPerRequest, config.timeScale
+    coroutine = asyncMain(config.requests, threadPool, processPool, seed=seed, records=records, timeScale=scale)
     with Stopwatch() as watch:
         results = asyncio.run(coroutine)
     return results, watch.elapsed
@@ -302,22 +333,25 @@ def runExercise1(
     executor: ExecutorKind = "process",
     startMethod: StartMethod | None = None,
 ) -> Exercise1Result:
-    """Requirements 4-5: all three tiers, the thread tier alone (the gain of each tier), then sequential.
+    """Requirements 4-5: sequential, the thread tier alone, all three tiers (the gain of each tier).
 
-    The process pool starts (and is warmed) before the thread pool exists: forking
-    a process that already runs threads is unsafe, and 3.12+ warns about it.
+    The process pool starts (warm) before the thread pool exists (forking a process that
+    runs threads is unsafe; 3.12+ warns), both before any timing; the process pool's last
+    use comes just before it closes: a worker lost on the way is found by ``stageTally``.
     """
+    records, scale = config.recordsPerRequest, config.timeScale
     with executorScope(executor, config.processWorkers, startMethod) as processPool:
-        warmUpSeconds = warmUp(processPool, config.processWorkers, preload=(__name__,))
-        processPool.submit(parseCsvChunk, makeCsvChunk(0, 1, seed)).result(timeout=STAGE_DEADLINE_SECONDS)
+        with stageTally(processPool, "start-up", config.requests, "requests parsed"):
+            warmUpSeconds = warmUp(processPool, config.processWorkers, preload=(__name__,))
+            processPool.submit(parseCsvChunk, makeCsvChunk(0, 1, seed)).result(timeout=STAGE_DEADLINE_SECONDS)
         with executorScope("thread", config.threadWorkers) as threadPool:
-            concurrent, threeTierSeconds = timeAsync(config, threadPool, processPool, seed)
+            with Stopwatch() as watch:
+                sequential = [
+                    handleRequestSync(r, seed=seed, records=records, timeScale=scale) for r in range(config.requests)
+                ]
             threadOnly, threadTierSeconds = timeAsync(config, threadPool, InlineExecutor(), seed)
-    with Stopwatch() as watch:
-        sequential = [
-            handleRequestSync(r, seed=seed, records=config.recordsPerRequest, timeScale=config.timeScale)
-            for r in range(config.requests)
-        ]
+            with stageTally(processPool, "parse", config.requests, "requests parsed") as cpuTier:
+                concurrent, threeTierSeconds = timeAsync(config, threadPool, cpuTier, seed)
     return Exercise1Result(
         config=config,
         executor=executor,
@@ -643,21 +677,16 @@ def runExercise2(config: Exercise2Config, *, seed: int) -> Exercise2Result:
     return Exercise2Result(config, tuple(results), finalTimeout, live, watched.loopProblems)
 
 
+TRACE_KEYS: Final = ("query", "shardsResponded", "shardsTimedOut", "shardsFailed", "totalRecords")
+
+
 def formatExercise2(result: Exercise2Result) -> str:
     """Requirements 4-5: one row per query (the timeout it used), then the summary."""
     config = result.config
     trace = formatTable(
         ("query", "responded", "timed out", "failed", "records", "usedTimeout s", "took s"),
         [
-            (
-                q["query"],
-                q["shardsResponded"],
-                q["shardsTimedOut"],
-                q["shardsFailed"],
-                q["totalRecords"],
-                f"{q['usedTimeout']:.3f}",
-                f"{q['elapsedSeconds']:.3f}",
-            )
+            (*(q[key] for key in TRACE_KEYS), f"{q['usedTimeout']:.3f}", f"{q['elapsedSeconds']:.3f}")
             for q in result.queries
         ],
     )
@@ -842,20 +871,9 @@ class BreakerCore:
     def statistics(self) -> BreakerStatistics:
         """A consistent snapshot, taken under the lock."""
         with self._lock:
-            return BreakerStatistics(
-                self._state,
-                self._failureCount,
-                self._lastFailureTime,
-                self._successCountInHalfOpen,
-                self._probeInFlight,
-                self._admitted,
-                self._successes,
-                self._failures,
-                self._rejected,
-                self._released,
-                self._stale,
-                self._transitions,
-            )
+            state = (self._state, self._failureCount, self._lastFailureTime, self._successCountInHalfOpen)
+            counts = (self._admitted, self._successes, self._failures, self._rejected, self._released, self._stale)
+            return BreakerStatistics(*state, self._probeInFlight, *counts, self._transitions)
 
     def _moveLocked(self, target: BreakerState, now: float, reason: str) -> StateChange:
         """Change state (lock held): a new generation; half_open counts probes anew, closed forgets failures."""
@@ -1598,13 +1616,15 @@ def pipelinePools(
     The process pool's workers start before the thread pool exists: forking a
     process that runs threads is unsafe, and 3.12+ warns about it.
     """
+    readings = sum(config.sizes) + config.batches * config.batchSize
     with executorScope(executor, config.processWorkers, startMethod) as processPool:
-        warmUp(processPool, config.processWorkers, preload=(__name__,))
-        for future in [
-            processPool.submit(normalizeReading, {"sensorId": -1, "rawValue": 50.0}, 1)
-            for _ in range(config.processWorkers)
-        ]:
-            future.result(timeout=STAGE_DEADLINE_SECONDS)
+        with stageTally(processPool, "start-up", readings, "readings normalised"):
+            warmUp(processPool, config.processWorkers, preload=(__name__,))
+            for future in [
+                processPool.submit(normalizeReading, {"sensorId": -1, "rawValue": 50.0}, 1)
+                for _ in range(config.processWorkers)
+            ]:
+                future.result(timeout=STAGE_DEADLINE_SECONDS)
         with executorScope("thread", config.storeWorkers) as threadPool:
             warmUp(threadPool, config.storeWorkers)
             yield processPool, threadPool
@@ -1638,7 +1658,7 @@ async def storeBatch(
         )
 
 
-async def runBreakerBatches(
+def runBreakerBatches(
     config: Exercise4Config,
     pools: tuple[TaskExecutor, TaskExecutor],
     breaker: CircuitBreaker,
@@ -1646,13 +1666,16 @@ async def runBreakerBatches(
     seed: int,
 ) -> list[BatchRow]:
     """Requirement 5: the spec's batches, then more (at most ``maxExtraBatches``) until the
-    breaker has opened and failed a store fast, so that a run shows what the spec asks to see."""
+    breaker has opened and failed a store fast, so that a run shows what the spec asks to see.
+    Each batch runs in an event loop of its own, its CPU stage tallied (``stageTally``)."""
+    processPool, threadPool = pools
     rows: list[BatchRow] = []
     for batch in range(1, config.batches + config.maxExtraBatches + 1):
         if batch > config.batches and any(row.fastFails for row in rows):
             break
         clock.startBatch(batch)
-        outcomes = await storeBatch(batch, config, pools, breaker, seed)
+        with stageTally(processPool, f"normalize (batch {batch})", config.batchSize, "readings normalised") as cpu:
+            outcomes = asyncio.run(storeBatch(batch, config, (cpu, threadPool), breaker, seed))
         rows.append(
             BatchRow(
                 batch=batch,
@@ -1675,26 +1698,24 @@ def runExercise4(
 ) -> Exercise4Result:
     """Requirements 2-5: naive then correct at each scale, then the breaker's batches.
 
-    The pools start, warm, before any timing: start-up is a one-off cost, not the
-    architecture's.
+    The pools start, warm, before any timing (naive included): start-up is a one-off
+    cost, not the architecture's. A lost worker ends the run in one line (``stageTally``).
     """
     scale = config.timeScale
-    naive = [timed(naivePipeline(range(size), seed=seed, timeScale=scale)) for size in config.sizes]
     changes: list[StateChange] = []
     clock = BatchClock(config.batchIntervalSeconds)
     breaker = CircuitBreaker(
         config.breakerThreshold, config.breakerResetSeconds, clock=clock, onStateChange=changes.append
     )
-    with pipelinePools(config, executor, startMethod) as pools:
-        correct = [timed(correctPipeline(range(size), *pools, seed=seed, timeScale=scale)) for size in config.sizes]
-        batches = asyncio.run(runBreakerBatches(config, pools, breaker, clock, seed))
-    rows = tuple(
-        ScaleRow(size, naiveSeconds, correctSeconds, naiveAggregate == correctAggregate, correctAggregate)
-        for size, (naiveAggregate, naiveSeconds), (correctAggregate, correctSeconds) in zip(
-            config.sizes, naive, correct, strict=True
-        )
-    )
-    return Exercise4Result(config, executor, seed, rows, tuple(batches), breaker.statistics(), tuple(changes))
+    with pipelinePools(config, executor, startMethod) as (processPool, threadPool):
+        naive = [timed(naivePipeline(range(size), seed=seed, timeScale=scale)) for size in config.sizes]
+        rows: list[ScaleRow] = []
+        for size, (naiveAggregate, naiveSeconds) in zip(config.sizes, naive, strict=True):
+            with stageTally(processPool, f"normalize ({size} sensors)", size, "readings normalised") as cpu:
+                aggregate, seconds = timed(correctPipeline(range(size), cpu, threadPool, seed=seed, timeScale=scale))
+            rows.append(ScaleRow(size, naiveSeconds, seconds, naiveAggregate == aggregate, aggregate))
+        batches = runBreakerBatches(config, (processPool, threadPool), breaker, clock, seed)
+    return Exercise4Result(config, executor, seed, tuple(rows), tuple(batches), breaker.statistics(), tuple(changes))
 
 
 def breakerSummary(result: Exercise4Result) -> str:

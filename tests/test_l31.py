@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
+import os
+import re
+import signal
 import sys
+import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import replace
@@ -20,6 +25,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 import l31
 from lab import lecture31 as lab31
 from lab.claims import Claim, ClaimKind, Verdict, formatClaims
+from lab.faults import inject, problems
 from shared import (
     START_METHODS,
     ConfigError,
@@ -27,9 +33,11 @@ from shared import (
     InlineExecutor,
     RunOptions,
     StartMethod,
+    WorkerLostError,
     executorScope,
     makeRng,
     percentile,
+    runInExecutor,
     warmUp,
 )
 
@@ -140,10 +148,9 @@ def test_exercise1_process_pool_matches_sequential(startMethod: StartMethod, inl
     assert [r["requestId"] for r in result.results] == [0, 1, 2]
     assert lab31.parseWidth(result.executor, SMALL1.processWorkers) == 2
     assert lab31.parseWidth(inline.executor, SMALL1.processWorkers) == 1
-    assert lab31.threeTierBound(result, 0.002) >= 1.0
-    claims = lab31.judge1(result, parseSeconds=0.002)
+    claims = lab31.judge1(result)
     assert structuralHold(claims)
-    assert {c.kind for c in claims} == {ClaimKind.STRUCTURAL, ClaimKind.TIMING}
+    assert {c.kind for c in claims} == {ClaimKind.STRUCTURAL}
 
 
 def test_exercise1_config_rejects_bad_values() -> None:
@@ -793,6 +800,62 @@ def test_exercise4_same_seed_same_breaker_under_every_executor(
     assert result.breakerStatistics == inline4.breakerStatistics
     assert sum(row.total for row in result.batches) == SMALL4.batchSize * len(inline4.batches)
     assert structuralHold(lab31.judge4(result))
+
+
+# ============================================================================
+# A worker killed from outside: one line naming the stage and how far it got (issue 14)
+# ============================================================================
+
+
+def killSelf() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+async def twoThenKilled(pool: l31.TaskTally) -> None:
+    await runInExecutor(pool, abs, -1)
+    await runInExecutor(pool, abs, -2)
+    await runInExecutor(pool, killSelf)
+
+
+@pytest.mark.parametrize("startMethod", ["fork", "spawn"])
+def test_stageTally_names_the_stage_and_the_work_done(startMethod: StartMethod) -> None:
+    with (
+        pytest.raises(WorkerLostError) as raised,
+        executorScope("process", 2, startMethod) as pool,
+        l31.stageTally(pool, "normalize", 3, "readings normalised") as tally,
+    ):
+        asyncio.run(twoThenKilled(tally))
+    assert str(raised.value) == (
+        "a worker process died (SIGKILL) during stage normalize; 2 of 3 readings normalised; no result"
+    )
+    assert multiprocessing.active_children() == []
+
+
+# What exercise 4 may have been doing when the worker died: starting its pool, or normalising.
+KILLED4 = re.compile(
+    r"l31\.py: a worker process died \(SIGKILL\) during stage "
+    r"(start-up|normalize \((\d+) sensors\)|normalize \(batch \d+\)); (\d+) of (\d+) readings normalised; no result"
+)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+@pytest.mark.parametrize("startMethod", ["fork", "spawn"])
+def test_a_worker_killed_mid_run_ends_exercise4_in_one_line(
+    startMethod: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A temporary folder of the run's own: on a shared machine, others' runs leave theirs in /tmp.
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    args = [sys.executable, "l31.py", "--ex", "4", "--quick", "--start-method", startMethod]
+    outcome = inject(args, "sigkill-worker", 0.6, cwd=str(ROOT))
+    assert (outcome.finishedFirst, outcome.note) == (False, "")
+    assert (outcome.status, outcome.traceback, len(outcome.stderrLines)) == (1, False, 1)
+    found = KILLED4.fullmatch(outcome.stderrLines[0])
+    assert found is not None, outcome.stderrLines
+    stage, sensors, done, total = found.groups()
+    assert int(done) <= int(total)
+    assert int(total) == (88 if stage == "start-up" else int(sensors or 12))
+    assert problems(outcome, "l31.py") == []
 
 
 # ============================================================================

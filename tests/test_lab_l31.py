@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import l31
 from lab import lecture31 as lab31
 from lab.bench import EFFICIENCY_TARGET, BenchOptions, BenchRow
-from lab.claims import Claim, ClaimKind, Verdict
+from lab.claims import Claim, ClaimKind, Origin, Verdict
 from shared import InlineExecutor, RunOptions, cpuCount, executorScope, silent, warmUp
 
 SMALL1 = l31.Exercise1Config(requests=3, recordsPerRequest=4, threadWorkers=3, processWorkers=2, timeScale=0.02)
@@ -56,9 +56,12 @@ def inline1() -> l31.Exercise1Result:
     return l31.runExercise1(SMALL1, seed=4, executor="inline")
 
 
+SEED4 = 2
+
+
 @pytest.fixture(scope="module")
 def inline4() -> l31.Exercise4Result:
-    return l31.runExercise4(SMALL4, seed=2, executor="inline")
+    return l31.runExercise4(SMALL4, seed=SEED4, executor="inline")
 
 
 # ============================================================================
@@ -66,36 +69,78 @@ def inline4() -> l31.Exercise4Result:
 # ============================================================================
 
 
-def test_judge1_follows_the_figures(inline1: l31.Exercise1Result) -> None:
-    def judged(sequential: float, threads: float, tiers: float) -> tuple[Claim, ...]:
-        figures = replace(
-            inline1,
-            executor="process",
-            sequentialSeconds=sequential,
-            threadTierSeconds=threads,
-            threeTierSeconds=tiers,
-        )
-        return lab31.judge1(figures, parseSeconds=0.002)
-
-    fast = judged(0.8, 0.13, 0.11)
-    assert verdictOf(fast, "beats the sequential handler") is Verdict.HOLDS
-    assert verdictOf(fast, "each tier adds its own gain") is Verdict.HOLDS
-    slow = judged(0.8, 0.10, 0.9)
-    assert verdictOf(slow, "beats the sequential handler") is Verdict.FAILS
-    assert verdictOf(slow, "each tier adds its own gain") is Verdict.FAILS
-    assert verdictOf(lab31.judge1(inline1), "each tier adds its own gain") is Verdict.NOT_MEASURED
-    differ = lab31.judge1(replace(inline1, matchesSequential=False), parseSeconds=0.002)
+def test_judge1_decides_only_the_structural_claims(inline1: l31.Exercise1Result) -> None:
+    claims = lab31.judge1(inline1)
+    assert [(c.kind, c.verdict) for c in claims] == [(ClaimKind.STRUCTURAL, Verdict.HOLDS)] * 2
+    differ = lab31.judge1(replace(inline1, matchesSequential=False))
     assert verdictOf(differ, "returns what the synchronous handler returns") is Verdict.FAILS
     assert not structuralHold(differ)
 
 
-def test_the_bound_follows_the_latency_model(inline1: l31.Exercise1Result) -> None:
-    delays = inline1.metadataSeconds
-    process = replace(inline1, executor="process")
-    # Parsing free: the bound is sum(delays) over the slowest call (all overlap on 3 threads).
-    assert lab31.threeTierBound(process, 0.0) == pytest.approx(sum(delays) / max(delays))
+BASELINE = (0.30, 0.31, 0.29, 0.30, 0.32)
+
+
+def test_speedupClaim_holds_fails_or_is_too_close_on_paired_rounds() -> None:
+    def claim(contender: tuple[float, ...]) -> Claim:
+        return lab31.speedupClaim(1, "tiers beat sequential", (BASELINE[: len(contender)], contender), 0.05, "why")
+
+    faster = claim((0.10, 0.10, 0.10, 0.10, 0.10))
+    assert (faster.verdict, faster.reason, faster.spread) == (Verdict.HOLDS, "", "2.90-3.20x over 5")
+    assert faster.measured == "3.00x (300 -> 100 ms); the latency model allows 6.00x"
+    slower = claim((0.40, 0.41, 0.39, 0.40, 0.42))
+    assert (slower.verdict, slower.reason) == (Verdict.FAILS, "why")
+    inside = claim((0.29, 0.32, 0.28, 0.31, 0.30))
+    assert inside.verdict is Verdict.TOO_CLOSE
+    assert inside.reason == "the repeats straddle the line (>= 1.00x): the gap is inside the noise"
+    few = claim((0.10, 0.10, 0.10, 0.10))
+    assert (few.verdict, few.reason) == (Verdict.TOO_CLOSE, "4 repeats cannot decide a timing claim")
+
+
+def test_a_speedup_past_its_bound_is_flagged_never_holds() -> None:
+    def claim(contender: tuple[float, ...], ideal: float) -> Claim:
+        return lab31.speedupClaim(1, "tiers beat sequential", (BASELINE, contender), ideal, "why")
+
+    every = claim((0.10, 0.10, 0.10, 0.10, 0.10), 0.125)
+    assert every.verdict is Verdict.NOT_MEASURED
+    assert every.reason == "faster than its bound at every repeat: the bound's calibration is off by 20% or more"
+    median = claim((0.10, 0.10, 0.10, 0.13, 0.13), 0.12)
+    assert median.verdict is Verdict.NOT_MEASURED
+    assert median.reason == (
+        "its median beats its bound, within the spread of its repeats: the calibration or the measurement is off"
+    )
+    inside = claim((0.29, 0.32, 0.28, 0.31, 0.30), 0.31)
+    assert inside.verdict is Verdict.TOO_CLOSE
+    assert inside.reason.endswith(
+        "inside the noise; its median beats its bound, within the spread of its repeats: "
+        "the calibration or the measurement is off"
+    )
+    atBound = claim((0.10, 0.10, 0.10, 0.10, 0.10), 0.10)
+    assert atBound.verdict is Verdict.HOLDS
+
+
+def test_the_ideals_follow_the_latency_model() -> None:
     assert lab31.idealThreeTier(0.01, [0.05, 0.05], 1, 2) == pytest.approx(0.07)
     assert lab31.idealThreeTier(0.01, [0.05, 0.05], 2, 2) == pytest.approx(0.06)
+    # Parsing free, 3 requests on 3 threads: sequential pays every call, both concurrent ones the slowest.
+    delays, ideals = lab31.threeTierIdeals(SMALL1, 4, 0.0)
+    assert ideals == pytest.approx([sum(delays), max(delays), max(delays)])
+    _, onTheLoop = lab31.threeTierIdeals(SMALL1, 4, 0.01, width=1)
+    assert onTheLoop[2] == pytest.approx(onTheLoop[1])
+
+
+def test_study1_judges_each_tier_on_paired_rounds(inline1: l31.Exercise1Result) -> None:
+    claims = lab31.study1(RunOptions(seed=4, quick=True, executor="inline"), inline1, silent)
+    assert [c.statement for c in claims] == [
+        "asyncio + thread pool + process pool beats the synchronous version (synchronous / async time)",
+        "each tier adds its own gain: async + the thread pool beats the synchronous version",
+        "each tier adds its own gain: the process pool beats parsing on the loop",
+    ]
+    assert all(c.kind is ClaimKind.TIMING for c in claims)
+    assert [c.spread.endswith(" over 5") for c in claims] == [True, True, False]
+    assert (claims[2].verdict, claims[2].reason) == (
+        Verdict.NOT_MEASURED,
+        "--executor inline: there is no CPU tier to compare",
+    )
 
 
 # ============================================================================
@@ -103,19 +148,66 @@ def test_the_bound_follows_the_latency_model(inline1: l31.Exercise1Result) -> No
 # ============================================================================
 
 
-def test_judge2_fails_a_straggler_and_a_lost_shard() -> None:
-    result = l31.runExercise2(l31.Exercise2Config(queries=6, timeScale=0.02), seed=5)
-    assert structuralHold(lab31.judge2(result))
-    first = result.queries[0]
-    leaked = replace(result, queries=(first | {"stragglersLeft": 1}, *result.queries[1:]))
+@pytest.fixture(scope="module")
+def fanOut() -> l31.Exercise2Result:
+    return l31.runExercise2(l31.Exercise2Config(queries=6, timeScale=0.02), seed=5)
+
+
+def test_judge2_fails_a_straggler_and_a_lost_shard(fanOut: l31.Exercise2Result) -> None:
+    assert structuralHold(lab31.judge2(fanOut))
+    assert all(c.kind is ClaimKind.STRUCTURAL for c in lab31.judge2(fanOut))
+    first = fanOut.queries[0]
+    leaked = replace(fanOut, queries=(first | {"stragglersLeft": 1}, *fanOut.queries[1:]))
     assert verdictOf(lab31.judge2(leaked), "cancelled cleanly") is Verdict.FAILS
-    lost = replace(result, queries=(first | {"shardsFailed": first["shardsFailed"] + 1}, *result.queries[1:]))
+    lost = replace(fanOut, queries=(first | {"shardsFailed": first["shardsFailed"] + 1}, *fanOut.queries[1:]))
     assert verdictOf(lab31.judge2(lost), "every shard ends") is Verdict.FAILS
-    late = replace(result, queries=(first | {"elapsedSeconds": first["usedTimeout"] + 0.5}, *result.queries[1:]))
-    assert verdictOf(lab31.judge2(late), "returns by its timeout") is Verdict.FAILS
-    (censoring,) = lab31.study2(RunOptions(seed=5, quick=True), result, silent)
-    assert censoring.statement.startswith("censoring")
-    assert censoring.verdict is Verdict.HOLDS
+
+
+def lateBy(result: l31.Exercise2Result, milliseconds: float) -> l31.Exercise2Result:
+    """The run with its first fan-out returning ``milliseconds`` after its timeout, the others on time."""
+    first, *rest = result.queries
+    onTime = [q | {"elapsedSeconds": q["usedTimeout"]} for q in rest]
+    return replace(result, queries=(first | {"elapsedSeconds": first["usedTimeout"] + milliseconds / 1e3}, *onTime))
+
+
+def test_fanOutClaims_judge_the_overshoot_on_every_run(fanOut: l31.Exercise2Result) -> None:
+    # Margin at time scale 0.02: 50 ms x 0.02 = 1 ms.
+    def overshoot(*late: float) -> Claim:
+        (claim, _) = lab31.fanOutClaims([lateBy(fanOut, ms) for ms in late])
+        return claim
+
+    onTime = overshoot(0.1, 0.2, 0.1, 0.3, 0.1)
+    assert (onTime.verdict, onTime.spread) == (Verdict.HOLDS, "0.1-0.3 ms over 5")
+    late = overshoot(5.0, 4.0, 6.0, 5.0, 5.0)
+    assert (late.verdict, late.reason) == (Verdict.FAILS, "the loop was late waking up (a loaded machine)")
+    inside = overshoot(0.5, 2.0, 0.5, 0.5, 0.5)
+    assert inside.verdict is Verdict.TOO_CLOSE
+
+
+def test_fanOutClaims_need_the_timeout_to_move_in_every_run(fanOut: l31.Exercise2Result) -> None:
+    distinct = len({round(t, 6) for t in lab31.adaptiveTimeouts(fanOut)})
+    assert distinct >= 2
+    (_, adapts) = lab31.fanOutClaims([fanOut] * 5)
+    assert (adapts.verdict, adapts.spread) == (Verdict.HOLDS, f"{distinct}-{distinct} timeouts over 5")
+    default = fanOut.config.defaultTimeout * fanOut.config.timeScale
+    frozen = replace(
+        fanOut, queries=tuple(q | {"usedTimeout": 0.02} if q["usedTimeout"] != default else q for q in fanOut.queries)
+    )
+    (_, stuck) = lab31.fanOutClaims([frozen] * 5)
+    assert (stuck.verdict, stuck.reason) == (Verdict.FAILS, "too few shards answered for the timeout to move")
+    (_, mixed) = lab31.fanOutClaims([frozen, fanOut, fanOut, fanOut, fanOut])
+    assert mixed.verdict is Verdict.TOO_CLOSE
+
+
+def test_study2_adds_the_censoring_finding_beyond_the_lecture(fanOut: l31.Exercise2Result) -> None:
+    claims = lab31.study2(RunOptions(seed=5, quick=True), fanOut, silent)
+    assert [(c.statement, c.origin) for c in claims] == [
+        ("a fan-out returns by its timeout (plus a small margin)", Origin.LECTURE),
+        ("later queries adapt the timeout to the observed distribution", Origin.LECTURE),
+        ("censoring (only in-time shards are seen) does not ratchet the x2.0 timeout down", Origin.FINDING),
+    ]
+    assert all(c.spread.endswith(" over 5") for c in claims[:2])
+    assert claims[2].verdict is Verdict.HOLDS
 
 
 def test_long_run_ratchets_down_only_without_headroom() -> None:
@@ -126,6 +218,14 @@ def test_long_run_ratchets_down_only_without_headroom() -> None:
     assert not spec.ratchetsDown
     assert tight.ratchetsDown
     assert tight.settledResponded < spec.settledResponded
+    config = l31.Exercise2Config()
+    assert lab31.censoringClaim(config, spec, tight).verdict is Verdict.HOLDS
+    ratcheted = lab31.censoringClaim(config, tight, tight)
+    assert (ratcheted.verdict, ratcheted.origin) == (Verdict.FAILS, Origin.FINDING)
+    assert ratcheted.reason == (
+        f"the window settles at {tight.settledSeconds / tight.referenceSeconds:.0%} of the uncensored timeout: "
+        "too little headroom over the censored p90"
+    )
 
 
 # ============================================================================
@@ -133,11 +233,15 @@ def test_long_run_ratchets_down_only_without_headroom() -> None:
 # ============================================================================
 
 
-def test_judge3_holds_on_a_run_and_fails_a_wrong_transition() -> None:
-    config = l31.Exercise3Config(timeScale=0.01)
-    result = l31.runExercise3(config, seed=4)
-    claims = lab31.judge3(result)
+@pytest.fixture(scope="module")
+def breaker3() -> l31.Exercise3Result:
+    return l31.runExercise3(l31.Exercise3Config(timeScale=0.01), seed=4)
+
+
+def test_judge3_holds_on_a_run_and_fails_a_wrong_transition(breaker3: l31.Exercise3Result) -> None:
+    claims = lab31.judge3(breaker3)
     assert structuralHold(claims)
+    assert all(c.kind is ClaimKind.STRUCTURAL for c in claims)
     closed, opened = l31.BreakerState.CLOSED, l31.BreakerState.OPEN
     halfOpen = l31.BreakerState.HALF_OPEN
     assert lab31.transitionsFollowSpec(
@@ -146,8 +250,46 @@ def test_judge3_holds_on_a_run_and_fails_a_wrong_transition() -> None:
     early = [l31.StateChange(closed, opened, 0.0, ""), l31.StateChange(opened, halfOpen, 1.9, "")]
     assert not lab31.transitionsFollowSpec(early, 2.0)
     assert not lab31.transitionsFollowSpec([l31.StateChange(closed, halfOpen, 0.0, "")], 2.0)
-    skipped = replace(result, changes=(l31.StateChange(closed, halfOpen, 0.0, ""),))
+    skipped = replace(breaker3, changes=(l31.StateChange(closed, halfOpen, 0.0, ""),))
     assert verdictOf(lab31.judge3(skipped), "the state follows") is Verdict.FAILS
+
+
+def timedCalls(result: l31.Exercise3Result, fastFail: float, slowest: float) -> l31.Exercise3Result:
+    """The run with every fast-fail taking ``fastFail`` ms, the other calls 5 ms, the last of them ``slowest``."""
+    rejected = l31.CallOutcome.CIRCUIT_OPEN
+    calls = [replace(r, seconds=(fastFail if r.outcome is rejected else 5.0) / 1e3) for r in result.calls]
+    last = max(i for i, r in enumerate(calls) if r.outcome is not rejected)
+    calls[last] = replace(calls[last], seconds=slowest / 1e3)
+    return replace(result, calls=tuple(calls))
+
+
+def test_fastFailClaims_draw_their_line_at_a_twentieth_of_the_outer_timeout(breaker3: l31.Exercise3Result) -> None:
+    # Time scale 0.01: outer timeout 10 ms, line 0.5 ms; the hang 30 ms.
+    assert breaker3.count(l31.CallOutcome.CIRCUIT_OPEN) > 0
+
+    def claims(*fastFails: float, slowest: float = 5.0) -> tuple[Claim, ...]:
+        return lab31.fastFailClaims([timedCalls(breaker3, ms, slowest) for ms in fastFails])
+
+    fast, noHang = claims(0.1, 0.2, 0.1, 0.1, 0.1)
+    assert (fast.verdict, fast.spread) == (Verdict.HOLDS, "0.10-0.20 ms over 5")
+    assert noHang.verdict is Verdict.HOLDS
+    slow, _ = claims(0.8, 0.9, 0.8, 0.8, 0.7)
+    assert (slow.verdict, slow.reason) == (
+        Verdict.FAILS,
+        "a rejected call waited: the loop was late or the breaker's lock contended",
+    )
+    inside, _ = claims(0.1, 0.9, 0.1, 0.1, 0.1)
+    assert inside.verdict is Verdict.TOO_CLOSE
+    _, hung = claims(0.1, 0.1, 0.1, 0.1, 0.1, slowest=40.0)
+    assert (hung.verdict, hung.reason) == (Verdict.FAILS, "a call waited out the service's hang")
+
+
+def test_fastFailClaims_are_not_measurable_when_the_circuit_never_opened(breaker3: l31.Exercise3Result) -> None:
+    closedCalls = tuple(
+        replace(r, stateAfter=l31.BreakerState.CLOSED, outcome=l31.CallOutcome.SUCCESS) for r in breaker3.calls
+    )
+    claims = lab31.fastFailClaims([breaker3, replace(breaker3, calls=closedCalls)])
+    assert [(c.verdict, c.reason) for c in claims] == [(Verdict.NOT_MEASURED, "the circuit never opened in a run")] * 2
 
 
 # ============================================================================
@@ -155,23 +297,39 @@ def test_judge3_holds_on_a_run_and_fails_a_wrong_transition() -> None:
 # ============================================================================
 
 
-def test_judge4_follows_the_figures(inline4: l31.Exercise4Result) -> None:
-    def judged(*pairs: tuple[float, float]) -> tuple[Claim, ...]:
-        rows = tuple(
-            replace(row, naiveSeconds=naive, correctSeconds=correct)
-            for row, (naive, correct) in zip(inline4.rows, pairs, strict=True)
-        )
-        return lab31.judge4(replace(inline4, rows=rows))
+def test_judge4_decides_only_the_structural_claims(inline4: l31.Exercise4Result) -> None:
+    claims = lab31.judge4(inline4)
+    assert [c.kind for c in claims] == [ClaimKind.STRUCTURAL] * 3
+    assert structuralHold(claims)
 
-    growing = judged((0.33, 0.17), (0.59, 0.18))
-    assert verdictOf(growing, "beats the naive one at every scale") is Verdict.HOLDS
-    assert verdictOf(growing, "speedup increases with more sensors") is Verdict.HOLDS
-    flat = judged((0.33, 0.11), (0.59, 0.30))
-    assert verdictOf(flat, "beats the naive one at every scale") is Verdict.HOLDS
-    assert verdictOf(flat, "speedup increases with more sensors") is Verdict.FAILS
-    losing = judged((0.10, 0.17), (0.59, 0.18))
-    assert verdictOf(losing, "beats the naive one at every scale") is Verdict.FAILS
-    assert structuralHold(losing)
+
+def scaleRounds(sensors: int, naive: float, correct: tuple[float, ...]) -> lab31.ScaleRounds:
+    return lab31.ScaleRounds(sensors, (naive,) * len(correct), correct, 0.01)
+
+
+def test_growthClaim_judges_the_smallest_step_of_each_round() -> None:
+    small = scaleRounds(12, 0.33, (0.17, 0.16, 0.17, 0.18, 0.17))
+    growing = lab31.growthClaim([small, scaleRounds(24, 0.59, (0.18, 0.18, 0.19, 0.18, 0.17))])
+    assert (growing.verdict, growing.spread) == (Verdict.HOLDS, "1.59-1.79x over 5")
+    flat = lab31.growthClaim([small, scaleRounds(24, 0.59, (0.33, 0.33, 0.34, 0.34, 0.33))])
+    assert (flat.verdict, flat.reason) == (
+        Verdict.FAILS,
+        "the speedup did not grow from one scale to the next in any round",
+    )
+    inside = lab31.growthClaim([small, scaleRounds(24, 0.66, (0.36, 0.30, 0.35, 0.31, 0.34))])
+    assert inside.verdict is Verdict.TOO_CLOSE
+    one = lab31.growthClaim([small])
+    assert (one.verdict, one.reason) == (Verdict.NOT_MEASURED, "one scale only")
+
+
+def test_study4_judges_every_scale_and_the_growth_on_interleaved_rounds(inline4: l31.Exercise4Result) -> None:
+    claims = lab31.study4(RunOptions(seed=SEED4, quick=True, executor="inline"), inline4, silent)
+    assert [c.statement for c in claims] == [
+        "the correct architecture beats the naive one at 1 sensors",
+        "the correct architecture beats the naive one at 3 sensors",
+        "the speedup increases with more sensors",
+    ]
+    assert all(c.kind is ClaimKind.TIMING and c.spread.endswith(" over 5") for c in claims)
 
 
 def test_the_breaker_claim_needs_an_opening_and_a_fast_fail(inline4: l31.Exercise4Result) -> None:
@@ -240,7 +398,7 @@ def test_benchThreeTier_rows_are_the_three_architectures() -> None:
     ]
     assert all(label.endswith(", 5 requests") for label in labels[3:])
     sequential, threads, tiers = report.rows[:3]
-    assert all(row.medianSeconds > 0 and row.repeats == 1 for row in report.rows)
+    assert all(row.medianSeconds > 0 and row.repeats == len(row.samples) == 1 for row in report.rows)
     assert sequential.baselineSeconds == threads.baselineSeconds == tiers.baselineSeconds == sequential.medianSeconds
     assert tiers.idealSeconds <= threads.idealSeconds <= sequential.idealSeconds
     for row in report.rows[:3]:
@@ -296,6 +454,42 @@ def test_marginalCosts_read_the_last_two_sizes() -> None:
     assert margin.speedup == pytest.approx(1.0 / 0.13)
     assert lab31.marginalCosts([large]) is None
     assert large.outsideSeconds == pytest.approx(0.37 - 0.36)
+
+
+def test_a_negative_pickling_cost_is_never_printed_it_names_what_is_off() -> None:
+    model = 0.0005
+    above = lab31.MarginalCosts(0.02, 0.003, 0.0008, 0.002, (0.0006, 0.001))
+    assert lab31.ipcReading(above, model) == "+0.30 ms of pickling and IPC per reading through the pool's queues"
+    noisy = lab31.MarginalCosts(0.02, 0.003, 0.0002, 0.002, (-0.0001, 0.0007))
+    assert lab31.ipcReading(noisy, model) == (
+        "less than the model's, but the stage times' spread allows -0.10 to 0.70 ms per reading: the measurement "
+        "is off, and no pickling cost can be read from these sizes"
+    )
+    under = lab31.MarginalCosts(0.02, 0.003, 0.0002, 0.002, (0.0001, 0.0004))
+    assert lab31.ipcReading(under, model) == (
+        "less than the model's even at its highest (0.40 ms): the model is off, its calibrated normalize cost "
+        "overstates what the workers take per reading"
+    )
+
+
+def test_marginalCosts_take_the_range_from_the_stage_samples() -> None:
+    small = replace(point(48, 1.10, 0.24, 0.22, (0.12, 0.04, 0.08)), stageSamples=((), (0.03, 0.05), ()))
+    large = replace(point(96, 2.10, 0.37, 0.32, (0.12, 0.08, 0.16)), stageSamples=((), (0.07, 0.10), ()))
+    margin = lab31.marginalCosts([small, large])
+    assert margin is not None
+    assert margin.normalizeRange == pytest.approx((0.02 / 48, 0.07 / 48))
+
+
+def test_a_stage_under_its_ideal_says_whether_the_model_or_the_measurement_is_off() -> None:
+    under = replace(point(12, 0.33, 0.20, 0.14, (0.12, 0.004, 0.02)), stageSamples=((), (0.003, 0.004), ()))
+    assert under.underIdeal(1) == (
+        "the model is off: every repeat beat it, by 20% or more; its calibrated cost overstates what the workers take"
+    )
+    straddles = replace(under, stageSamples=((), (0.003, 0.006), ()))
+    assert straddles.underIdeal(1) == (
+        "the measurement is off: its repeats straddle the ideal, so no pickling cost can be read from it"
+    )
+    assert "normalize 1.0 ms under its ideal (the model is off" in under.gapCause()
 
 
 def test_targetNote_says_where_the_target_is_reached_or_why_not() -> None:
