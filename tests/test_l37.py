@@ -698,8 +698,7 @@ def test_moving_average_covers_the_last_20_norms() -> None:
     assert [{k: v for k, v in r.items() if k != "movingAvg"} for r in out] == records
 
 
-@given(values=st.lists(st.floats(-1e6, 1e6) | st.sampled_from([0.0, 2.5]), max_size=60))
-def test_normalizers_equal_min_max_over_every_value_seen(values: list[float]) -> None:
+def _normalizersMatchMinMax(values: list[float]) -> None:
     """The spec's ``seen`` keeps every value: norm = (value - min) / (max - min), span 1 while all are equal."""
     records = _records(values)
     with l37.StageMetricsCollector(silent):
@@ -713,6 +712,17 @@ def test_normalizers_equal_min_max_over_every_value_seen(values: list[float]) ->
     assert slow == expected
     assert fixed == expected
     assert dashboard == expected
+
+
+@given(values=st.lists(st.floats(-1e6, 1e6) | st.sampled_from([0.0, 2.5]), max_size=60))
+def test_normalizers_equal_min_max_over_every_value_seen(values: list[float]) -> None:
+    _normalizersMatchMinMax(values)
+
+
+def test_normalizers_remember_the_first_values_of_a_long_run() -> None:
+    """A minimum and a maximum set in the first records still bound the 500th record's norm."""
+    values = [r["value"] for r in l37.makeStageRecords(500, 8)]
+    _normalizersMatchMinMax([0.0, 100.0, *values])
 
 
 def _metrics(name: str, recordsIn: int, records: int, latencyMs: float, selfMs: float) -> l37.StageMetrics:
