@@ -710,7 +710,8 @@ def test_exercise4_a_lost_record_fails_the_structural_claim(result4: l37.Exercis
 
 def test_study4_judges_stability_in_series_and_finds_the_leaking_line(result4: l37.Exercise4Result) -> None:
     lines: list[str] = []
-    stability, leak = lab37.study4(RunOptions(seed=5, quick=True), result4, lines.append)
+    config = l37.Exercise4Config(records=100, runs=2)  # study4 reads its records from the config
+    stability, leak = lab37.study4(RunOptions(seed=5, quick=True), replace(result4, config=config), lines.append)
     assert stability.spread.endswith(" over 5")
     assert stability.measured.startswith("the worst stage's CV, 5 series of 5 runs: ")
     assert (leak.verdict, leak.kind, leak.origin) == (Verdict.HOLDS, ClaimKind.STRUCTURAL, Origin.FINDING)
@@ -719,7 +720,7 @@ def test_study4_judges_stability_in_series_and_finds_the_leaking_line(result4: l
     )
     assert found is not None, leak.measured
     kb, blocks = (int(group.replace(",", "")) for group in found.groups())
-    records = result4.passedFilter  # the leaking line keeps one record dict per record past the filter
+    records = sum(10.0 <= r["value"] <= 90.0 for r in l37.makeDashboardRecords(config, 5))  # one dict each kept
     sample = {"id": 1, "value": 1.5, "norm": 0.5, "movingAvg": 0.5, "delta": 0.1, "alert": False}
     assert abs(kb - records * sys.getsizeof(sample) / 1024) <= 0.05 * records * sys.getsizeof(sample) / 1024 + 1
     assert blocks >= records
