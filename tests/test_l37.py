@@ -47,7 +47,7 @@ def quickRun(exercise: Exercise) -> QuickRun:
 
 # Exercises 1 to 3 in configs smaller than quick: the same code paths, a fraction of the time.
 SMALL1 = l37.Exercise1Config(records=1_500, anomalies=15, repetitions=5)
-SMALL2 = l37.Exercise2Config(records=1_500)
+SMALL2 = l37.Exercise2Config(records=3_000)  # the O(N²) stage's self time: 10x any other's
 SMALL3 = l37.Exercise3Config(instances=1_000, reads=20_000, readRepeats=3)
 
 
@@ -206,7 +206,7 @@ def test_ties_while_the_window_fills_and_at_a_wider_threshold(detector: Detector
     assert not any(r["anomaly"] for r in spiked)
 
 
-quarterValues = st.lists(st.integers(-40, 40) | st.integers(-4_000, 4_000), max_size=130).map(
+quarterValues = st.lists(st.integers(-40, 40) | st.integers(-4_000, 4_000), max_size=110).map(
     lambda ks: [k / 4 for k in ks]
 )
 
@@ -373,8 +373,8 @@ def test_makeAnomalyRecords_sets_the_spec_anomalies() -> None:
     records = l37.makeAnomalyRecords(20_000, 200, 42)
     assert [r["id"] for r in records] == list(range(20_000))
     assert sum(r["value"] == 150.0 for r in records) == 200
-    assert records == l37.makeAnomalyRecords(20_000, 200, 42)
-    assert records != l37.makeAnomalyRecords(20_000, 200, 43)
+    assert l37.makeAnomalyRecords(2_000, 20, 42) == l37.makeAnomalyRecords(2_000, 20, 42)
+    assert l37.makeAnomalyRecords(2_000, 20, 42) != l37.makeAnomalyRecords(2_000, 20, 43)
     normal = [r["value"] for r in records if r["value"] != 150.0]
     mean = math.fsum(normal) / len(normal)
     assert mean == pytest.approx(50, abs=0.3)  # gauss(50, 10): 19,800 draws, the mean's sd 0.07
@@ -575,7 +575,7 @@ def _percentile95(values: Sequence[float]) -> float:
 
 @given(
     steps=st.lists(
-        st.tuples(st.integers(0, 5_000), st.integers(0, 5_000), st.booleans(), st.integers(0, 5_000)), max_size=40
+        st.tuples(st.integers(0, 5_000), st.integers(0, 5_000), st.booleans(), st.integers(0, 5_000)), max_size=30
     )
 )
 def test_measuredStage_statistics_match_a_model_of_the_pull_chain(steps: list[Step]) -> None:
