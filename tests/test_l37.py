@@ -965,7 +965,10 @@ def test_the_four_dashboard_stages_follow_the_model() -> None:
     for record, (_, model) in zip(alerts, expected, strict=True):
         assert (record["norm"], record["delta"], record["alert"]) == (model.norm, model.delta, model.alert)
         assert record["movingAvg"] == pytest.approx(model.movingAvg, abs=1e-12)
-    assert 0 < sum(model.alert for _, model in expected) < len(expected)  # the data has alerts and quiet records
+    alerted = {index for index, model in expected if model.alert}
+    spikes = {r["id"] for r in records if r["value"] == 89.0}
+    assert len(spikes) == 4  # seed 1: four spikes of 89.0 among 300 records
+    assert spikes <= alerted < {index for index, _ in expected}  # every spike alerts, and not every record does
     assert [(s.name, s.recordsIn, s.records) for s in collector.stages] == [
         ("ThresholdFilter", 300, len(expected)),
         ("Normalizer", len(expected), len(expected)),
