@@ -13,6 +13,7 @@ import contextlib
 import math
 import pickle
 import statistics
+import time
 import tracemalloc
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -38,8 +39,8 @@ from l36 import (
     FaultTolerantBatchProcessor,
     PipelineReport,
     PoolSpec,
+    Priority,
     PriorityRun,
-    PriorityScenario,
     ProcessingReport,
     ResultsSink,
     Status,
@@ -557,50 +558,94 @@ def study2(options: RunOptions, result: Exercise2Result, log: Log) -> tuple[Clai
 
 
 # ============================================================================
-# Exercise 3: the run's claims; the overload study (starvation under strict priority)
+# Exercise 3: the run's claims; the watched runs (dispatch order) and the overload study
 # ============================================================================
 
 
-def priorityStructure(runs: Sequence[PriorityRun]) -> tuple[bool, bool, bool, bool]:
-    """Order kept, FIFO within a class, classification right, every record processed: for all ``runs``."""
-    return (
-        all(run.priorityViolations == 0 for run in runs),
-        all(run.fifo for run in runs),
-        all(run.classifiedCorrectly for run in runs),
-        all(run.processed == run.produced and run.criticalProcessed == run.producedCritical for run in runs),
+class DispatchProbe(l36.PriorityBatchQueue):
+    """The spec's queue, watched from outside: each batch's classes as it leaves, and the last put.
+
+    A batch breaks priority when it holds a NORMAL record while a CRITICAL one is still
+    waiting, or lists a NORMAL record before a CRITICAL one. ``get_batch`` takes its records
+    without awaiting, so the queue read right after it is the queue the batch left behind.
+    """
+
+    def __init__(self, *, maxsize: int = 100) -> None:
+        super().__init__(maxsize=maxsize)
+        self.violations = 0
+        self.order: dict[Priority, list[int]] = {"CRITICAL": [], "NORMAL": []}
+        self.dispatches: list[tuple[float, tuple[Priority, ...]]] = []
+        self.lastPutAt = 0.0
+
+    async def put(self, record: SensorReading, priority: Priority) -> None:
+        """The spec's put; remember when the source last put a record."""
+        await super().put(record, priority)
+        self.lastPutAt = time.perf_counter()
+
+    async def get_batch(self, batchSize: int, *, timeoutSec: float = 1.0) -> list[SensorReading]:
+        """The spec's get_batch; check the batch's order against what is still waiting."""
+        batch = await super().get_batch(batchSize, timeoutSec=timeoutSec)
+        classes = tuple(l36.classify(record) for record in batch)
+        self.violations += "NORMAL" in classes and not self.criticalQueue.empty()
+        self.violations += list(classes) != sorted(classes)  # "CRITICAL" < "NORMAL": criticals first
+        for record, priority in zip(batch, classes, strict=True):
+            self.order[priority].append(record.seq)
+        if batch:
+            self.dispatches.append((time.perf_counter(), classes))
+        return batch
+
+
+@dataclass(frozen=True, slots=True)
+class WatchedRun:
+    """A run of the priority pipeline through a ``DispatchProbe``: the run and the order it kept."""
+
+    label: str
+    run: PriorityRun
+    violations: int
+    fifo: bool
+    whileProducing: tuple[int, int]  # (CRITICAL, NORMAL) records dispatched before the source's last put
+
+    @property
+    def normalShareWhileProducing(self) -> float:
+        """NORMAL's share of the records dispatched while the source was still producing."""
+        total = sum(self.whileProducing)
+        return self.whileProducing[1] / total if total else 0.0
+
+
+def runWatched(config: Exercise3Config, pool: TaskExecutor, seed: int, label: str) -> WatchedRun:
+    """One run of ``l36.runPriorityPipeline`` with the probe as its queue."""
+    probe = DispatchProbe(maxsize=config.queueMaxsize)
+    run = asyncio.run(runPriorityPipeline(config, pool, seed=seed, queue=probe))
+    early = [priority for at, classes in probe.dispatches if at <= probe.lastPutAt for priority in classes]
+    fifo = all(order == sorted(order) for order in probe.order.values())
+    return WatchedRun(label, run, probe.violations, fifo, (early.count("CRITICAL"), early.count("NORMAL")))
+
+
+def classifiedCorrectly(run: PriorityRun) -> bool:
+    """Every result's class is the spec's rule for its value; only CRITICAL ones carry an urgencyScore."""
+    return all(
+        r.priority == ("CRITICAL" if r.value > 85.0 or r.value < 15.0 else "NORMAL")
+        and (r.urgencyScore is not None) == (r.priority == "CRITICAL")
+        for r in run.results
     )
 
 
+def complete(run: PriorityRun) -> bool:
+    """Every record produced is processed, and counted in its class."""
+    return run.processed == run.produced and run.criticalProcessed == run.producedCritical
+
+
 def judge3(result: Exercise3Result) -> tuple[Claim, ...]:
-    """The claims the spec's run decides: order, FIFO, classification, nothing left, the mix."""
+    """The claims the spec's run decides: classification, nothing left, the mix."""
     config, main = result.config, result.main
-    ordered, fifo, classified, complete = priorityStructure([main])
     share = main.producedCritical / main.produced if main.produced else 0.0
     return (
         judge(
             LECTURE,
             3,
-            "CRITICAL records are always processed before NORMAL records",
-            measured=f"batches out of order: {main.priorityViolations} ({main.label})",
-            holds=ordered,
-            kind=ClaimKind.STRUCTURAL,
-            reason="a NORMAL record left while a CRITICAL one was waiting",
-        ),
-        judge(
-            LECTURE,
-            3,
-            "within a class, records leave in arrival order (FIFO)",
-            measured=f"{'FIFO' if main.fifo else 'NOT FIFO'} ({main.label})",
-            holds=fifo,
-            kind=ClaimKind.STRUCTURAL,
-            reason="a queue reordered records of one class",
-        ),
-        judge(
-            LECTURE,
-            3,
             "CRITICAL = value > 85 or < 15; urgencyScore for CRITICAL only",
             measured=f"{len(main.results):,} results checked",
-            holds=classified,
+            holds=classifiedCorrectly(main),
             kind=ClaimKind.STRUCTURAL,
             reason="a record was misclassified",
         ),
@@ -608,8 +653,8 @@ def judge3(result: Exercise3Result) -> tuple[Claim, ...]:
             LECTURE,
             3,
             "every record produced is processed, counted per class",
-            measured=f"produced = processed: {main.produced:,} = {main.processed:,} ({main.label})",
-            holds=complete,
+            measured=f"produced = processed: {main.produced:,} = {main.processed:,} (spec mix)",
+            holds=complete(main),
             kind=ClaimKind.STRUCTURAL,
             reason="records were left in a queue at shutdown",
         ),
@@ -626,14 +671,15 @@ def judge3(result: Exercise3Result) -> tuple[Claim, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class OverloadStudy:
-    """The priority pipeline with the pool as the bottleneck: one mixed source, then a source per class."""
+class PriorityStudy:
+    """The spec's mix watched; then the pool as the bottleneck: one mixed source, a source per class."""
 
-    coupled: PriorityRun
-    split: PriorityRun
+    spec: WatchedRun
+    coupled: WatchedRun
+    split: WatchedRun
 
     @property
-    def runs(self) -> tuple[PriorityRun, PriorityRun]:
+    def overload(self) -> tuple[WatchedRun, WatchedRun]:
         """One source, then a source per class."""
         return (self.coupled, self.split)
 
@@ -642,49 +688,57 @@ HEAVY_CRITICAL_FRACTION: Final = 0.8
 OVERLOAD_SECONDS: Final = {False: 1.0, True: 0.4}  # by quick
 
 
-def overloadScenario(config: Exercise3Config, *, split: bool, seconds: float) -> PriorityScenario:
-    """80% CRITICAL as fast as the source goes, from one source or a source per class."""
-    return PriorityScenario(
-        label="overload, a source per class" if split else "overload, one source",
-        criticalFraction=HEAVY_CRITICAL_FRACTION,
-        intervalSec=0.0,
-        durationSec=seconds,
-        queueMaxsize=config.queueMaxsize,
-        batchSize=config.batchSize,
-        maxInFlight=config.workers,
-        pollSec=config.pollSec,
-        batchTimeoutSec=config.batchTimeoutSec,
-        splitSources=split,
+def runPriorityStudy(config: Exercise3Config, options: RunOptions, log: Log) -> PriorityStudy:
+    """The spec's run watched, then 80% CRITICAL as fast as the sources go, on one warm pool."""
+    seconds = OVERLOAD_SECONDS[options.quick]
+    overload = replace(config, criticalFraction=HEAVY_CRITICAL_FRACTION, intervalSec=0.0, durationSec=seconds)
+    with executorScope(options.executor, config.workers, options.startMethod) as pool:
+        warmUp(pool, config.workers, preload=LECTURE_MODULE)
+        log(f"[priority] the spec's mix watched; {HEAVY_CRITICAL_FRACTION:.0%} CRITICAL flat out, {seconds:g} s x 2")
+        return PriorityStudy(
+            runWatched(config, pool, options.seed, "spec mix"),
+            runWatched(overload, pool, options.seed, "overload, one source"),
+            runWatched(replace(overload, splitSources=True), pool, options.seed, "overload, a source per class"),
+        )
+
+
+def orderClaims(spec: WatchedRun) -> tuple[Claim, ...]:
+    """The spec's run, watched: priority order and FIFO within a class."""
+    return (
+        judge(
+            LECTURE,
+            3,
+            "CRITICAL records are always processed before NORMAL records",
+            measured=f"batches out of order: {spec.violations} ({spec.label})",
+            holds=spec.violations == 0,
+            kind=ClaimKind.STRUCTURAL,
+            reason="a NORMAL record left while a CRITICAL one was waiting",
+        ),
+        judge(
+            LECTURE,
+            3,
+            "within a class, records leave in arrival order (FIFO)",
+            measured=f"{'FIFO' if spec.fifo else 'NOT FIFO'} ({spec.label})",
+            holds=spec.fifo,
+            kind=ClaimKind.STRUCTURAL,
+            reason="a queue reordered records of one class",
+        ),
     )
 
 
-def runOverloadStudy(config: Exercise3Config, options: RunOptions, log: Log) -> OverloadStudy:
-    """Both overload runs on one warm pool."""
-    seconds = OVERLOAD_SECONDS[options.quick]
-    with executorScope(options.executor, config.workers, options.startMethod) as pool:
-        warmUp(pool, config.workers, preload=LECTURE_MODULE)
-        log(f"[priority] {HEAVY_CRITICAL_FRACTION:.0%} CRITICAL as fast as the sources go, {seconds:g} s x 2 ...")
-        coupled, split = (
-            asyncio.run(runPriorityPipeline(overloadScenario(config, split=split, seconds=seconds), pool, seed=seed))
-            for split, seed in ((False, options.seed), (True, options.seed))
-        )
-    return OverloadStudy(coupled, split)
-
-
-def overloadClaims(study: OverloadStudy) -> tuple[Claim, ...]:
+def overloadClaims(study: PriorityStudy) -> tuple[Claim, ...]:
     """Under overload, the structure holds; and strict priority starves NORMAL."""
-    heavy, split = study.coupled, study.split
-    checks = priorityStructure(study.runs)
+    heavy, split = study.coupled.run, study.split
+    runs = study.overload
     return (
         judge(
             LECTURE,
             3,
             "under overload too: order, FIFO, classification, every record",
             measured="; ".join(
-                f"{run.label}: {run.priorityViolations} out of order, {run.produced:,} = {run.processed:,}"
-                for run in study.runs
+                f"{w.label}: {w.violations} out of order, {w.run.produced:,} = {w.run.processed:,}" for w in runs
             ),
-            holds=all(checks),
+            holds=all(w.violations == 0 and w.fifo and classifiedCorrectly(w.run) and complete(w.run) for w in runs),
             kind=ClaimKind.STRUCTURAL,
             reason="an overload run broke priority order, FIFO, classification or lost records",
         ),
@@ -694,8 +748,8 @@ def overloadClaims(study: OverloadStudy) -> tuple[Claim, ...]:
             "strict priority can starve NORMAL under a CRITICAL-heavy load",
             measured=(
                 f"one source: NORMAL p95 {heavy.normal.p95Ms:,.1f} ms vs CRITICAL {heavy.critical.p95Ms:,.1f} ms; "
-                f"a source per class: NORMAL {split.dispatchedWhileProducing[1]:,} of "
-                f"{sum(split.dispatchedWhileProducing):,} dispatches while producing"
+                f"a source per class: NORMAL {split.whileProducing[1]:,} of "
+                f"{sum(split.whileProducing):,} dispatches while producing"
             ),
             holds=heavy.normal.p95Ms > 2 * heavy.critical.p95Ms and split.normalShareWhileProducing < 0.05,
             kind=ClaimKind.TIMING,
@@ -705,8 +759,9 @@ def overloadClaims(study: OverloadStudy) -> tuple[Claim, ...]:
 
 
 def study3(options: RunOptions, result: Exercise3Result, log: Log) -> tuple[Claim, ...]:
-    """``invoke verify``: the two overload runs and their claims."""
-    return overloadClaims(runOverloadStudy(result.config, options, log))
+    """``invoke verify``: the spec's run watched for order, the two overload runs."""
+    study = runPriorityStudy(result.config, options, log)
+    return (*orderClaims(study.spec), *overloadClaims(study))
 
 
 # ============================================================================

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -11,7 +12,7 @@ import l36
 from lab import lecture36 as lab36
 from lab.bench import BenchOptions, BenchReport
 from lab.claims import Claim, ClaimKind, Verdict, formatClaims
-from shared import RunOptions, silent
+from shared import RunOptions, SensorReading, silent
 
 SMALL1 = l36.Exercise1Config(workers=2, durationSec=0.25, faultAfter=3, intervalSec=0.02)
 SMALL3 = l36.Exercise3Config(durationSec=0.05, intervalSec=0.005, pollSec=0.01)
@@ -162,26 +163,66 @@ def latency(p95Ms: float) -> l36.LatencyStats:
 def test_judge3_and_the_overload_claims_follow_the_figures() -> None:
     result = l36.runExercise3(SMALL3, seed=5, executor="inline")
     assert structuralHold(lab36.judge3(result))
-    jumped = replace(result, main=replace(result.main, priorityViolations=1))
-    assert verdictOf(lab36.judge3(jumped), "always processed before NORMAL") is Verdict.FAILS
+    misclassified = replace(
+        result.main.results[0], priority="NORMAL" if result.main.results[0].priority == "CRITICAL" else "CRITICAL"
+    )
+    wrong = replace(result, main=replace(result.main, results=(misclassified, *result.main.results[1:])))
+    assert verdictOf(lab36.judge3(wrong), "CRITICAL = value > 85") is Verdict.FAILS
     leftOver = replace(result, main=replace(result.main, produced=result.main.produced + 1))
     assert verdictOf(lab36.judge3(leftOver), "every record produced is processed") is Verdict.FAILS
     mix = replace(result, main=replace(result.main, produced=100, producedCritical=21))
     assert verdictOf(lab36.judge3(mix), "80% NORMAL") is Verdict.HOLDS
     skewed = replace(result, main=replace(result.main, produced=100, producedCritical=40))
     assert verdictOf(lab36.judge3(skewed), "80% NORMAL") is Verdict.FAILS
-    study = lab36.runOverloadStudy(SMALL3, replace(INLINE_QUICK, seed=5), silent)
+    study = lab36.runPriorityStudy(SMALL3, replace(INLINE_QUICK, seed=5), silent)
+    assert study.spec.run.produced > 0
+    assert structuralHold(lab36.orderClaims(study.spec))
+    jumped = replace(study.spec, violations=1)
+    assert verdictOf(lab36.orderClaims(jumped), "always processed before NORMAL") is Verdict.FAILS
+    assert verdictOf(lab36.orderClaims(replace(study.spec, fifo=False)), "FIFO") is Verdict.FAILS
     assert structuralHold(lab36.overloadClaims(study))
     starved = replace(
         study,
-        coupled=replace(study.coupled, critical=latency(2.0), normal=latency(9.0)),
-        split=replace(study.split, dispatchedWhileProducing=(99, 1)),
+        coupled=replace(study.coupled, run=replace(study.coupled.run, critical=latency(2.0), normal=latency(9.0))),
+        split=replace(study.split, whileProducing=(99, 1)),
     )
     assert verdictOf(lab36.overloadClaims(starved), "can starve NORMAL") is Verdict.HOLDS
-    fair = replace(starved, split=replace(starved.split, dispatchedWhileProducing=(50, 50)))
+    fair = replace(starved, split=replace(starved.split, whileProducing=(50, 50)))
     assert verdictOf(lab36.overloadClaims(fair), "can starve NORMAL") is Verdict.FAILS
-    lost = replace(study, split=replace(study.split, produced=study.split.produced + 1))
+    lost = replace(
+        study, split=replace(study.split, run=replace(study.split.run, produced=study.split.run.produced + 1))
+    )
     assert verdictOf(lab36.overloadClaims(lost), "under overload too") is Verdict.FAILS
+
+
+class NormalFirst(l36.PriorityBatchQueue):
+    """A queue that gets priority wrong: NORMAL records first."""
+
+    async def get_batch(self, batchSize: int, *, timeoutSec: float = 1.0) -> list[SensorReading]:  # noqa: ARG002 - the spec's signature
+        batch = [self.normalQueue.get_nowait() for _ in range(min(batchSize, self.normalQueue.qsize()))]
+        room = batchSize - len(batch)
+        return batch + [self.criticalQueue.get_nowait() for _ in range(min(room, self.criticalQueue.qsize()))]
+
+
+class WatchedNormalFirst(lab36.DispatchProbe, NormalFirst):
+    """The probe around the wrong queue."""
+
+
+@pytest.mark.parametrize(("queueClass", "violations"), [(lab36.DispatchProbe, 0), (WatchedNormalFirst, 2)])
+def test_the_probe_counts_batches_that_break_priority(queueClass: type[lab36.DispatchProbe], violations: int) -> None:
+    async def scenario() -> lab36.DispatchProbe:
+        probe = queueClass(maxsize=10)
+        for seq, value in enumerate([50.0, 90.0, 40.0, 5.0]):
+            record = SensorReading(0, seq, value, 0.0)
+            await probe.put(record, l36.classify(record))
+        await probe.get_batch(3)
+        await probe.get_batch(3)
+        return probe
+
+    probe = asyncio.run(scenario())
+    assert probe.violations == violations
+    assert probe.order == {"CRITICAL": [1, 3], "NORMAL": [0, 2]}
+    assert [len(classes) for _, classes in probe.dispatches] == [3, 1]
 
 
 # ============================================================================
