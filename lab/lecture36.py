@@ -208,7 +208,7 @@ def runMemoryLoad(config: Exercise1Config, pool: TaskExecutor, seed: int, second
     sources = makeSources(config, seed, intervalSec=0.0, faulty=False)
     sink = ResultsSink(summaryEvery=config.summaryEvery, retain=LOAD_RETAIN)
     with tracedPeak() as peak:
-        report = asyncio.run(runPipeline(sources, pool, sink, config.settings(seconds)))
+        report = asyncio.run(runPipeline(sources, pool, sink, replace(config, durationSec=seconds)))
     return MemoryRun(seconds, peak[0], report)
 
 
@@ -1031,15 +1031,16 @@ def fullSpeedRun(config: Exercise1Config, setup: PipelineSetup, seconds: float, 
     """Exercise 1's pipeline with sources that never sleep for ``seconds``: its capacity, not the arrivals'."""
     sources = makeSources(config, seed, intervalSec=0.0, faulty=False)
     sink = ResultsSink(summaryEvery=config.summaryEvery, retain=LOAD_RETAIN)
-    settings = replace(config.settings(seconds), batchSize=setup.batchSize)
-    return asyncio.run(runPipeline(sources, setup.executor, sink, settings))
+    return asyncio.run(
+        runPipeline(sources, setup.executor, sink, replace(config, durationSec=seconds, batchSize=setup.batchSize))
+    )
 
 
 def specRateRun(config: Exercise1Config, executor: TaskExecutor, seed: int) -> PipelineReport:
     """Exercise 1's pipeline at the spec's parameters, every sensor healthy: the arrival rate's run."""
     sources = makeSources(config, seed, intervalSec=config.intervalSec, faulty=False)
     sink = ResultsSink(summaryEvery=config.summaryEvery, retain=LOAD_RETAIN)
-    return asyncio.run(runPipeline(sources, executor, sink, config.settings(config.durationSec)))
+    return asyncio.run(runPipeline(sources, executor, sink, config))
 
 
 def benchPipeline(
