@@ -22,14 +22,15 @@ import math
 import multiprocessing
 import os
 import signal
+import textwrap
 import time
 from collections import Counter, deque
 from collections.abc import AsyncGenerator, Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, BrokenExecutor, Future, wait
 from dataclasses import dataclass, replace
 from random import Random
 from types import TracebackType
-from typing import Final, Literal, NoReturn, Protocol, TypedDict, final
+from typing import Final, Literal, NamedTuple, NoReturn, Protocol, TypedDict, final
 
 from shared import (
     ConfigError,
@@ -42,6 +43,7 @@ from shared import (
     StartMethod,
     Stopwatch,
     TaskExecutor,
+    WorkerLostError,
     bar,
     executorScope,
     formatTable,
@@ -1451,30 +1453,28 @@ def exercise3(options: RunOptions, log: Log) -> Exercise3Result:
 #      ValueError / ArithmeticError -> {"error", "originalRecord", "status": "FAILED"}
 #   2  makeFaultRecords: 5% NaN/inf; faultTolerantCompute marks them POISON_PILL (math.isfinite)
 #   3  crashDecision: RuntimeError("worker crash") at 2%; the processor logs it, re-runs the batch
-#      on a 1-worker recovery pool, and dead-letters its records if it crashes again
+#      on a 1-worker recovery pool, and dead-letters its records if that fails too
 #   4  DeadLetterLog (record, exception type, message, attempts, timestamp), replay(computeFn)
 #   5  runExercise4: 2,000 records, then deadLetterLog.replay(computeFn), the full report
-#   Beyond the spec: SupervisedPool - a worker killed outright (a fatal record) breaks the whole
-#      ProcessPoolExecutor; the pool is replaced and the death narrowed down to one record
+#   Beyond the spec: SupervisedPool replaces a pool whose worker died. If the worker ended itself
+#      (a fatal record's os._exit), the batches it held re-run alone until the record is found; if
+#      it was killed from outside (SIGKILL), they are innocent and take the crash path.
 # Data flow
-#   records -> batches of 20 -> pool(2): faultTolerantCompute -> results
-#     crashed -> recovery pool(1) -> results | DeadLetterLog -> replay(computeFn)
+#   records -> batches of 20 -> pool(2), 4 in flight: faultTolerantCompute -> results
+#     crashed, or lost to a kill -> recovery pool(1) -> results | DeadLetterLog -> replay(computeFn)
 
 KILLER_EXIT_CODE: Final = 70
 Stage = Literal["main", "recovery", "replay"]
 Status = Literal["OK", "FAILED", "POISON_PILL"]
 STATUSES: Final[tuple[Status, ...]] = ("OK", "FAILED", "POISON_PILL")
-RecoveryOutcome = Literal["recovered", "crashed again", "worker died"]
+RecoveryOutcome = Literal["recovered", "crashed again", "worker died", "broken from outside"]
 
 
 @final
 class FaultTolerantBatchProcessor:
     """Requirements 1 and 3: every record ends in exactly one outcome, a result or a dead letter.
 
-    A future raising ``RuntimeError`` is a crash: logged, the batch re-runs on a 1-worker
-    recovery pool, its records dead-lettered if it crashes again. Beyond the spec, a
-    ``BrokenProcessPool`` (a worker died) replaces the pool and narrows the death down to
-    one record. The pools live one after the other, so none forks beside another's threads.
+    The pools live one after the other (main, then recovery), so none forks beside another's threads.
     """
 
     def __init__(
@@ -1491,170 +1491,171 @@ class FaultTolerantBatchProcessor:
     ) -> None:
         requireRange("crashRate", crashRate, 0.0, 1.0)
         requireRange("batchSize", batchSize, 1, 1_000_000)
-        requireRange("timeoutSec", timeoutSec, 0.01, 3_600.0)
-        self.seed = seed
-        self.crashRate = crashRate
+        self.seed, self.crashRate, self.batchSize, self.timeoutSec = seed, crashRate, batchSize, timeoutSec
         self.computeFn = computeFn if computeFn is not None else faultTolerantCompute
-        self.batchSize = batchSize
         self.pool = pool if pool is not None else PoolSpec()
         self.deadLetterLog = deadLetterLog if deadLetterLog is not None else DeadLetterLog()
-        self.timeoutSec = timeoutSec
         self._log = log
-        self._reset()
-
-    def _reset(self) -> None:
-        self._results: dict[int, ResultEntry] = {}
-        self._attempts: Counter[int] = Counter()
-        self._crashes = 0
-        self._crashed: list[ComputeJob] = []
-        self._recoveryOutcomes: Counter[RecoveryOutcome] = Counter()
-        self._rerun = 0
-        self._isolated: list[Isolation] = []
 
     def process(self, records: Sequence[FaultRecord]) -> ProcessingReport:
         """Process every record; return the outcome of each and how the pools fared."""
-        self._reset()
-        before = len(self.deadLetterLog)
-        abrupt = self.pool.kind == "process"
-        size = self.batchSize
+        self._results: dict[int, ResultEntry] = {}
+        self._attempts: Counter[int] = Counter()
+        self._crashed: list[ComputeJob] = []
+        self._lost: list[ComputeJob] = []  # in flight when a worker was killed from outside
+        self._breaks: list[str] = []
+        self._crashes = self._rerun = 0
+        outcomes: Counter[RecoveryOutcome] = Counter()
+        before, (kind, workers, startMethod), size = len(self.deadLetterLog.entries), self.pool, self.batchSize
         jobs = [
-            ComputeJob(batchId, "main", tuple(records[start : start + size]), self.seed, self.crashRate, abrupt)
-            for batchId, start in enumerate(range(0, len(records), size))
+            ComputeJob(batchId, "main", tuple(records[at : at + size]), self.seed, self.crashRate, kind == "process")
+            for batchId, at in enumerate(range(0, len(records), size))
         ]
         with Stopwatch() as watch:
-            replacements = self._mainStage(jobs)
-            if self._crashed:
-                with SupervisedPool(self.pool.kind, 1, self.pool.startMethod) as recovery:
-                    for job in self._crashed:
-                        outcome = self._recover(recovery, replace(job, stage="recovery"))
-                        self._recoveryOutcomes[outcome] += 1
-                    replacements += recovery.replacements
+            with SupervisedPool(kind, workers, startMethod, preload=(__name__,), log=self._log) as main:
+                self._mainStage(main, jobs, inFlight=2 * workers)  # two per worker: each busy, little lost to a death
+            pools = [main]
+            if self._crashed or self._lost:
+                with SupervisedPool(kind, 1, startMethod, preload=(__name__,), log=self._log) as recovery:
+                    for job in sorted(self._crashed + self._lost, key=lambda job: job.batchId):
+                        outcomes[outcome := self._runAlone(recovery, replace(job, stage="recovery"))] += 1
+                        if outcome == "recovered":
+                            self._log(f"[recovery] batch {job.batchId} recovered ({len(job.records)} records)")
+                pools.append(recovery)
         return ProcessingReport(
             total=len(records),
             results=tuple(self._results[key] for key in sorted(self._results)),
             deadLetters=self.deadLetterLog.entries[before:],
             crashes=self._crashes,
             crashedBatches=tuple(sorted(job.batchId for job in self._crashed)),
-            recoveredBatches=self._recoveryOutcomes["recovered"],
-            deadLetteredBatches=self._recoveryOutcomes["crashed again"],
-            recoveryDeaths=self._recoveryOutcomes["worker died"],
-            poolReplacements=replacements,
+            lostBatches=tuple(sorted(job.batchId for job in self._lost)),
+            recoveredBatches=outcomes["recovered"],
+            deadLetteredBatches=outcomes["crashed again"],
+            recoveryDeaths=outcomes["worker died"],
+            recoveryBroken=outcomes["broken from outside"],
+            poolReplacements=sum(pool.replacements for pool in pools),
             rerunAfterBreak=self._rerun,
-            isolated=tuple(self._isolated),
+            outsideBreaks=(*(f"{how} while a pool started" for p in pools for how in p.startBreaks), *self._breaks),
             seconds=watch.elapsed,
         )
 
-    def _mainStage(self, jobs: Sequence[ComputeJob]) -> int:
-        """Every job on the main pool; after a death, the unfinished ones one at a time. Returns replacements."""
-        with SupervisedPool(self.pool.kind, self.pool.workers, self.pool.startMethod) as pool:
-            suspects = self._runTogether(pool, jobs)
-            self._rerun = len(suspects)
-            if suspects:
-                codes = pool.replace()
-                self._log(
-                    f"[main] the pool broke (worker exit code {', '.join(map(str, codes)) or 'n/a'}): "
-                    f"fresh pool, {len(suspects)} unfinished batches re-run one at a time"
-                )
-                for job in suspects:
-                    self._runAlone(pool, job)
-            return pool.replacements
-
-    def _runTogether(self, pool: SupervisedPool, jobs: Sequence[ComputeJob]) -> list[ComputeJob]:
-        """Submit every job at once; return the jobs lost to a broken pool (the suspects)."""
-        futures: list[tuple[ComputeJob, Future[list[ResultEntry]]]] = []
-        suspects: list[ComputeJob] = []
-        for job in jobs:
+    def _mainStage(self, pool: SupervisedPool, jobs: Sequence[ComputeJob], *, inFlight: int) -> None:
+        """Every job on the main pool, ``inFlight`` at a time: all that a dead worker can cost."""
+        waiting = deque(jobs)
+        running: dict[Future[list[ResultEntry]], ComputeJob] = {}
+        while waiting or running:
+            broken: BaseException | None = None
             try:
-                futures.append((job, pool.executor.submit(self.computeFn, job)))
-            except BrokenExecutor:  # the pool broke while we were still submitting
-                suspects.append(job)
-        _, unfinished = wait([future for _, future in futures], timeout=self.timeoutSec)
-        if unfinished:
-            raise TimeoutError(f"{len(unfinished)} batches still running after {self.timeoutSec:g} s")
-        for job, future in futures:
-            error = future.exception(timeout=0)
-            if error is None:
-                self._countAttempt(job)
-                self._accept(job, future.result(timeout=0))
-            elif isinstance(error, BrokenExecutor | WorkerDeathError):
-                suspects.append(job)
-            elif isinstance(error, RuntimeError):
-                self._countAttempt(job)
-                self._crash(job, error)
-            else:
-                raise error
-        return sorted(suspects, key=lambda job: job.batchId)
+                while waiting and len(running) < inFlight:
+                    running[pool.executor.submit(self.computeFn, waiting[0])] = waiting[0]
+                    waiting.popleft()
+            except BrokenExecutor as error:  # the pool broke while we were submitting
+                broken = error
+            lost, death = self._settle(running, FIRST_COMPLETED if broken is None else ALL_COMPLETED)
+            if (death := death or broken) is None:
+                continue
+            # A broken process pool fails every future it held: take in the rest before replacing it.
+            lost = sorted(lost + self._settle(running, ALL_COMPLETED)[0], key=lambda job: job.batchId)
+            how = pool.replace(death)
+            if killedFromOutside(death, how):
+                self._killedFromOutside(how, lost, death)
+                continue
+            self._rerun += len(lost)
+            self._log(f"[main] a worker died ({how or 'simulated'}): fresh pool, {len(lost)} batches re-run alone")
+            for job in lost:
+                self._runAlone(pool, job)
 
-    def _runOne(self, pool: SupervisedPool, job: ComputeJob) -> list[ResultEntry] | BaseException:
-        """Run ``job`` alone on ``pool``; its results, or the crash or death it ended in."""
+    def _settle(
+        self, running: dict[Future[list[ResultEntry]], ComputeJob], until: str
+    ) -> tuple[list[ComputeJob], BaseException | None]:
+        """Take in finished futures (results, crashes); return the jobs lost to a dead worker and the death."""
+        done, notDone = wait(running, timeout=self.timeoutSec, return_when=until)
+        if notDone and (not done or until == ALL_COMPLETED):
+            raise TimeoutError(f"{len(notDone)} batches still running after {self.timeoutSec:g} s")
+        lost: list[ComputeJob] = []
+        death: BaseException | None = None
+        for future in done:
+            job, error = running.pop(future), future.exception(timeout=0)
+            if isinstance(error, BrokenExecutor | WorkerDeathError):
+                lost.append(job)  # not an attempt of its own: another batch may have killed the worker
+                death = error
+                continue
+            self._countAttempt(job)
+            if isinstance(error, RuntimeError):
+                self._crash(job, error)
+            elif error is not None:
+                raise error
+            else:
+                self._accept(job, future.result(timeout=0))
+        return lost, death
+
+    def _runAlone(self, pool: SupervisedPool, job: ComputeJob) -> RecoveryOutcome:
+        """``job`` by itself on ``pool``: accepted, or what its stage does with a crash or a death."""
         self._countAttempt(job)
         try:
-            return pool.executor.submit(self.computeFn, job).result(timeout=self.timeoutSec)
-        except (BrokenExecutor, WorkerDeathError, RuntimeError) as error:
-            return error
-
-    def _runAlone(self, pool: SupervisedPool, job: ComputeJob) -> None:
-        """A main-stage job on its own: accept, send to recovery, or narrow a death down to one record."""
-        outcome = self._runOne(pool, job)
-        if isinstance(outcome, BrokenExecutor | WorkerDeathError):
-            self._died(pool, job, outcome, lambda single: self._runAlone(pool, single))
-        elif isinstance(outcome, BaseException):
-            self._crash(job, outcome)
-        else:
-            self._accept(job, outcome)
-
-    def _recover(self, pool: SupervisedPool, job: ComputeJob, *, quiet: bool = False) -> RecoveryOutcome:
-        """Requirement 3: a crashed job's second chance on the recovery pool."""
-        outcome = self._runOne(pool, job)
-        if isinstance(outcome, BrokenExecutor | WorkerDeathError):
-            self._died(pool, job, outcome, lambda single: self._recover(pool, single, quiet=True))
+            results = pool.executor.submit(self.computeFn, job).result(timeout=self.timeoutSec)
+        except (RuntimeError, WorkerDeathError) as error:  # a crash, or a dead worker (BrokenExecutor)
+            if not isinstance(error, BrokenExecutor | WorkerDeathError):
+                self._crash(job, error)
+                return "crashed again"
+            how = pool.replace(error)
+            if killedFromOutside(error, how):
+                self._killedFromOutside(how, [job], error)
+                return "broken from outside"
+            self._died(pool, job, error, how)
             return "worker died"
-        if isinstance(outcome, BaseException):
-            self._crashes += 1
-            self._log(f"[recovery] batch {job.batchId} crashed again ({outcome}): {len(job.records)} dead letters")
-            for record in job.records:
-                self.deadLetterLog.add(job, record, outcome, attempts=self._attempts[record.recordId])
-            return "crashed again"
-        if not quiet:
-            self._log(f"[recovery] batch {job.batchId} recovered ({len(job.records)} records)")
-        self._accept(job, outcome)
+        self._accept(job, results)
         return "recovered"
 
-    def _died(
-        self, pool: SupervisedPool, job: ComputeJob, error: BaseException, retry: Callable[[ComputeJob], object]
-    ) -> None:
-        """A run of ``job`` alone killed its worker: replace the pool, then narrow down or dead-letter."""
-        codes = pool.replace()
-        exitCode = error.exitCode if isinstance(error, WorkerDeathError) else (codes[0] if codes else None)
+    def _crash(self, job: ComputeJob, error: BaseException) -> None:
+        """Requirement 3: a crash in the main run goes to the recovery pool; a second one, to the dead letters."""
+        self._crashes += 1
+        if job.stage == "main":
+            self._crashed.append(job)
+            self._log(f"[main] batch {job.batchId} crashed ({error}): re-submitted to the recovery pool")
+        else:
+            self._log(f"[recovery] batch {job.batchId} crashed again ({error}): {len(job.records)} dead letters")
+            self._deadLetter(job, error)
+
+    def _died(self, pool: SupervisedPool, job: ComputeJob, error: BaseException, how: str) -> None:
+        """``job`` alone killed its worker (the pool is replaced): its records one by one, or a dead letter."""
         if len(job.records) == 1:
-            record = job.records[0]
-            self._isolated.append(Isolation(record.recordId, job.batchId, job.stage, exitCode))
-            self.deadLetterLog.add(job, record, error, attempts=self._attempts[record.recordId], exitCode=exitCode)
+            simulated = isinstance(error, WorkerDeathError)
+            exitCode = error.exitCode if isinstance(error, WorkerDeathError) else exitCodeOf(how)
+            self._deadLetter(job, error, note="" if simulated else f"worker {how}", exitCode=exitCode)
             return
         for record in job.records:
-            retry(job.only(record))
-        isolated = [i.recordId for i in self._isolated if i.batchId == job.batchId and i.stage == job.stage]
+            self._runAlone(pool, job.only(record))
         through = sum(record.recordId in self._results for record in job.records)
-        self._log(
-            f"[{job.stage}] batch {job.batchId} killed a worker (exit {exitCode}): re-run one by one: "
-            f"{through}/{len(job.records)} came through, #{', #'.join(map(str, isolated))} dead-lettered"
-        )
+        self._log(f"[{job.stage}] batch {job.batchId} killed a worker: re-run one by one, {through} came through")
 
-    def _crash(self, job: ComputeJob, error: BaseException) -> None:
-        """Requirement 3: log the crash and queue the batch for the recovery pool."""
-        self._crashes += 1
-        self._crashed.append(job)
-        self._log(f"[main] batch {job.batchId} crashed ({error}): re-submitted to the recovery pool")
+    def _killedFromOutside(self, how: str, jobs: Sequence[ComputeJob], error: BaseException) -> None:
+        """The batches a kill from outside cost are innocent: the crash path (recovery, then dead letters)."""
+        main, ids = not jobs or jobs[0].stage == "main", ", ".join(str(job.batchId) for job in jobs)
+        named = f"batch{'es' if len(jobs) > 1 else ''} {ids}" if jobs else "no batch"
+        then = (
+            f"in the main run: {named} re-run on the recovery pool" if main else f"on the recovery pool: {named} lost"
+        )
+        self._breaks.append(f"{how} {then}")
+        self._log(f"[pool] a worker was killed from outside, {self._breaks[-1]}")
+        for job in jobs:
+            if main:
+                self._lost.append(job)
+            else:
+                self._deadLetter(job, error, note=f"killed from outside ({how})")
+
+    def _deadLetter(self, job: ComputeJob, error: BaseException, note: str = "", exitCode: int | None = None) -> None:
+        for record in job.records:
+            attempts = self._attempts[record.recordId]
+            self.deadLetterLog.add(job, record, error, attempts=attempts, note=note, exitCode=exitCode)
 
     def _accept(self, job: ComputeJob, results: Sequence[ResultEntry]) -> None:
         if len(results) != len(job.records):
             raise RuntimeError(f"batch {job.batchId}: {len(results)} results for {len(job.records)} records")
-        for entry in results:
-            self._results[entryRecordId(entry)] = entry
+        self._results.update((entryRecordId(entry), entry) for entry in results)
 
     def _countAttempt(self, job: ComputeJob) -> None:
-        for record in job.records:
-            self._attempts[record.recordId] += 1
+        self._attempts.update(record.recordId for record in job.records)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1709,13 +1710,7 @@ def entryRecordId(entry: ResultEntry) -> int:
 
 
 def faultTolerantCompute(job: ComputeJob) -> list[ResultEntry]:
-    """Requirements 1-3: the computeFn the pool runs; it never raises for a bad record.
-
-    A ``ValueError`` or ``ArithmeticError`` becomes a FAILED error record, a NaN or
-    infinity (``math.isfinite``) a POISON_PILL one. What it does raise is the simulated
-    crash, ``RuntimeError("worker crash")``, decided before any record from the seed and
-    the batch id; and a fatal record ends the process outright.
-    """
+    """Requirements 1-3: the computeFn the pool runs; it never raises for a bad record, only the crash."""
     if crashDecision(job.seed, job.batchId, job.stage, job.crashRate):
         raise RuntimeError("worker crash")
     results: list[ResultEntry] = []
@@ -1723,22 +1718,16 @@ def faultTolerantCompute(job: ComputeJob) -> list[ResultEntry]:
         if record.fatal:
             dieAbruptly(KILLER_EXIT_CODE, abrupt=job.abrupt)
         if not math.isfinite(record.value):
-            results.append(
-                {"error": f"non-finite value {record.value}", "originalRecord": record, "status": "POISON_PILL"}
-            )
+            error = f"non-finite value {record.value}"
+            results.append({"error": error, "originalRecord": record, "status": "POISON_PILL"})
             continue
         try:
-            result = transformValue(record.value)
+            result = math.log(record.value) * 10.0 + math.sqrt(record.value)  # ValueError for a value <= 0
         except (ValueError, ArithmeticError) as error:
             results.append({"error": str(error), "originalRecord": record, "status": "FAILED"})
         else:
             results.append({"recordId": record.recordId, "value": record.value, "result": result, "status": "OK"})
     return results
-
-
-def transformValue(value: float) -> float:
-    """The per-record computation: ``ValueError`` (math domain error) for a value <= 0."""
-    return math.log(value) * 10.0 + math.sqrt(value)
 
 
 def makeFaultRecords(
@@ -1753,7 +1742,7 @@ def makeFaultRecords(
         if draw < poisonRate:
             value = rng.choice((math.nan, math.inf, -math.inf))
         elif draw < poisonRate + glitchRate:
-            value = -rng.uniform(0.0, 10.0)
+            value = -rng.uniform(0.0, 10.0)  # a glitch: its log() raises ValueError
         else:
             value = rng.uniform(1.0, SCALE_HIGH)
         records.append(FaultRecord(recordId, value, recordId in killerIds))
@@ -1761,19 +1750,16 @@ def makeFaultRecords(
 
 
 def crashDecision(seed: int, batchId: int, stage: Stage, crashRate: float) -> bool:
-    """Requirement 3: whether a batch's attempt at ``stage`` crashes, drawn from seed, batch id and stage.
-
-    Never the global ``random``: forked workers inherit one state and would draw
-    alike, and which worker gets which batch is timing. Keyed by stage, not attempt,
-    so a batch re-run only because a neighbour broke the pool decides the same again.
-    """
+    """Requirement 3: whether a batch's run at ``stage`` crashes, drawn from seed, batch id and stage."""
+    # Never the global random: forked workers inherit one state, and which worker gets which batch is
+    # timing. Keyed by stage, not attempt: a batch re-run because its pool was replaced draws the same.
     return makeRng(seed, LECTURE, 4, "crash", batchId, stage).random() < crashRate
 
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """Requirement 4: a record given up on, with why (``failure``: exception type, message,
-    attempts, timestamp), the one-record job a replay re-submits, and the exit code of a death."""
+    """Requirement 4: a record given up on, why (``failure``: exception type, message, attempts,
+    timestamp), the one-record job a replay re-submits, and the exit code of a death it caused."""
 
     record: FaultRecord
     job: ComputeJob
@@ -1783,7 +1769,7 @@ class DeadLetter:
 
 @dataclass(frozen=True, slots=True)
 class ReplayReport:
-    """What one replay did: how many it retried, what came back, what is still dead."""
+    """What one replay did: how many it retried, what came back (``recovered``), what is still dead."""
 
     attempted: int
     recovered: tuple[ResultEntry, ...]
@@ -1799,15 +1785,17 @@ class ReplayReport:
 class DeadLetterLog:
     """Requirement 4: the records no stage could process, and one more try for each.
 
-    Attempts count the runs that can be pinned on the record: its own batch's
-    crashes and the runs in which its batch or itself, alone, killed the worker.
-    A pooled run that broke because of some other batch is not counted: which
-    batches were still unfinished when a pool broke is timing, and the log keeps
-    the same figures for the same seed.
+    Attempts count the runs that ended (a result, a crash, a death), not a pooled run cut short
+    by another batch's death: that is timing.
     """
 
     def __init__(self) -> None:
         self._entries: list[DeadLetter] = []
+
+    @property
+    def entries(self) -> tuple[DeadLetter, ...]:
+        """Every dead letter, in the order they were logged."""
+        return tuple(self._entries)
 
     def add(
         self,
@@ -1816,167 +1804,37 @@ class DeadLetterLog:
         error: BaseException,
         *,
         attempts: int,
+        note: str = "",
         exitCode: int | None = None,
     ) -> DeadLetter:
-        """Log ``record`` as failed by ``error`` in ``job`` after ``attempts`` attempts."""
-        message = str(error)
-        if exitCode is not None and not isinstance(error, WorkerDeathError):
-            message = f"worker exit code {exitCode}: {message}"
+        """Log ``record`` as failed by ``error`` (``note`` says more) after ``attempts`` attempts."""
+        message = f"{note}: {error}" if note else str(error)
         failure = FailureRecord(record.recordId, type(error).__name__, message, attempts, time.time())
-        letter = DeadLetter(record, job.only(record), failure, exitCode)
-        self._entries.append(letter)
-        return letter
-
-    @property
-    def entries(self) -> tuple[DeadLetter, ...]:
-        """Every dead letter, in the order they were logged."""
-        return tuple(self._entries)
-
-    def __len__(self) -> int:
-        return len(self._entries)
+        self._entries.append(DeadLetter(record, job.only(record), failure, exitCode))
+        return self._entries[-1]
 
     def replay(self, computeFn: ComputeJobFn) -> ReplayReport:
-        """Retry every dead letter once more, here, each as a one-record job; keep those that fail again."""
+        """Retry every dead letter once more, here, as a one-record job; keep those that fail again."""
         recovered: list[ResultEntry] = []
         stillDead: list[DeadLetter] = []
         for letter in self._entries:
+            job = replace(letter.job, stage="replay", abrupt=False)
             try:
-                recovered.extend(computeFn(replace(letter.job, stage="replay", abrupt=False)))
+                recovered.extend(computeFn(job))
             except Exception as error:  # noqa: BLE001 - a replay outlives whatever a record does
-                stillDead.append(self._retried(letter, error))
-        attempted = len(self._entries)
-        self._entries = stillDead
+                attempts = letter.failure.attempts + 1
+                failure = FailureRecord(letter.record.recordId, type(error).__name__, str(error), attempts, time.time())
+                stillDead.append(replace(letter, job=job, failure=failure))
+        attempted, self._entries = len(self._entries), stillDead
         return ReplayReport(attempted, tuple(recovered), tuple(stillDead))
 
-    @staticmethod
-    def _retried(letter: DeadLetter, error: BaseException) -> DeadLetter:
-        """The dead letter after one more failed attempt."""
-        failure = FailureRecord(
-            letter.record.recordId, type(error).__name__, str(error), letter.failure.attempts + 1, time.time()
-        )
-        exitCode = error.exitCode if isinstance(error, WorkerDeathError) else letter.exitCode
-        return replace(letter, job=replace(letter.job, stage="replay"), failure=failure, exitCode=exitCode)
 
-
-# Beyond the spec: a supervised pool, what survives a worker's death ------------
-
-
-class WorkerDeathError(Exception):
-    """A simulated worker death, where a real one would end the program or an unsupervised worker."""
-
-    def __init__(self, exitCode: int) -> None:
-        super().__init__(exitCode)
-        self.exitCode = exitCode
-
-    def __str__(self) -> str:
-        return f"worker exited abruptly with exit code {self.exitCode}"
-
-
-def dieAbruptly(exitCode: int, *, abrupt: bool) -> NoReturn:
-    """End this worker process at once, as a segfault would: no exception, no cleanup.
-
-    Only for ``abrupt`` jobs (a process pool's) and only in a child process; anywhere
-    else (inline or thread executor, a replay, a Dask worker) it raises
-    ``WorkerDeathError`` instead, so the simulation never ends the program itself.
-    """
-    if not abrupt or multiprocessing.parent_process() is None:
-        raise WorkerDeathError(exitCode)
-    os._exit(exitCode)
-
-
-@final
-class SupervisedPool:
-    """A pool that is replaced when one of its workers dies.
-
-    A worker that exits abruptly breaks a ``ProcessPoolExecutor`` for good. This owns one
-    ``executorScope`` at a time; ``replace`` closes the broken one and opens a fresh, warm one.
-    Warming starts every worker, so the dead one's exit code can be read from its Process.
-    """
-
-    def __init__(self, kind: ExecutorKind, workers: int, startMethod: StartMethod | None = None) -> None:
-        requireRange("workers", workers, 1, 256)
-        self._kind: ExecutorKind = kind
-        self._workers = workers
-        self._startMethod = startMethod
-        self._scope: contextlib.AbstractContextManager[TaskExecutor] | None = None
-        self._executor: TaskExecutor | None = None
-        self._processes: tuple[multiprocessing.process.BaseProcess, ...] = ()
-        self.replacements = 0
-
-    def __enter__(self) -> SupervisedPool:
-        self._open()
-        return self
-
-    def __exit__(
-        self, excType: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self._close(excType, exc, traceback)
-
-    @property
-    def executor(self) -> TaskExecutor:
-        """The current pool."""
-        if self._executor is None:
-            raise RuntimeError("the pool is not open")
-        return self._executor
-
-    def _open(self) -> None:
-        before = set(multiprocessing.active_children())
-        scope = executorScope(self._kind, self._workers, self._startMethod)
-        executor = scope.__enter__()
-        self._scope, self._executor = scope, executor
-        if self._kind != "process":
-            return  # threads and inline have no worker process to start or to read an exit code from
-        try:
-            warmUp(executor, self._workers, preload=(__name__,))
-        except BaseException as error:
-            self._close(type(error), error, error.__traceback__)
-            raise
-        self._processes = tuple(child for child in multiprocessing.active_children() if child not in before)
-
-    def _close(
-        self, excType: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        scope, self._scope, self._executor = self._scope, None, None
-        if scope is not None:
-            scope.__exit__(excType, exc, traceback)
-
-    def replace(self) -> tuple[int, ...]:
-        """Shut the broken pool down, start a fresh one; return the exit codes of workers that died."""
-        self.replacements += 1
-        if self._kind != "process":
-            # Only a process pool breaks. Elsewhere the death was simulated (WorkerDeathError)
-            # and the executor is intact; a Dask cluster restarts a really dead worker itself.
-            return ()
-        self._close(None, None, None)
-        for process in self._processes:
-            process.join(timeout=5.0)
-        codes = tuple(
-            code for process in self._processes if (code := process.exitcode) not in (None, 0, -signal.SIGTERM)
-        )
-        self._open()
-        return codes
-
-
-@dataclass(frozen=True, slots=True)
-class PoolSpec:
+class PoolSpec(NamedTuple):
     """Which pool a processor supervises: executor kind, workers, start method."""
 
     kind: ExecutorKind = "process"
     workers: int = 2
     startMethod: StartMethod | None = None
-
-    def __post_init__(self) -> None:
-        requireRange("workers", self.workers, 1, 256)
-
-
-@dataclass(frozen=True, slots=True)
-class Isolation:
-    """A record that killed its worker on its own, and the exit code the worker died with."""
-
-    recordId: int
-    batchId: int
-    stage: Stage
-    exitCode: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1986,19 +1844,26 @@ class ProcessingReport:
     total: int
     results: tuple[ResultEntry, ...]
     deadLetters: tuple[DeadLetter, ...]
-    crashes: int
-    crashedBatches: tuple[int, ...]
+    crashes: int  # RuntimeError("worker crash"), in the main run and again on the recovery pool
+    crashedBatches: tuple[int, ...]  # crashed in the main run: sent to the recovery pool
+    lostBatches: tuple[int, ...]  # in flight when a worker was killed from outside: sent there too
     recoveredBatches: int
-    deadLetteredBatches: int
-    recoveryDeaths: int
+    deadLetteredBatches: int  # crashed again on the recovery pool
+    recoveryDeaths: int  # killed the recovery worker: re-run record by record
+    recoveryBroken: int  # the recovery worker was killed from outside: dead-lettered
     poolReplacements: int
-    rerunAfterBreak: int
-    isolated: tuple[Isolation, ...]
+    rerunAfterBreak: int  # batches re-run alone after a worker died of its batch
+    outsideBreaks: tuple[str, ...]  # each kill from outside: how, where, what it cost
     seconds: float
 
     def count(self, status: Status) -> int:
         """Result entries with ``status``."""
         return sum(entry["status"] == status for entry in self.results)
+
+    @property
+    def isolated(self) -> tuple[DeadLetter, ...]:
+        """The records that killed their worker on their own (dead-lettered with its exit code)."""
+        return tuple(letter for letter in self.deadLetters if letter.exitCode is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -2008,21 +1873,16 @@ class Exercise4Config:
     records: int = 2_000
     poisonRate: float = 0.05
     crashRate: float = 0.02
-    glitchRate: float = 0.01
-    killers: int = 1
+    glitchRate: float = 0.01  # beyond the spec: values whose log() raises (FAILED records)
+    killers: int = 1  # beyond the spec: records that end their worker process (os._exit)
     batchSize: int = 20
     workers: int = 2
     timeoutSec: float = 60.0
 
     def __post_init__(self) -> None:
         requireRange("records", self.records, 1, 10_000_000)
-        requireRange("poisonRate", self.poisonRate, 0.0, 1.0)
         requireRange("crashRate", self.crashRate, 0.0, 1.0)
         requireRange("glitchRate", self.glitchRate, 0.0, 1.0 - self.poisonRate)
-        requireRange("killers", self.killers, 0, self.records)
-        requireRange("batchSize", self.batchSize, 1, 1_000_000)
-        requireRange("workers", self.workers, 1, 256)
-        requireRange("timeoutSec", self.timeoutSec, 0.01, 3_600.0)
 
     @classmethod
     def quick(cls) -> Exercise4Config:
@@ -2057,98 +1917,64 @@ def runExercise4(
     records = makeFaultRecords(
         config.records, seed=seed, poisonRate=config.poisonRate, glitchRate=config.glitchRate, killers=config.killers
     )
-    deadLetterLog = DeadLetterLog()
+    pool = PoolSpec(executor, config.workers, startMethod)
     processor = FaultTolerantBatchProcessor(
         seed=seed,
         crashRate=config.crashRate,
         batchSize=config.batchSize,
-        pool=PoolSpec(executor, config.workers, startMethod),
-        deadLetterLog=deadLetterLog,
+        pool=pool,
         timeoutSec=config.timeoutSec,
         log=log,
     )
     report = processor.process(records)
-    replay = deadLetterLog.replay(faultTolerantCompute)
+    replay = processor.deadLetterLog.replay(faultTolerantCompute)
     log(f"[replay] {replay.attempted} dead letters retried once: {replay.successes} came back")
     return Exercise4Result(config, executor, records, report, replay)
 
 
-def accountingLines(run: Exercise4Result) -> list[str]:
-    """The sums a reader checks: every record's outcome, every crash, every crashed batch, every death."""
-    report, replay = run.report, run.replay
-    counts = [f"{report.count(status):,} {status}" for status in STATUSES]
-    after = [f"{run.finalCount(status):,} {status}" for status in STATUSES]
-    crashed = len(report.crashedBatches)
-    isolated = ", ".join(f"#{i.recordId} (batch {i.batchId}, exit code {i.exitCode})" for i in report.isolated)
-    return [
-        f"Records: {report.total:,} = {' + '.join(counts)} + {len(report.deadLetters):,} dead letters;",
-        f"  after the replay {report.total:,} = {' + '.join(after)} + {len(replay.stillDead):,} still dead.",
-        (
-            f"Worker crashes: {report.crashes} = {crashed} in the main run + {report.deadLetteredBatches} again on the "
-            "recovery pool."
-        ),
-        (
-            f"Crashed batches: {crashed} = {report.recoveredBatches} recovered + {report.deadLetteredBatches} crashed "
-            f"again (dead-lettered) + {report.recoveryDeaths} killed the"
-        ),
-        "  recovery worker (re-run record by record).",
-        (
-            f"Worker deaths: {report.poolReplacements} pool replacements, {report.rerunAfterBreak} unfinished batches "
-            "re-run one at a time;"
-        ),
-        f"  killed a worker alone (dead-lettered): {isolated or 'none'}.",
-    ]
-
-
 def formatExercise4(result: Exercise4Result) -> str:
-    """Requirement 5's full report, the sums behind it, then the dead letters."""
-    config, run = result.config, result
-    report, replay = run.report, run.replay
-    spec = formatTable(
+    """Requirement 5's full report, then the sums behind it: every record, crash, crashed batch and death."""
+    config, report, replay = result.config, result.report, result.replay
+    table = formatTable(
         ("", "main run", "after the replay"),
         [
             ("total records", report.total, report.total),
-            ("successful (OK)", report.count("OK"), run.finalCount("OK")),
-            ("failed (error records)", report.count("FAILED"), run.finalCount("FAILED")),
-            ("poison pills", report.count("POISON_PILL"), run.finalCount("POISON_PILL")),
+            ("successful (OK)", report.count("OK"), result.finalCount("OK")),
+            ("failed (error records)", report.count("FAILED"), result.finalCount("FAILED")),
+            ("poison pills", report.count("POISON_PILL"), result.finalCount("POISON_PILL")),
             ("worker crashes (RuntimeError)", report.crashes, ""),
             ("dead-letter entries", len(report.deadLetters), len(replay.stillDead)),
             ("dead-letter replay successes", "", replay.successes),
         ],
     )
-    letters = formatTable(
-        ("record", "batch", "exception", "message", "attempts", "exit code", "failed at"),
-        [
-            (
-                letter.record.recordId,
-                letter.job.batchId,
-                letter.failure.errorType,
-                letter.failure.message[:40],
-                letter.failure.attempts,
-                "" if letter.exitCode is None else str(letter.exitCode),
-                time.strftime("%H:%M:%S", time.localtime(letter.failure.failedAt)),
-            )
-            for letter in report.deadLetters[:10]
-        ],
-        title=f"Dead letters before the replay ({min(10, len(report.deadLetters))} of {len(report.deadLetters)}):",
+    run = f"{config.records:,} records, batches of {config.batchSize}, {config.workers} {result.executor} workers"
+    faults = f"{config.poisonRate:.0%} poison pills, {config.crashRate:.0%} crashes, {config.glitchRate:.0%} glitches"
+    counts, after = (" + ".join(f"{n(s):,} {s}" for s in STATUSES) for n in (report.count, result.finalCount))
+    crashed, lost, again = len(report.crashedBatches), len(report.lostBatches), report.deadLetteredBatches
+    outcomes = f"{report.recoveredBatches} recovered + {again} crashed again + {report.recoveryDeaths} killed the"
+    breaks = f" ({'; '.join(report.outsideBreaks)})" if report.outsideBreaks else ""
+    breaks = textwrap.fill(
+        f"Pool breaks from outside: {len(report.outsideBreaks)}{breaks}.", 100, subsequent_indent="  "
     )
-    return "\n".join(
-        [
-            "",
-            (
-                f"{config.records:,} records, batches of {config.batchSize}, {config.workers} {result.executor} "
-                f"workers; {config.poisonRate:.0%} poison pills, {config.crashRate:.0%} crashes, "
-                f"{config.glitchRate:.0%} glitches, {plural(config.killers, 'killer', 'killers')}"
-            ),
-            "",
-            spec,
-            "",
-            *accountingLines(run),
-            "The replay runs in this process, where a fatal record raises instead of exiting: it stays dead.",
-            "",
-            letters,
-        ]
+    isolated = ", ".join(
+        f"#{d.record.recordId} (batch {d.job.batchId}, exit code {d.exitCode})" for d in report.isolated
     )
+    lines = [
+        f"{run}; {faults}, {plural(config.killers, 'killer', 'killers')}",
+        "",
+        table,
+        "",
+        f"Records: {report.total:,} = {counts} + {len(report.deadLetters):,} dead letters;",
+        f"  after the replay {report.total:,} = {after} + {len(replay.stillDead):,} still dead.",
+        f"Worker crashes: {report.crashes} = {crashed} in the main run + {again} again on the recovery pool.",
+        f"Crashed batches: {crashed + lost} = {crashed} worker crashes + {lost} lost to a kill from outside;",
+        f"  {crashed + lost} = {outcomes} recovery worker + {report.recoveryBroken} broken from outside.",
+        breaks,
+        f"Worker deaths: {report.poolReplacements} pool replacements, {report.rerunAfterBreak} batches re-run alone;",
+        f"  killed a worker alone (dead-lettered): {isolated or 'none'}.",
+        "The replay runs in this process, where a fatal record raises instead of exiting: it stays dead.",
+    ]
+    return "\n" + "\n".join(lines)
 
 
 def exercise4(options: RunOptions, log: Log) -> Exercise4Result:
@@ -2159,6 +1985,134 @@ def exercise4(options: RunOptions, log: Log) -> Exercise4Result:
     )
     log(formatExercise4(result))
     return result
+
+
+# ============================================================================
+# Beyond the spec - a supervised pool (exercise 4's; a candidate for shared.py)
+# ============================================================================
+# A worker that dies breaks a ProcessPoolExecutor for good: every future it held fails with
+# BrokenProcessPool, and so does every later submit. SupervisedPool replaces the pool and says how
+# the worker ended, which tells a worker that died of its work from one killed from outside.
+
+
+class WorkerDeathError(Exception):
+    """A simulated worker death, where a real one would end the program (or a thread, a Dask task)."""
+
+    def __init__(self, exitCode: int) -> None:
+        super().__init__(f"worker exited abruptly with exit code {exitCode}")
+        self.exitCode = exitCode
+
+
+def dieAbruptly(exitCode: int, *, abrupt: bool) -> NoReturn:
+    """End this worker process at once, as a segfault would: no exception, no cleanup.
+
+    Only for ``abrupt`` jobs (a process pool's) in a child process; anywhere else (inline,
+    threads, a replay, Dask) it raises ``WorkerDeathError``, so it never ends the program.
+    """
+    if not abrupt or multiprocessing.parent_process() is None:
+        raise WorkerDeathError(exitCode)
+    os._exit(exitCode)
+
+
+# A worker killed from outside (the OOM killer, kill -9, a stop) ends by one of these signals; one
+# that ended itself (an exit code; a fault signal such as SIGSEGV) died of the batch it ran.
+KILLED_FROM_OUTSIDE: Final = frozenset({"SIGKILL", "SIGTERM"})
+
+
+def killedFromOutside(error: BaseException, how: str) -> bool:
+    """Whether ``error`` (a dead worker) and ``how`` it ended say it was killed from outside."""
+    return isinstance(error, BrokenExecutor) and how in KILLED_FROM_OUTSIDE
+
+
+def exitCodeOf(how: str) -> int | None:
+    """``"exit code 70"`` -> 70, ``"SIGSEGV"`` -> -11 (as ``Process.exitcode`` says it)."""
+    if how.startswith("exit code "):
+        return int(how.removeprefix("exit code "))
+    return -signal.Signals[how].value if how in signal.Signals.__members__ else None
+
+
+ExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
+
+
+@final
+class SupervisedPool:
+    """A pool that is replaced when one of its workers dies.
+
+    This owns one ``executorScope`` at a time; ``replace`` closes the broken one (the scope says
+    how its worker ended) and opens a fresh, warm one. A pool whose worker is killed while it
+    starts is started again, up to three times.
+    """
+
+    def __init__(
+        self,
+        kind: ExecutorKind,
+        workers: int,
+        startMethod: StartMethod | None = None,
+        *,
+        preload: Sequence[str] = (),
+        log: Log = silent,
+    ) -> None:
+        self._kind, self._workers, self._startMethod, self._log = kind, workers, startMethod, log
+        self._preload = tuple(preload)  # modules each worker imports while warming up: the caller's
+        self._scope: contextlib.AbstractContextManager[TaskExecutor] | None = None
+        self._executor: TaskExecutor | None = None
+        self.replacements = 0
+        self.startBreaks: list[str] = []  # how each worker killed while its pool started ended
+
+    def __enter__(self) -> SupervisedPool:
+        self._open()
+        return self
+
+    def __exit__(self, *exc: *ExcInfo) -> None:
+        scope, self._scope, self._executor = self._scope, None, None
+        if scope is not None:
+            scope.__exit__(*exc)
+
+    @property
+    def executor(self) -> TaskExecutor:
+        """The current pool."""
+        if self._executor is None:
+            raise RuntimeError("the pool is not open")
+        return self._executor
+
+    def _open(self, tries: int = 3) -> None:
+        for _ in range(tries):
+            self._scope = executorScope(self._kind, self._workers, self._startMethod)
+            self._executor = self._scope.__enter__()
+            try:
+                if self._kind == "process":
+                    warmUp(self._executor, self._workers, preload=self._preload)
+            except BrokenExecutor as error:
+                how = self._closeBroken(error)
+                if how not in KILLED_FROM_OUTSIDE:  # a worker that cannot start: starting again will not help
+                    raise WorkerLostError("while a pool started", how=how) from error
+                self.startBreaks.append(how)  # killed from outside: no work was lost yet, start again
+                self._log(f"[pool] a worker was killed from outside ({how}) while its pool started: again")
+                continue
+            except BaseException as error:
+                self.__exit__(type(error), error, error.__traceback__)
+                raise
+            return
+        raise WorkerLostError(f"while a pool started, {tries} times", how=self.startBreaks[-1])
+
+    def _closeBroken(self, error: BaseException) -> str:
+        """Close a broken pool; how its worker ended, as ``executorScope`` found it ("SIGKILL", "exit code 70")."""
+        try:
+            self.__exit__(type(error), error, error.__traceback__)
+        except WorkerLostError as lost:
+            return lost.how
+        return "how is unknown"
+
+    def replace(self, error: BaseException) -> str:
+        """Close the pool ``error`` broke and start a fresh one; say how its worker ended."""
+        self.replacements += 1
+        if self._kind != "process":
+            # Only a process pool breaks. Elsewhere the death was simulated (WorkerDeathError) and the
+            # executor is intact; a Dask cluster restarts a really dead worker itself.
+            return ""
+        how = self._closeBroken(error)
+        self._open()
+        return how
 
 
 # ============================================================================

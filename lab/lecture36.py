@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
+import multiprocessing
+import os
 import pickle
+import re
+import signal
 import statistics
 import time
 import tracemalloc
@@ -42,7 +47,9 @@ from l36 import (
     Priority,
     PriorityRun,
     ProcessingReport,
+    ResultEntry,
     ResultsSink,
+    Stage,
     Status,
     computeBatch,
     entryRecordId,
@@ -55,7 +62,7 @@ from l36 import (
     runPriorityPipeline,
 )
 from lab.bench import Benchmark, BenchOptions, BenchReport, BenchRow, interleavedMedians, timeRepeats
-from lab.claims import Claim, ClaimKind, Verdict, judge
+from lab.claims import Claim, ClaimKind, Origin, Verdict, judge
 from lab.registry import ExerciseLab, LectureLab
 from shared import (
     ConfigError,
@@ -794,6 +801,16 @@ def finalAddsUp(run: Exercise4Result) -> bool:
     return len(every) == len(run.records) and set(every) == {record.recordId for record in run.records}
 
 
+def sentToRecovery(report: ProcessingReport) -> int:
+    """Batches sent to the recovery pool: crashed in the main run, or lost to a kill from outside."""
+    return len(report.crashedBatches) + len(report.lostBatches)
+
+
+def recoveryOutcomes(report: ProcessingReport) -> tuple[int, int, int, int]:
+    """What became of them: recovered, crashed again, killed the recovery worker, broken from outside."""
+    return (report.recoveredBatches, report.deadLetteredBatches, report.recoveryDeaths, report.recoveryBroken)
+
+
 def runLabel(run: Exercise4Result) -> str:
     """The run's name in a measured text."""
     return "spec run" if run.config.crashRate <= 0.02 else f"stress run, {run.config.crashRate:.0%}"
@@ -820,12 +837,14 @@ def faultClaims(runs: Sequence[Exercise4Result]) -> tuple[Claim, ...]:
 
     def crashDeadIds(run: Exercise4Result) -> set[int]:
         return {
-            letter.record.recordId for letter in run.report.deadLetters if letter.failure.errorType == "RuntimeError"
+            letter.record.recordId
+            for letter in run.report.deadLetters
+            if letter.failure.errorType == "RuntimeError" or letter.failure.message.startswith("killed from outside")
         }
 
     isolatedOk = all(
-        {i.recordId for i in run.report.isolated} <= killerIds(run)
-        and all(i.exitCode == KILLER_EXIT_CODE for i in run.report.isolated)
+        {letter.record.recordId for letter in run.report.isolated} <= killerIds(run)
+        and all(letter.exitCode == KILLER_EXIT_CODE for letter in run.report.isolated)
         and killerIds(run) <= deadIds(run)
         and deadIds(run) - killerIds(run) <= crashDeadIds(run)
         for run in runs
@@ -838,11 +857,7 @@ def faultClaims(runs: Sequence[Exercise4Result]) -> tuple[Claim, ...]:
         for run in runs
         for letter in run.report.deadLetters
     )
-    recoveryOk = all(
-        len(run.report.crashedBatches)
-        == run.report.recoveredBatches + run.report.deadLetteredBatches + run.report.recoveryDeaths
-        for run in runs
-    )
+    recoveryOk = all(sentToRecovery(run.report) == sum(recoveryOutcomes(run.report)) for run in runs)
     return (
         judge(
             LECTURE,
@@ -868,7 +883,7 @@ def faultClaims(runs: Sequence[Exercise4Result]) -> tuple[Claim, ...]:
             4,
             "a crashed batch goes to the 1-worker recovery pool; a second crash dead-letters it",
             measured=", ".join(
-                f"{len(run.report.crashedBatches)} crashed -> {run.report.recoveredBatches} recovered, "
+                f"{sentToRecovery(run.report)} crashed -> {run.report.recoveredBatches} recovered, "
                 f"{run.report.deadLetteredBatches} dead-lettered, {run.report.recoveryDeaths} recovery worker died "
                 f"({runLabel(run)})"
                 for run in runs
@@ -892,7 +907,7 @@ def faultClaims(runs: Sequence[Exercise4Result]) -> tuple[Claim, ...]:
             "a worker killed by os._exit: pool replaced, innocents re-run, killer dead-lettered",
             measured=", ".join(
                 f"{len(run.report.isolated)} isolated with exit code "
-                f"{', '.join(str(i.exitCode) for i in run.report.isolated) or '-'}, "
+                f"{', '.join(str(letter.exitCode) for letter in run.report.isolated) or '-'}, "
                 f"{run.report.poolReplacements} pool replacements ({runLabel(run)})"
                 for run in runs
             ),
@@ -937,13 +952,69 @@ def faultClaims(runs: Sequence[Exercise4Result]) -> tuple[Claim, ...]:
 # ============================================================================
 
 
+# Exercise 4's printed report, read back (``invoke faults`` checks a run that took a kill from outside).
+REPORT_ROW: Final = re.compile(
+    r"^(total records|worker crashes \(RuntimeError\)|dead-letter entries)  +(\d+)(?:  +(\d+))?$"
+)
+EQUATION: Final = re.compile(r"(\d[\d,]*) = (\d[\d,]* [^;.=]*?)(?=[;.](?:\s|$))")
+
+
+def reportEquations(stdout: str) -> dict[str, tuple[int, list[int]]]:
+    """Every sum of the report (``total = term + term ...``), keyed by its last term's words."""
+    text = re.sub(r"\n  (?=\S)", " ", stdout)  # a sum continued on the next line
+    found: dict[str, tuple[int, list[int]]] = {}
+    for total, terms in EQUATION.findall(text):
+        parts = terms.split(" + ")
+        key = parts[-1].split(" ", 1)[-1]
+        found[key] = (int(total.replace(",", "")), [int(part.split(" ", 1)[0].replace(",", "")) for part in parts])
+    return found
+
+
+def reportCountsAddUp(stdout: str) -> bool:
+    """Whether exercise 4's printed report adds up, sum by sum and against its table.
+
+    Records = OK + FAILED + POISON_PILL + dead letters (before and after the replay); worker
+    crashes = main run + again; crashed batches = worker crashes + lost to a kill from outside
+    = recovered + crashed again + killed the recovery worker + broken from outside.
+    """
+    sums = reportEquations(stdout)
+    keys = (
+        "dead letters",
+        "still dead",
+        "again on the recovery pool",
+        "lost to a kill from outside",
+        "broken from outside",
+    )
+    if any(key not in sums for key in keys) or any(total != sum(terms) for total, terms in sums.values()):
+        return False
+    rows = {
+        m[1]: tuple(int(cell) for cell in m.groups()[1:] if cell is not None)
+        for line in stdout.splitlines()
+        if (m := REPORT_ROW.match(line.strip()))
+    }
+    records, crashes = sums["dead letters"], sums["again on the recovery pool"]
+    sent, ended = sums["lost to a kill from outside"], sums["broken from outside"]
+    outside = re.search(r"Pool breaks from outside: (\d+)", stdout)
+    return (
+        len(rows) == 3
+        and records[0] == sums["still dead"][0] == rows["total records"][0]
+        and crashes[0] == rows["worker crashes (RuntimeError)"][0]
+        and (records[1][-1], sums["still dead"][1][-1]) == rows["dead-letter entries"]
+        and sent[0] == ended[0]
+        and sent[1][0] == crashes[1][0]
+        and ended[1][1] == crashes[1][1]
+        and outside is not None
+        and (int(outside[1]) > 0 or sent[1][1] + ended[1][3] == 0)
+    )
+
+
 def judge4(result: Exercise4Result) -> tuple[Claim, ...]:
     """The claims the spec's run decides."""
     return faultClaims([result])
 
 
 def study4(options: RunOptions, result: Exercise4Result, log: Log) -> tuple[Claim, ...]:
-    """``invoke verify``: the same records at a 30% crash rate, where recovery often fails too."""
+    """``invoke verify``: the same records at a 30% crash rate, where recovery often fails too; a kill from outside."""
     log(f"[stress] {result.config.records:,} records, crash rate {STRESS_CRASH_RATE:.0%} ...")
     stress = l36.runExercise4(
         replace(result.config, crashRate=STRESS_CRASH_RATE),
@@ -954,20 +1025,80 @@ def study4(options: RunOptions, result: Exercise4Result, log: Log) -> tuple[Clai
     report = stress.report
     failing = [claim.statement for claim in faultClaims([stress]) if claim.verdict is not Verdict.HOLDS]
     counts = " + ".join(f"{report.count(status):,} {status}" for status in STATUSES)
-    return (
-        judge(
-            LECTURE,
-            4,
-            "at a 30% crash rate too: every outcome accounted for",
-            measured=(
-                f"{len(report.crashedBatches)} crashed = {report.recoveredBatches} recovered + "
-                f"{report.deadLetteredBatches} crashed again + {report.recoveryDeaths} killed the recovery worker; "
-                f"{report.total:,} = {counts} + {len(report.deadLetters)} dead"
-            ),
-            holds=not failing,
-            kind=ClaimKind.STRUCTURAL,
-            reason="; ".join(failing),
+    stressed = judge(
+        LECTURE,
+        4,
+        "at a 30% crash rate too: every outcome accounted for",
+        measured=(
+            f"{sentToRecovery(report)} crashed = {report.recoveredBatches} recovered + "
+            f"{report.deadLetteredBatches} crashed again + {report.recoveryDeaths} killed the recovery worker; "
+            f"{report.total:,} = {counts} + {len(report.deadLetters)} dead"
         ),
+        holds=not failing,
+        kind=ClaimKind.STRUCTURAL,
+        reason="; ".join(failing),
+    )
+    return (stressed, killClaim(result, runKilled(result, options, log) if options.executor == "process" else None))
+
+
+def sigkillAt(job: ComputeJob, *, batchId: int, stage: Stage = "main") -> list[ResultEntry]:
+    """``faultTolerantCompute``, but the pool worker given batch ``batchId`` at ``stage`` is SIGKILLed first.
+
+    The signal comes from the worker's own process, so it lands on a known batch; the pool sees
+    what the OOM killer or ``kill -9`` leaves behind: a worker gone by SIGKILL. Never in this process.
+    """
+    if (job.batchId, job.stage) == (batchId, stage) and multiprocessing.parent_process() is not None:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return faultTolerantCompute(job)
+
+
+def runKilled(result: Exercise4Result, options: RunOptions, log: Log, *, stage: Stage = "main") -> Exercise4Result:
+    """The spec run's records again, with the worker running the middle batch killed from outside at ``stage``."""
+    config = result.config
+    crashed = result.report.crashedBatches  # a batch that reaches the recovery pool, for a kill there
+    victim = crashed[0] if stage == "recovery" and crashed else len(result.records) // config.batchSize // 2
+    log(f"[kill] {config.records:,} records, the worker of batch {victim} SIGKILLed ({stage}) ...")
+    deadLetterLog = l36.DeadLetterLog()
+    processor = FaultTolerantBatchProcessor(
+        seed=options.seed,
+        crashRate=config.crashRate,
+        computeFn=functools.partial(sigkillAt, batchId=victim, stage=stage),
+        batchSize=config.batchSize,
+        pool=PoolSpec("process", config.workers, options.startMethod),
+        deadLetterLog=deadLetterLog,
+        timeoutSec=config.timeoutSec,
+    )
+    report = processor.process(result.records)
+    return replace(result, report=report, replay=deadLetterLog.replay(faultTolerantCompute))
+
+
+def killClaim(result: Exercise4Result, killed: Exercise4Result | None) -> Claim:
+    """The run whose worker was killed from outside: the pool replaced, the lost batches recovered, the sums right."""
+    if killed is None:
+        measured, holds = f"no worker process to kill on a {result.executor} executor", None
+    else:
+        report = killed.report
+        measured = (
+            f"{len(report.outsideBreaks)} break from outside, batches {', '.join(map(str, report.lostBatches))} "
+            f"re-run on the recovery pool; {report.total:,} = {len(report.results):,} results + "
+            f"{len(report.deadLetters)} dead"
+        )
+        holds = (
+            len(report.outsideBreaks) == 1
+            and bool(report.lostBatches)
+            and addsUp(report)
+            and finalAddsUp(killed)
+            and reportCountsAddUp(l36.formatExercise4(killed))
+        )
+    return judge(
+        LECTURE,
+        4,
+        "a worker killed from outside (SIGKILL): pool replaced, lost batches re-run, counts add up",
+        measured=measured,
+        holds=holds,
+        kind=ClaimKind.STRUCTURAL,
+        reason="the kill was not survived, or a record was lost or counted twice",
+        origin=Origin.FINDING,
     )
 
 

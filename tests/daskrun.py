@@ -51,7 +51,7 @@ def runLectures() -> dict[str, object]:
         "l31": {"results": list(ex31.results), "matches": ex31.matchesSequential},
         "l36": {
             "outcomes": sorted(outcomes.items()),
-            "isolated": [[i.recordId, i.exitCode] for i in report.isolated],
+            "isolated": [[d.record.recordId, d.exitCode] for d in report.isolated],
             "attempts": [d.failure.attempts for d in report.deadLetters],
         },
     }

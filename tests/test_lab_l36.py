@@ -254,8 +254,9 @@ def test_judge4_holds_and_fails_on_figures_that_break_it(inline4: l36.Exercise4R
 
 
 def test_the_stress_study_names_every_outcome_of_the_crashed_batches(inline4: l36.Exercise4Result) -> None:
-    [claim] = lab36.study4(INLINE_QUICK, inline4, silent)
+    claim, killed = lab36.study4(INLINE_QUICK, inline4, silent)
     assert claim.verdict is Verdict.HOLDS
+    assert killed.verdict is Verdict.NOT_MEASURED  # an inline executor has no worker process to kill
     report = l36.runExercise4(
         replace(inline4.config, crashRate=lab36.STRESS_CRASH_RATE), seed=3, executor="inline"
     ).report
@@ -263,6 +264,61 @@ def test_the_stress_study_names_every_outcome_of_the_crashed_batches(inline4: l3
         f"{len(report.crashedBatches)} crashed = {report.recoveredBatches} recovered + "
         f"{report.deadLetteredBatches} crashed again + {report.recoveryDeaths} killed the recovery worker"
     )
+
+
+def withLost(run: l36.Exercise4Result, lost: tuple[int, ...]) -> l36.Exercise4Result:
+    """``run`` as if a kill from outside had cost batches ``lost``, all recovered."""
+    names = ", ".join(map(str, lost))
+    report = replace(
+        run.report,
+        lostBatches=lost,
+        recoveredBatches=run.report.recoveredBatches + len(lost),
+        outsideBreaks=(f"SIGKILL in the main run: batches {names} re-run on the recovery pool",),
+    )
+    return replace(run, report=report)
+
+
+def test_reportCountsAddUp_checks_every_sum_of_the_printed_report(inline4: l36.Exercise4Result) -> None:
+    text = l36.formatExercise4(inline4)
+    assert lab36.reportCountsAddUp(text)
+    killed = withLost(inline4, (1, 2))
+    assert lab36.reportCountsAddUp(l36.formatExercise4(killed))
+    uncounted = replace(killed, report=replace(killed.report, outsideBreaks=()))
+    assert not lab36.reportCountsAddUp(l36.formatExercise4(uncounted))
+    unrecovered = replace(inline4, report=replace(inline4.report, recoveredBatches=inline4.report.recoveredBatches + 1))
+    assert not lab36.reportCountsAddUp(l36.formatExercise4(unrecovered))
+    total = inline4.report.total
+    assert not lab36.reportCountsAddUp(text.replace(f"Records: {total:,} = ", f"Records: {total + 1:,} = "))
+    assert not lab36.reportCountsAddUp(text.replace(f"total records                  {total}", "total records  1"))
+    assert not lab36.reportCountsAddUp(text.replace(" again on the recovery pool.", "."))
+    assert not lab36.reportCountsAddUp("")
+
+
+def test_the_kill_claim_follows_the_figures(inline4: l36.Exercise4Result) -> None:
+    killed = withLost(inline4, (3,))
+    assert lab36.killClaim(inline4, killed).verdict is Verdict.HOLDS
+    assert lab36.killClaim(inline4, replace(killed, report=replace(killed.report, outsideBreaks=()))).verdict is (
+        Verdict.FAILS
+    )
+    dropped = replace(killed, report=replace(killed.report, results=killed.report.results[1:]))
+    assert lab36.killClaim(inline4, dropped).verdict is Verdict.FAILS
+    assert lab36.killClaim(inline4, None).verdict is Verdict.NOT_MEASURED
+
+
+@pytest.mark.timeout(30)
+def test_runKilled_survives_a_kill_in_the_main_run_and_on_the_recovery_pool(inline4: l36.Exercise4Result) -> None:
+    options = RunOptions(seed=3, quick=True, startMethod="fork")
+    main = lab36.runKilled(inline4, options, silent)
+    assert lab36.killClaim(inline4, main).verdict is Verdict.HOLDS
+    assert 5 in main.report.lostBatches  # the middle batch of 10
+    recovery = lab36.runKilled(inline4, options, silent, stage="recovery")
+    assert recovery.report.recoveryBroken == 1
+    assert recovery.report.outsideBreaks == (
+        f"SIGKILL on the recovery pool: batch {inline4.report.crashedBatches[0]} lost",
+    )
+    assert lab36.addsUp(recovery.report)
+    assert lab36.finalAddsUp(recovery)
+    assert lab36.reportCountsAddUp(l36.formatExercise4(recovery))
 
 
 def test_claims_tables_fit_100_columns(inline1: l36.Exercise1Result, inline4: l36.Exercise4Result) -> None:
