@@ -565,7 +565,7 @@ def test_supervisedPool_starts_again_when_a_worker_is_killed_while_it_starts(mon
     with l36.SupervisedPool("process", 2, "fork", log=lines.append) as pool:
         assert pool.executor.submit(l36.faultTolerantCompute, job(1.0)).result(timeout=10)[0]["status"] == "OK"
     assert (starts, pool.startBreaks, pool.replacements) == ([2, 2], ["SIGKILL"], 0)
-    assert lines == ["[pool] a worker was killed from outside (SIGKILL) while its pool started: again"]
+    assert lines == ["[pool] a worker died while its pool started (SIGKILL): starting again"]
     assert multiprocessing.active_children() == []
 
 
