@@ -19,9 +19,6 @@ import asyncio
 import contextlib
 import itertools
 import math
-import multiprocessing
-import os
-import signal
 import textwrap
 import time
 from collections import Counter, deque
@@ -30,9 +27,10 @@ from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, BrokenExecutor, F
 from dataclasses import dataclass, replace
 from random import Random
 from types import TracebackType
-from typing import Final, Literal, NamedTuple, NoReturn, Protocol, TypedDict, final
+from typing import Final, Literal, NamedTuple, Protocol, TypedDict, final, get_args
 
 from shared import (
+    REPORT_WIDTH,
     ConfigError,
     ExecutorKind,
     Exercise,
@@ -1456,25 +1454,26 @@ def exercise3(options: RunOptions, log: Log) -> Exercise3Result:
 #      on a 1-worker recovery pool, and dead-letters its records if that fails too
 #   4  DeadLetterLog (record, exception type, message, attempts, timestamp), replay(computeFn)
 #   5  runExercise4: 2,000 records, then deadLetterLog.replay(computeFn), the full report
-#   Beyond the spec: SupervisedPool replaces a pool whose worker died. If the worker ended itself
-#      (a fatal record's os._exit), the batches it held re-run alone until the record is found; if
-#      it was killed from outside (SIGKILL), they are innocent and take the crash path.
+#   Beyond the spec: SupervisedPool replaces a pool whose worker died, and says how it ended
 # Data flow
 #   records -> batches of 20 -> pool(2), 4 in flight: faultTolerantCompute -> results
-#     crashed, or lost to a kill -> recovery pool(1) -> results | DeadLetterLog -> replay(computeFn)
+#     crashed, or lost with a dead worker -> recovery pool(1) -> results | DeadLetterLog -> replay
 
-KILLER_EXIT_CODE: Final = 70
 Stage = Literal["main", "recovery", "replay"]
 Status = Literal["OK", "FAILED", "POISON_PILL"]
 STATUSES: Final[tuple[Status, ...]] = ("OK", "FAILED", "POISON_PILL")
-RecoveryOutcome = Literal["recovered", "crashed again", "worker died", "broken from outside"]
+RECOVER: Final = "re-run on the recovery pool"
+RecoveryOutcome = Literal["recovered", "crashed again", "killed the recovery worker", "broken from outside"]
 
 
 @final
 class FaultTolerantBatchProcessor:
     """Requirements 1 and 3: every record ends in exactly one outcome, a result or a dead letter.
 
-    The pools live one after the other (main, then recovery), so none forks beside another's threads.
+    A future that raises ``RuntimeError`` sends its batch to the recovery pool: a crash, and
+    (beyond the spec) a batch lost when a worker died, which breaks the whole pool (the future
+    raises ``BrokenProcessPool``, a ``RuntimeError``). The pools live one after the other, so
+    none forks beside another's threads.
     """
 
     def __init__(
@@ -1501,41 +1500,37 @@ class FaultTolerantBatchProcessor:
         """Process every record; return the outcome of each and how the pools fared."""
         self._results: dict[int, ResultEntry] = {}
         self._attempts: Counter[int] = Counter()
-        self._crashed: list[ComputeJob] = []
-        self._lost: list[ComputeJob] = []  # in flight when a worker was killed from outside
-        self._breaks: list[str] = []
-        self._crashes = self._rerun = 0
+        self._toRecover: dict[str, list[ComputeJob]] = {"crashed": [], "killed": [], "outside": []}
+        self._deaths: list[str] = []  # each dead worker: how, where, what it cost
+        self._crashes = 0
         outcomes: Counter[RecoveryOutcome] = Counter()
         before, (kind, workers, startMethod), size = len(self.deadLetterLog.entries), self.pool, self.batchSize
         jobs = [
-            ComputeJob(batchId, "main", tuple(records[at : at + size]), self.seed, self.crashRate, kind == "process")
+            ComputeJob(batchId, "main", tuple(records[at : at + size]), self.seed, self.crashRate)
             for batchId, at in enumerate(range(0, len(records), size))
         ]
         with Stopwatch() as watch:
             with SupervisedPool(kind, workers, startMethod, preload=(__name__,), log=self._log) as main:
                 self._mainStage(main, jobs, inFlight=2 * workers)  # two per worker: each busy, little lost to a death
             pools = [main]
-            if self._crashed or self._lost:
+            toRecover = sorted(itertools.chain(*self._toRecover.values()), key=lambda job: job.batchId)
+            if toRecover:
                 with SupervisedPool(kind, 1, startMethod, preload=(__name__,), log=self._log) as recovery:
-                    for job in sorted(self._crashed + self._lost, key=lambda job: job.batchId):
-                        outcomes[outcome := self._runAlone(recovery, replace(job, stage="recovery"))] += 1
-                        if outcome == "recovered":
-                            self._log(f"[recovery] batch {job.batchId} recovered ({len(job.records)} records)")
+                    for job in toRecover:
+                        outcomes[self._recover(recovery, replace(job, stage="recovery"))] += 1
                 pools.append(recovery)
+        batchIds = {why: tuple(sorted(job.batchId for job in jobs)) for why, jobs in self._toRecover.items()}
         return ProcessingReport(
             total=len(records),
             results=tuple(self._results[key] for key in sorted(self._results)),
             deadLetters=self.deadLetterLog.entries[before:],
             crashes=self._crashes,
-            crashedBatches=tuple(sorted(job.batchId for job in self._crashed)),
-            lostBatches=tuple(sorted(job.batchId for job in self._lost)),
-            recoveredBatches=outcomes["recovered"],
-            deadLetteredBatches=outcomes["crashed again"],
-            recoveryDeaths=outcomes["worker died"],
-            recoveryBroken=outcomes["broken from outside"],
+            crashedBatches=batchIds["crashed"],
+            killerBatches=batchIds["killed"],
+            lostBatches=batchIds["outside"],
+            recovery=tuple(outcomes[outcome] for outcome in get_args(RecoveryOutcome)),
             poolReplacements=sum(pool.replacements for pool in pools),
-            rerunAfterBreak=self._rerun,
-            outsideBreaks=(*(f"{how} while a pool started" for p in pools for how in p.startBreaks), *self._breaks),
+            deaths=(*(f"{how} while a pool started" for p in pools for how in p.startBreaks), *self._deaths),
             seconds=watch.elapsed,
         )
 
@@ -1557,13 +1552,14 @@ class FaultTolerantBatchProcessor:
             # A broken process pool fails every future it held: take in the rest before replacing it.
             lost = sorted(lost + self._settle(running, ALL_COMPLETED)[0], key=lambda job: job.batchId)
             how = pool.replace(death)
-            if killedFromOutside(death, how):
-                self._killedFromOutside(how, lost, death)
+            if how in KILLED_FROM_OUTSIDE:  # the batches it cost are innocent: the crash path
+                self._died(f"{how} (from outside) in the main run", lost, RECOVER, self._toRecover["outside"])
                 continue
-            self._rerun += len(lost)
-            self._log(f"[main] a worker died ({how or 'simulated'}): fresh pool, {len(lost)} batches re-run alone")
+            # The worker ended itself: one of these batches killed it. Alone, each shows which,
+            # with the same crash decisions as before (they derive from the batch, not the run).
+            self._died(f"{how or 'a simulated death'} in the main run", lost, "re-run alone")
             for job in lost:
-                self._runAlone(pool, job)
+                self._mainAlone(pool, job)
 
     def _settle(
         self, running: dict[Future[list[ResultEntry]], ComputeJob], until: str
@@ -1576,7 +1572,7 @@ class FaultTolerantBatchProcessor:
         death: BaseException | None = None
         for future in done:
             job, error = running.pop(future), future.exception(timeout=0)
-            if isinstance(error, BrokenExecutor | WorkerDeathError):
+            if isinstance(error, BrokenExecutor):
                 lost.append(job)  # not an attempt of its own: another batch may have killed the worker
                 death = error
                 continue
@@ -1589,68 +1585,62 @@ class FaultTolerantBatchProcessor:
                 self._accept(job, future.result(timeout=0))
         return lost, death
 
-    def _runAlone(self, pool: SupervisedPool, job: ComputeJob) -> RecoveryOutcome:
-        """``job`` by itself on ``pool``: accepted, or what its stage does with a crash or a death."""
+    def _runAlone(self, pool: SupervisedPool, job: ComputeJob) -> list[ResultEntry] | BaseException:
+        """``job`` by itself on ``pool``: its results, or the crash or the dead worker it ended in."""
         self._countAttempt(job)
         try:
-            results = pool.executor.submit(self.computeFn, job).result(timeout=self.timeoutSec)
-        except (RuntimeError, WorkerDeathError) as caught:  # a crash, or a dead worker (BrokenExecutor)
-            error = caught
-        else:
-            self._accept(job, results)
+            return pool.executor.submit(self.computeFn, job).result(timeout=self.timeoutSec)
+        except RuntimeError as error:  # a crash, or a dead worker (BrokenExecutor is a RuntimeError)
+            return error
+
+    def _mainAlone(self, pool: SupervisedPool, job: ComputeJob) -> None:
+        """A main-run batch alone after a death: accepted, crashed, or the one that kills its worker."""
+        outcome = self._runAlone(pool, job)
+        if not isinstance(outcome, BaseException):
+            self._accept(job, outcome)
+        elif not isinstance(outcome, BrokenExecutor):
+            self._crash(job, outcome)
+        else:  # the worker died again (handled outside the except clause: see _runAlone's callers)
+            how = pool.replace(outcome)
+            where = "(from outside) in the main run" if how in KILLED_FROM_OUTSIDE else "in the main run, alone"
+            self._died(f"{how} {where}", [job], RECOVER, self._toRecover["outside" if "outside" in where else "killed"])
+
+    def _recover(self, pool: SupervisedPool, job: ComputeJob) -> RecoveryOutcome:
+        """Requirement 3: a batch's second chance on the recovery pool; if it fails too, its dead letters."""
+        outcome = self._runAlone(pool, job)
+        if not isinstance(outcome, BaseException):
+            self._log(f"[recovery] batch {job.batchId} recovered ({plural(len(job.records), 'record', 'records')})")
+            self._accept(job, outcome)
             return "recovered"
-        # Handled outside the except clause: a Ctrl-C meanwhile must not carry the death as its context.
-        if not isinstance(error, BrokenExecutor | WorkerDeathError):
-            self._crash(job, error)
+        if not isinstance(outcome, BrokenExecutor):
+            self._crash(job, outcome)
             return "crashed again"
-        how = pool.replace(error)
-        if killedFromOutside(error, how):
-            self._killedFromOutside(how, [job], error)
-            return "broken from outside"
-        self._died(pool, job, error, how)
-        return "worker died"
+        how = pool.replace(outcome)
+        outside = how in KILLED_FROM_OUTSIDE
+        self._died(f"{how}{' (from outside)' if outside else ''} on the recovery pool", [job], "dead-lettered")
+        self._deadLetter(job, outcome, note=f"worker {how or 'died'}" + (" (killed from outside)" if outside else ""))
+        return "broken from outside" if outside else "killed the recovery worker"
 
     def _crash(self, job: ComputeJob, error: BaseException) -> None:
         """Requirement 3: a crash in the main run goes to the recovery pool; a second one, to the dead letters."""
         self._crashes += 1
         if job.stage == "main":
-            self._crashed.append(job)
+            self._toRecover["crashed"].append(job)
             self._log(f"[main] batch {job.batchId} crashed ({error}): re-submitted to the recovery pool")
         else:
             self._log(f"[recovery] batch {job.batchId} crashed again ({error}): {len(job.records)} dead letters")
             self._deadLetter(job, error)
 
-    def _died(self, pool: SupervisedPool, job: ComputeJob, error: BaseException, how: str) -> None:
-        """``job`` alone killed its worker (the pool is replaced): its records one by one, or a dead letter."""
-        if len(job.records) == 1:
-            simulated = isinstance(error, WorkerDeathError)
-            exitCode = error.exitCode if isinstance(error, WorkerDeathError) else exitCodeOf(how)
-            self._deadLetter(job, error, note="" if simulated else f"worker {how}", exitCode=exitCode)
-            return
-        for record in job.records:
-            self._runAlone(pool, job.only(record))
-        through = sum(record.recordId in self._results for record in job.records)
-        self._log(f"[{job.stage}] batch {job.batchId} killed a worker: re-run one by one, {through} came through")
+    def _died(self, what: str, jobs: Sequence[ComputeJob], then: str, recover: list[ComputeJob] | None = None) -> None:
+        """Log and keep a dead worker; the batches it cost go to ``recover`` (for the recovery pool), if given."""
+        if recover is not None:
+            recover.extend(jobs)
+        self._deaths.append(f"{what}: {batchNames([job.batchId for job in jobs])} {then}")
+        self._log(f"[pool] a worker died, {self._deaths[-1]}; fresh pool")
 
-    def _killedFromOutside(self, how: str, jobs: Sequence[ComputeJob], error: BaseException) -> None:
-        """The batches a kill from outside cost are innocent: the crash path (recovery, then dead letters)."""
-        main, ids = not jobs or jobs[0].stage == "main", ", ".join(str(job.batchId) for job in jobs)
-        named = f"batch{'es' if len(jobs) > 1 else ''} {ids}" if jobs else "no batch"
-        then = (
-            f"in the main run: {named} re-run on the recovery pool" if main else f"on the recovery pool: {named} lost"
-        )
-        self._breaks.append(f"{how} {then}")
-        self._log(f"[pool] a worker was killed from outside, {self._breaks[-1]}")
-        for job in jobs:
-            if main:
-                self._lost.append(job)
-            else:
-                self._deadLetter(job, error, note=f"killed from outside ({how})")
-
-    def _deadLetter(self, job: ComputeJob, error: BaseException, note: str = "", exitCode: int | None = None) -> None:
+    def _deadLetter(self, job: ComputeJob, error: BaseException, note: str = "") -> None:
         for record in job.records:
-            attempts = self._attempts[record.recordId]
-            self.deadLetterLog.add(job, record, error, attempts=attempts, note=note, exitCode=exitCode)
+            self.deadLetterLog.add(job, record, error, attempts=self._attempts[record.recordId], note=note)
 
     def _accept(self, job: ComputeJob, results: Sequence[ResultEntry]) -> None:
         if len(results) != len(job.records):
@@ -1661,13 +1651,17 @@ class FaultTolerantBatchProcessor:
         self._attempts.update(record.recordId for record in job.records)
 
 
+def batchNames(ids: Sequence[int]) -> str:
+    """``batch 13``, ``batches 13, 14``, ``no batch``."""
+    return f"batch{'es' if len(ids) > 1 else ''} {', '.join(map(str, ids))}" if ids else "no batch"
+
+
 @dataclass(frozen=True, slots=True)
 class FaultRecord:
-    """One input record; ``fatal`` marks data that ends the process handling it (a native segfault)."""
+    """One input record."""
 
     recordId: int
     value: float
-    fatal: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -1679,7 +1673,6 @@ class ComputeJob:
     records: tuple[FaultRecord, ...]
     seed: int
     crashRate: float
-    abrupt: bool = False  # a fatal record ends the worker process; else it raises WorkerDeathError
 
     def only(self, record: FaultRecord) -> ComputeJob:
         """The same job (batch, stage, seed) for one of its records."""
@@ -1718,8 +1711,6 @@ def faultTolerantCompute(job: ComputeJob) -> list[ResultEntry]:
         raise RuntimeError("worker crash")
     results: list[ResultEntry] = []
     for record in job.records:
-        if record.fatal:
-            dieAbruptly(KILLER_EXIT_CODE, abrupt=job.abrupt)
         if not math.isfinite(record.value):
             error = f"non-finite value {record.value}"
             results.append({"error": error, "originalRecord": record, "status": "POISON_PILL"})
@@ -1733,11 +1724,8 @@ def faultTolerantCompute(job: ComputeJob) -> list[ResultEntry]:
     return results
 
 
-def makeFaultRecords(
-    count: int, *, seed: int, poisonRate: float, glitchRate: float, killers: int
-) -> tuple[FaultRecord, ...]:
+def makeFaultRecords(count: int, *, seed: int, poisonRate: float, glitchRate: float) -> tuple[FaultRecord, ...]:
     """Requirement 2's generator: each record's fate is drawn from the seed and its id alone."""
-    killerIds = set(makeRng(seed, LECTURE, 4, "killers").sample(range(count), min(killers, count)))
     records: list[FaultRecord] = []
     for recordId in range(count):
         rng = makeRng(seed, LECTURE, 4, "record", recordId)
@@ -1748,7 +1736,7 @@ def makeFaultRecords(
             value = -rng.uniform(0.0, 10.0)  # a glitch: its log() raises ValueError
         else:
             value = rng.uniform(1.0, SCALE_HIGH)
-        records.append(FaultRecord(recordId, value, recordId in killerIds))
+        records.append(FaultRecord(recordId, value))
     return tuple(records)
 
 
@@ -1762,12 +1750,11 @@ def crashDecision(seed: int, batchId: int, stage: Stage, crashRate: float) -> bo
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     """Requirement 4: a record given up on, why (``failure``: exception type, message, attempts,
-    timestamp), the one-record job a replay re-submits, and the exit code of a death it caused."""
+    timestamp), and the one-record job a replay re-submits."""
 
     record: FaultRecord
     job: ComputeJob
     failure: FailureRecord
-    exitCode: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1800,28 +1787,18 @@ class DeadLetterLog:
         """Every dead letter, in the order they were logged."""
         return tuple(self._entries)
 
-    def add(
-        self,
-        job: ComputeJob,
-        record: FaultRecord,
-        error: BaseException,
-        *,
-        attempts: int,
-        note: str = "",
-        exitCode: int | None = None,
-    ) -> DeadLetter:
+    def add(self, job: ComputeJob, record: FaultRecord, error: BaseException, *, attempts: int, note: str = "") -> None:
         """Log ``record`` as failed by ``error`` (``note`` says more) after ``attempts`` attempts."""
         message = f"{note}: {error}" if note else str(error)
         failure = FailureRecord(record.recordId, type(error).__name__, message, attempts, time.time())
-        self._entries.append(DeadLetter(record, job.only(record), failure, exitCode))
-        return self._entries[-1]
+        self._entries.append(DeadLetter(record, job.only(record), failure))
 
     def replay(self, computeFn: ComputeJobFn) -> ReplayReport:
         """Retry every dead letter once more, here, as a one-record job; keep those that fail again."""
         recovered: list[ResultEntry] = []
         stillDead: list[DeadLetter] = []
         for letter in self._entries:
-            job = replace(letter.job, stage="replay", abrupt=False)
+            job = replace(letter.job, stage="replay")
             try:
                 recovered.extend(computeFn(job))
             except Exception as error:  # noqa: BLE001 - a replay outlives whatever a record does
@@ -1830,6 +1807,89 @@ class DeadLetterLog:
                 stillDead.append(replace(letter, job=job, failure=failure))
         attempted, self._entries = len(self._entries), stillDead
         return ReplayReport(attempted, tuple(recovered), tuple(stillDead))
+
+
+# Beyond the spec: a supervised pool (a candidate for shared.py) ----------------
+# A worker that dies breaks a ProcessPoolExecutor for good: every future it held, and every later
+# submit, fails with BrokenProcessPool. SupervisedPool replaces the pool and says how the worker
+# ended: one killed from outside (the OOM killer, kill -9, a stop) by SIGKILL or SIGTERM; one that
+# ended itself by an exit code or a fault signal (a segfault of what it ran).
+KILLED_FROM_OUTSIDE: Final = frozenset({"SIGKILL", "SIGTERM"})
+ExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
+
+
+@final
+class SupervisedPool:
+    """A pool that is replaced when one of its workers dies; one killed while it starts is started again."""
+
+    def __init__(
+        self,
+        kind: ExecutorKind,
+        workers: int,
+        startMethod: StartMethod | None = None,
+        *,
+        preload: Sequence[str] = (),
+        log: Log = silent,
+    ) -> None:
+        self._kind, self._workers, self._startMethod, self._log = kind, workers, startMethod, log
+        self._preload = tuple(preload)  # modules each worker imports while warming up: the caller's
+        self._scope: contextlib.AbstractContextManager[TaskExecutor] | None = None
+        self._executor: TaskExecutor | None = None
+        self.replacements = 0
+        self.startBreaks: list[str] = []  # how each worker that died while its pool started ended
+
+    def __enter__(self) -> SupervisedPool:
+        self._open()
+        return self
+
+    def __exit__(self, *exc: *ExcInfo) -> None:
+        scope, self._scope, self._executor = self._scope, None, None
+        if scope is not None:
+            scope.__exit__(*exc)
+
+    @property
+    def executor(self) -> TaskExecutor:
+        """The current pool."""
+        if self._executor is None:
+            raise RuntimeError("the pool is not open")
+        return self._executor
+
+    def _open(self, tries: int = 3) -> None:
+        for _ in range(tries):
+            self._scope = executorScope(self._kind, self._workers, self._startMethod)
+            self._executor = self._scope.__enter__()
+            try:
+                if self._kind == "process":
+                    warmUp(self._executor, self._workers, preload=self._preload)
+            except BrokenExecutor as caught:  # a worker (or a forkserver) killed: no work was lost yet
+                broken = caught
+            except BaseException as error:
+                self.__exit__(type(error), error, error.__traceback__)
+                raise
+            else:
+                return
+            # Outside the except clause: a Ctrl-C meanwhile must not carry the dead worker as its
+            # context, or executorScope would report the Ctrl-C as a worker lost.
+            self.startBreaks.append(self._closeBroken(broken))
+            self._log(f"[pool] a worker died while its pool started ({self.startBreaks[-1]}): starting again")
+        raise WorkerLostError(f"while a pool started, {tries} times", how=self.startBreaks[-1])
+
+    def _closeBroken(self, error: BaseException) -> str:
+        """Close a broken pool; how its worker ended, as ``executorScope`` found it ("SIGKILL", "exit code 70")."""
+        try:
+            self.__exit__(type(error), error, error.__traceback__)
+        except WorkerLostError as lost:
+            return lost.how
+        return "how is unknown"
+
+    def replace(self, error: BaseException) -> str:
+        """Close the pool ``error`` broke and start a fresh one; say how its worker ended."""
+        self.replacements += 1
+        if self._kind != "process":
+            return ""  # only a process pool breaks; Dask restarts a dead worker itself
+        how = self._closeBroken(error)
+        self._open()
+        return how
 
 
 class PoolSpec(NamedTuple):
@@ -1848,25 +1908,21 @@ class ProcessingReport:
     results: tuple[ResultEntry, ...]
     deadLetters: tuple[DeadLetter, ...]
     crashes: int  # RuntimeError("worker crash"), in the main run and again on the recovery pool
-    crashedBatches: tuple[int, ...]  # crashed in the main run: sent to the recovery pool
-    lostBatches: tuple[int, ...]  # in flight when a worker was killed from outside: sent there too
-    recoveredBatches: int
-    deadLetteredBatches: int  # crashed again on the recovery pool
-    recoveryDeaths: int  # killed the recovery worker: re-run record by record
-    recoveryBroken: int  # the recovery worker was killed from outside: dead-lettered
+    crashedBatches: tuple[int, ...]  # sent to the recovery pool: crashed in the main run,
+    killerBatches: tuple[int, ...]  # killed their worker on their own,
+    lostBatches: tuple[int, ...]  # or were in flight when a worker was killed from outside
+    recovery: tuple[int, ...]  # how many ended each RecoveryOutcome, in its order
     poolReplacements: int
-    rerunAfterBreak: int  # batches re-run alone after a worker died of its batch
-    outsideBreaks: tuple[str, ...]  # each kill from outside: how, where, what it cost
+    deaths: tuple[str, ...]  # each dead worker: how, where, what it cost
     seconds: float
 
     def count(self, status: Status) -> int:
         """Result entries with ``status``."""
         return sum(entry["status"] == status for entry in self.results)
 
-    @property
-    def isolated(self) -> tuple[DeadLetter, ...]:
-        """The records that killed their worker on their own (dead-lettered with its exit code)."""
-        return tuple(letter for letter in self.deadLetters if letter.exitCode is not None)
+    def ended(self, outcome: RecoveryOutcome) -> int:
+        """Batches of the recovery pool that ended in ``outcome``."""
+        return self.recovery[get_args(RecoveryOutcome).index(outcome)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -1877,7 +1933,6 @@ class Exercise4Config:
     poisonRate: float = 0.05
     crashRate: float = 0.02
     glitchRate: float = 0.01  # beyond the spec: values whose log() raises (FAILED records)
-    killers: int = 1  # beyond the spec: records that end their worker process (os._exit)
     batchSize: int = 20
     workers: int = 2
     timeoutSec: float = 60.0
@@ -1917,9 +1972,7 @@ def runExercise4(
     log: Log = silent,
 ) -> Exercise4Result:
     """Requirement 5: process the records, then ``deadLetterLog.replay(computeFn)``."""
-    records = makeFaultRecords(
-        config.records, seed=seed, poisonRate=config.poisonRate, glitchRate=config.glitchRate, killers=config.killers
-    )
+    records = makeFaultRecords(config.records, seed=seed, poisonRate=config.poisonRate, glitchRate=config.glitchRate)
     pool = PoolSpec(executor, config.workers, startMethod)
     processor = FaultTolerantBatchProcessor(
         seed=seed,
@@ -1936,7 +1989,7 @@ def runExercise4(
 
 
 def formatExercise4(result: Exercise4Result) -> str:
-    """Requirement 5's full report, then the sums behind it: every record, crash, crashed batch and death."""
+    """Requirement 5's full report, then the sums behind it: every record, crash and crashed batch."""
     config, report, replay = result.config, result.report, result.replay
     table = formatTable(
         ("", "main run", "after the replay"),
@@ -1953,29 +2006,26 @@ def formatExercise4(result: Exercise4Result) -> str:
     run = f"{config.records:,} records, batches of {config.batchSize}, {config.workers} {result.executor} workers"
     faults = f"{config.poisonRate:.0%} poison pills, {config.crashRate:.0%} crashes, {config.glitchRate:.0%} glitches"
     counts, after = (" + ".join(f"{n(s):,} {s}" for s in STATUSES) for n in (report.count, result.finalCount))
-    crashed, lost, again = len(report.crashedBatches), len(report.lostBatches), report.deadLetteredBatches
-    outcomes = f"{report.recoveredBatches} recovered + {again} crashed again + {report.recoveryDeaths} killed the"
-    breaks = f" ({'; '.join(report.outsideBreaks)})" if report.outsideBreaks else ""
-    breaks = textwrap.fill(
-        f"Pool breaks from outside: {len(report.outsideBreaks)}{breaks}.", 100, subsequent_indent="  "
+    crashed, again = len(report.crashedBatches), report.ended("crashed again")
+    sent = crashed + len(report.killerBatches) + len(report.lostBatches)
+    outcomes = " + ".join(
+        f"{n} {outcome}" for outcome, n in zip(get_args(RecoveryOutcome), report.recovery, strict=True)
     )
-    isolated = ", ".join(
-        f"#{d.record.recordId} (batch {d.job.batchId}, exit code {d.exitCode})" for d in report.isolated
-    )
+    deaths = f" ({'; '.join(report.deaths)})" if report.deaths else ""
     lines = [
-        f"{run}; {faults}, {plural(config.killers, 'killer', 'killers')}",
+        f"{run}; {faults}",
         "",
         table,
         "",
         f"Records: {report.total:,} = {counts} + {len(report.deadLetters):,} dead letters;",
         f"  after the replay {report.total:,} = {after} + {len(replay.stillDead):,} still dead.",
         f"Worker crashes: {report.crashes} = {crashed} in the main run + {again} again on the recovery pool.",
-        f"Crashed batches: {crashed + lost} = {crashed} worker crashes + {lost} lost to a kill from outside;",
-        f"  {crashed + lost} = {outcomes} recovery worker + {report.recoveryBroken} broken from outside.",
-        breaks,
-        f"Worker deaths: {report.poolReplacements} pool replacements, {report.rerunAfterBreak} batches re-run alone;",
-        f"  killed a worker alone (dead-lettered): {isolated or 'none'}.",
-        "The replay runs in this process, where a fatal record raises instead of exiting: it stays dead.",
+        (
+            f"Crashed batches: {sent} = {crashed} worker crashes + {len(report.killerBatches)} killed their worker + "
+            f"{len(report.lostBatches)} lost to a kill from outside;"
+        ),
+        f"  {sent} = {outcomes}.",
+        textwrap.fill(f"Dead workers: {len(report.deaths)}{deaths}.", REPORT_WIDTH, subsequent_indent="  "),
     ]
     return "\n" + "\n".join(lines)
 
@@ -1988,132 +2038,6 @@ def exercise4(options: RunOptions, log: Log) -> Exercise4Result:
     )
     log(formatExercise4(result))
     return result
-
-
-# ============================================================================
-# Beyond the spec - a supervised pool (exercise 4's; a candidate for shared.py)
-# ============================================================================
-# A worker that dies breaks a ProcessPoolExecutor for good: every future it held fails with
-# BrokenProcessPool, and so does every later submit. SupervisedPool replaces the pool and says how
-# the worker ended, which tells a worker that died of its work from one killed from outside.
-
-
-class WorkerDeathError(Exception):
-    """A simulated worker death, where a real one would end the program (or a thread, a Dask task)."""
-
-    def __init__(self, exitCode: int) -> None:
-        super().__init__(f"worker exited abruptly with exit code {exitCode}")
-        self.exitCode = exitCode
-
-
-def dieAbruptly(exitCode: int, *, abrupt: bool) -> NoReturn:
-    """End this worker process at once, as a segfault would: no exception, no cleanup.
-
-    Only for ``abrupt`` jobs (a process pool's) in a child process; anywhere else (inline,
-    threads, a replay, Dask) it raises ``WorkerDeathError``, so it never ends the program.
-    """
-    if not abrupt or multiprocessing.parent_process() is None:
-        raise WorkerDeathError(exitCode)
-    os._exit(exitCode)
-
-
-# A worker killed from outside (the OOM killer, kill -9, a stop) ends by one of these signals; one
-# that ended itself (an exit code; a fault signal such as SIGSEGV) died of the batch it ran.
-KILLED_FROM_OUTSIDE: Final = frozenset({"SIGKILL", "SIGTERM"})
-
-
-def killedFromOutside(error: BaseException, how: str) -> bool:
-    """Whether ``error`` (a dead worker) and ``how`` it ended say it was killed from outside."""
-    return isinstance(error, BrokenExecutor) and how in KILLED_FROM_OUTSIDE
-
-
-def exitCodeOf(how: str) -> int | None:
-    """``"exit code 70"`` -> 70, ``"SIGSEGV"`` -> -11 (as ``Process.exitcode`` says it)."""
-    if how.startswith("exit code "):
-        return int(how.removeprefix("exit code "))
-    return -signal.Signals[how].value if how in signal.Signals.__members__ else None
-
-
-ExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
-
-
-@final
-class SupervisedPool:
-    """A pool that is replaced when one of its workers dies.
-
-    This owns one ``executorScope`` at a time; ``replace`` closes the broken one (the scope says
-    how its worker ended) and opens a fresh, warm one. A pool whose worker is killed while it
-    starts is started again, up to three times.
-    """
-
-    def __init__(
-        self,
-        kind: ExecutorKind,
-        workers: int,
-        startMethod: StartMethod | None = None,
-        *,
-        preload: Sequence[str] = (),
-        log: Log = silent,
-    ) -> None:
-        self._kind, self._workers, self._startMethod, self._log = kind, workers, startMethod, log
-        self._preload = tuple(preload)  # modules each worker imports while warming up: the caller's
-        self._scope: contextlib.AbstractContextManager[TaskExecutor] | None = None
-        self._executor: TaskExecutor | None = None
-        self.replacements = 0
-        self.startBreaks: list[str] = []  # how each worker killed while its pool started ended
-
-    def __enter__(self) -> SupervisedPool:
-        self._open()
-        return self
-
-    def __exit__(self, *exc: *ExcInfo) -> None:
-        scope, self._scope, self._executor = self._scope, None, None
-        if scope is not None:
-            scope.__exit__(*exc)
-
-    @property
-    def executor(self) -> TaskExecutor:
-        """The current pool."""
-        if self._executor is None:
-            raise RuntimeError("the pool is not open")
-        return self._executor
-
-    def _open(self, tries: int = 3) -> None:
-        for _ in range(tries):
-            self._scope = executorScope(self._kind, self._workers, self._startMethod)
-            self._executor = self._scope.__enter__()
-            try:
-                if self._kind == "process":
-                    warmUp(self._executor, self._workers, preload=self._preload)
-            except BrokenExecutor as caught:  # a worker (or a forkserver) killed: no work was lost yet
-                broken = caught
-            except BaseException as error:
-                self.__exit__(type(error), error, error.__traceback__)
-                raise
-            else:
-                return
-            self.startBreaks.append(self._closeBroken(broken))  # outside the except clause, as in _runAlone
-            self._log(f"[pool] a worker died while its pool started ({self.startBreaks[-1]}): starting again")
-        raise WorkerLostError(f"while a pool started, {tries} times", how=self.startBreaks[-1])
-
-    def _closeBroken(self, error: BaseException) -> str:
-        """Close a broken pool; how its worker ended, as ``executorScope`` found it ("SIGKILL", "exit code 70")."""
-        try:
-            self.__exit__(type(error), error, error.__traceback__)
-        except WorkerLostError as lost:
-            return lost.how
-        return "how is unknown"
-
-    def replace(self, error: BaseException) -> str:
-        """Close the pool ``error`` broke and start a fresh one; say how its worker ended."""
-        self.replacements += 1
-        if self._kind != "process":
-            # Only a process pool breaks. Elsewhere the death was simulated (WorkerDeathError) and the
-            # executor is intact; a Dask cluster restarts a really dead worker itself.
-            return ""
-        how = self._closeBroken(error)
-        self._open()
-        return how
 
 
 # ============================================================================

@@ -21,17 +21,18 @@ import statistics
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from typing import Final, final
 
 import l36
 from l36 import (
-    KILLER_EXIT_CODE,
     LECTURE,
     STATUSES,
     BatchRun,
     ComputeFn,
     ComputeJob,
+    ComputeJobFn,
     Exercise1Config,
     Exercise1Result,
     Exercise2Config,
@@ -51,7 +52,9 @@ from l36 import (
     ResultsSink,
     Stage,
     Status,
+    batchNames,
     computeBatch,
+    crashDecision,
     entryRecordId,
     faultTolerantCompute,
     makeFaultRecords,
@@ -75,6 +78,7 @@ from shared import (
     coefficientOfVariation,
     executorScope,
     linearFit,
+    makeRng,
     parallelBound,
     plural,
     requireRange,
@@ -772,10 +776,11 @@ def study3(options: RunOptions, result: Exercise3Result, log: Log) -> tuple[Clai
 
 
 # ============================================================================
-# Exercise 4: the run's claims; the stress study (30% crashes on the same records)
+# Exercise 4: the run's claims; the stress run (30% crashes), fatal records, a kill from outside
 # ============================================================================
 
 STRESS_CRASH_RATE: Final = 0.3
+KILLER_EXIT_CODE: Final = 70
 
 
 def outcomeIds(report: ProcessingReport) -> tuple[list[int], list[int]]:
@@ -802,13 +807,8 @@ def finalAddsUp(run: Exercise4Result) -> bool:
 
 
 def sentToRecovery(report: ProcessingReport) -> int:
-    """Batches sent to the recovery pool: crashed in the main run, or lost to a kill from outside."""
-    return len(report.crashedBatches) + len(report.lostBatches)
-
-
-def recoveryOutcomes(report: ProcessingReport) -> tuple[int, int, int, int]:
-    """What became of them: recovered, crashed again, killed the recovery worker, broken from outside."""
-    return (report.recoveredBatches, report.deadLetteredBatches, report.recoveryDeaths, report.recoveryBroken)
+    """Batches sent to the recovery pool: crashed, killed their worker, or lost to a kill from outside."""
+    return len(report.crashedBatches) + len(report.killerBatches) + len(report.lostBatches)
 
 
 def runLabel(run: Exercise4Result) -> str:
@@ -816,55 +816,40 @@ def runLabel(run: Exercise4Result) -> str:
     return "spec run" if run.config.crashRate <= 0.02 else f"stress run, {run.config.crashRate:.0%}"
 
 
+def idsOf(run: Exercise4Result, status: Status) -> set[int]:
+    """Records whose result has ``status``."""
+    return {entryRecordId(e) for e in run.report.results if e["status"] == status}
+
+
+def deadIds(run: Exercise4Result) -> set[int]:
+    """Records dead-lettered in the run."""
+    return {letter.record.recordId for letter in run.report.deadLetters}
+
+
+def fateIds(run: Exercise4Result, poison: bool) -> set[int]:
+    """Records generated as poison pills (``poison``), or as glitches (a value <= 0)."""
+    return {r.recordId for r in run.records if not math.isfinite(r.value) if poison} | {
+        r.recordId for r in run.records if math.isfinite(r.value) and r.value <= 0 and not poison
+    }
+
+
 def faultClaims(runs: Sequence[Exercise4Result]) -> tuple[Claim, ...]:
     """Exercise 4's claims over ``runs`` (the spec's run; in the study, the stress run)."""
     main = runs[0]
-
-    def idsOf(run: Exercise4Result, status: Status) -> set[int]:
-        return {entryRecordId(e) for e in run.report.results if e["status"] == status}
-
-    def deadIds(run: Exercise4Result) -> set[int]:
-        return {letter.record.recordId for letter in run.report.deadLetters}
-
-    def glitchIds(run: Exercise4Result) -> set[int]:
-        return {r.recordId for r in run.records if math.isfinite(r.value) and r.value <= 0 and not r.fatal}
-
-    def poisonIds(run: Exercise4Result) -> set[int]:
-        return {r.recordId for r in run.records if not math.isfinite(r.value) and not r.fatal}
-
-    def killerIds(run: Exercise4Result) -> set[int]:
-        return {r.recordId for r in run.records if r.fatal}
-
-    def crashDeadIds(run: Exercise4Result) -> set[int]:
-        return {
-            letter.record.recordId
-            for letter in run.report.deadLetters
-            if letter.failure.errorType == "RuntimeError" or letter.failure.message.startswith("killed from outside")
-        }
-
-    isolatedOk = all(
-        {letter.record.recordId for letter in run.report.isolated} <= killerIds(run)
-        and all(letter.exitCode == KILLER_EXIT_CODE for letter in run.report.isolated)
-        and killerIds(run) <= deadIds(run)
-        and deadIds(run) - killerIds(run) <= crashDeadIds(run)
-        for run in runs
-    )
     lettersOk = all(
-        letter.failure.errorType
-        and letter.failure.message
+        bool(letter.failure.errorType and letter.failure.message)
         and letter.failure.attempts >= 1
         and letter.failure.failedAt > 0
         for run in runs
         for letter in run.report.deadLetters
     )
-    recoveryOk = all(sentToRecovery(run.report) == sum(recoveryOutcomes(run.report)) for run in runs)
     return (
         judge(
             LECTURE,
             4,
             "computeFn never raises for a bad record: it returns FAILED error records",
             measured=", ".join(f"{len(idsOf(run, 'FAILED'))} FAILED ({runLabel(run)})" for run in runs),
-            holds=all(idsOf(run, "FAILED") == glitchIds(run) - deadIds(run) for run in runs),
+            holds=all(idsOf(run, "FAILED") == fateIds(run, poison=False) - deadIds(run) for run in runs),
             kind=ClaimKind.STRUCTURAL,
             reason="a record that raises was lost or mislabelled",
         ),
@@ -872,9 +857,9 @@ def faultClaims(runs: Sequence[Exercise4Result]) -> tuple[Claim, ...]:
             LECTURE,
             4,
             "NaN/inf poison pills are detected with math.isfinite",
-            measured=f"{len(idsOf(main, 'POISON_PILL'))} POISON_PILL of {len(poisonIds(main))} generated "
-            f"({len(poisonIds(main) & deadIds(main))} in dead-lettered batches)",
-            holds=all(idsOf(run, "POISON_PILL") == poisonIds(run) - deadIds(run) for run in runs),
+            measured=f"{len(idsOf(main, 'POISON_PILL'))} POISON_PILL of {len(fateIds(main, poison=True))} generated "
+            f"({len(fateIds(main, poison=True) & deadIds(main))} in dead-lettered batches)",
+            holds=all(idsOf(run, "POISON_PILL") == fateIds(run, poison=True) - deadIds(run) for run in runs),
             kind=ClaimKind.STRUCTURAL,
             reason="a non-finite value got through as OK or FAILED",
         ),
@@ -883,12 +868,12 @@ def faultClaims(runs: Sequence[Exercise4Result]) -> tuple[Claim, ...]:
             4,
             "a crashed batch goes to the 1-worker recovery pool; a second crash dead-letters it",
             measured=", ".join(
-                f"{sentToRecovery(run.report)} crashed -> {run.report.recoveredBatches} recovered, "
-                f"{run.report.deadLetteredBatches} dead-lettered, {run.report.recoveryDeaths} recovery worker died "
-                f"({runLabel(run)})"
+                f"{sentToRecovery(run.report)} crashed -> {run.report.ended('recovered')} recovered, "
+                f"{run.report.ended('crashed again')} dead-lettered, "
+                f"{run.report.ended('killed the recovery worker')} recovery worker died ({runLabel(run)})"
                 for run in runs
             ),
-            holds=recoveryOk,
+            holds=all(sentToRecovery(run.report) == sum(run.report.recovery) for run in runs),
             kind=ClaimKind.STRUCTURAL,
             reason="a crashed batch was neither recovered nor dead-lettered",
         ),
@@ -900,20 +885,6 @@ def faultClaims(runs: Sequence[Exercise4Result]) -> tuple[Claim, ...]:
             holds=lettersOk,
             kind=ClaimKind.STRUCTURAL,
             reason="an entry lacks a field",
-        ),
-        judge(
-            LECTURE,
-            4,
-            "a worker killed by os._exit: pool replaced, innocents re-run, killer dead-lettered",
-            measured=", ".join(
-                f"{len(run.report.isolated)} isolated with exit code "
-                f"{', '.join(str(letter.exitCode) for letter in run.report.isolated) or '-'}, "
-                f"{run.report.poolReplacements} pool replacements ({runLabel(run)})"
-                for run in runs
-            ),
-            holds=isolatedOk,
-            kind=ClaimKind.STRUCTURAL,
-            reason="an innocent record was dead-lettered, or a killer got through",
         ),
         judge(
             LECTURE,
@@ -938,18 +909,12 @@ def faultClaims(runs: Sequence[Exercise4Result]) -> tuple[Claim, ...]:
             holds=all(
                 run.replay.attempted == len(run.report.deadLetters)
                 and run.replay.successes + len(run.replay.stillDead) == run.replay.attempted
-                and killerIds(run) <= {letter.record.recordId for letter in run.replay.stillDead}
                 for run in runs
             ),
             kind=ClaimKind.STRUCTURAL,
-            reason="a dead letter was skipped, or a killer came back to life",
+            reason="a dead letter was skipped",
         ),
     )
-
-
-# ============================================================================
-# Benchmarks (invoke bench): medians of repeats against each exercise's own bound
-# ============================================================================
 
 
 # Exercise 4's printed report, read back (``invoke faults`` checks a run that took a kill from outside).
@@ -957,6 +922,7 @@ REPORT_ROW: Final = re.compile(
     r"^(total records|worker crashes \(RuntimeError\)|dead-letter entries)  +(\d+)(?:  +(\d+))?$"
 )
 EQUATION: Final = re.compile(r"(\d[\d,]*) = (\d[\d,]* [^;.=]*?)(?=[;.](?:\s|$))")
+SUMS: Final = ("dead letters", "still dead", "again on the recovery pool", "lost to a kill from outside")
 
 
 def reportEquations(stdout: str) -> dict[str, tuple[int, list[int]]]:
@@ -974,37 +940,32 @@ def reportCountsAddUp(stdout: str) -> bool:
     """Whether exercise 4's printed report adds up, sum by sum and against its table.
 
     Records = OK + FAILED + POISON_PILL + dead letters (before and after the replay); worker
-    crashes = main run + again; crashed batches = worker crashes + lost to a kill from outside
-    = recovered + crashed again + killed the recovery worker + broken from outside.
+    crashes = main run + again; crashed batches = worker crashes + killed their worker + lost to
+    a kill from outside = recovered + crashed again + killed the recovery worker + broken from
+    outside; and a batch lost to a dead worker means a dead worker is listed.
     """
     sums = reportEquations(stdout)
-    keys = (
-        "dead letters",
-        "still dead",
-        "again on the recovery pool",
-        "lost to a kill from outside",
-        "broken from outside",
-    )
-    if any(key not in sums for key in keys) or any(total != sum(terms) for total, terms in sums.values()):
+    if any(key not in sums for key in (*SUMS, "broken from outside")):
+        return False
+    if any(total != sum(terms) for total, terms in sums.values()):
         return False
     rows = {
         m[1]: tuple(int(cell) for cell in m.groups()[1:] if cell is not None)
         for line in stdout.splitlines()
         if (m := REPORT_ROW.match(line.strip()))
     }
-    records, crashes = sums["dead letters"], sums["again on the recovery pool"]
+    records, still, crashes = sums["dead letters"], sums["still dead"], sums["again on the recovery pool"]
     sent, ended = sums["lost to a kill from outside"], sums["broken from outside"]
-    outside = re.search(r"Pool breaks from outside: (\d+)", stdout)
+    deaths = re.search(r"^Dead workers: (\d+)", stdout, re.MULTILINE)
     return (
         len(rows) == 3
-        and records[0] == sums["still dead"][0] == rows["total records"][0]
+        and records[0] == still[0] == rows["total records"][0]
         and crashes[0] == rows["worker crashes (RuntimeError)"][0]
-        and (records[1][-1], sums["still dead"][1][-1]) == rows["dead-letter entries"]
+        and (records[1][-1], still[1][-1]) == rows["dead-letter entries"]
         and sent[0] == ended[0]
-        and sent[1][0] == crashes[1][0]
-        and ended[1][1] == crashes[1][1]
-        and outside is not None
-        and (int(outside[1]) > 0 or sent[1][1] + ended[1][3] == 0)
+        and (sent[1][0], ended[1][1]) == (crashes[1][0], crashes[1][1])
+        and deaths is not None
+        and (int(deaths[1]) > 0 or sent[1][1] + sent[1][2] + ended[1][2] + ended[1][3] == 0)
     )
 
 
@@ -1014,7 +975,7 @@ def judge4(result: Exercise4Result) -> tuple[Claim, ...]:
 
 
 def study4(options: RunOptions, result: Exercise4Result, log: Log) -> tuple[Claim, ...]:
-    """``invoke verify``: the same records at a 30% crash rate, where recovery often fails too; a kill from outside."""
+    """``invoke verify``: the same records at a 30% crash rate; with a fatal record; with a kill from outside."""
     log(f"[stress] {result.config.records:,} records, crash rate {STRESS_CRASH_RATE:.0%} ...")
     stress = l36.runExercise4(
         replace(result.config, crashRate=STRESS_CRASH_RATE),
@@ -1030,15 +991,88 @@ def study4(options: RunOptions, result: Exercise4Result, log: Log) -> tuple[Clai
         4,
         "at a 30% crash rate too: every outcome accounted for",
         measured=(
-            f"{sentToRecovery(report)} crashed = {report.recoveredBatches} recovered + "
-            f"{report.deadLetteredBatches} crashed again + {report.recoveryDeaths} killed the recovery worker; "
-            f"{report.total:,} = {counts} + {len(report.deadLetters)} dead"
+            f"{sentToRecovery(report)} crashed = {report.ended('recovered')} recovered + "
+            f"{report.ended('crashed again')} crashed again + {report.ended('killed the recovery worker')} killed "
+            f"the recovery worker; {report.total:,} = {counts} + {len(report.deadLetters)} dead"
         ),
         holds=not failing,
         kind=ClaimKind.STRUCTURAL,
         reason="; ".join(failing),
     )
-    return (stressed, killClaim(result, runKilled(result, options, log) if options.executor == "process" else None))
+    killed = runKilled(result, options, log) if options.executor == "process" else None
+    return (stressed, killerClaim(runWithKillers(result, options, log)), killClaim(result, killed))
+
+
+def processorFor(result: Exercise4Result, options: RunOptions, computeFn: ComputeJobFn) -> FaultTolerantBatchProcessor:
+    """A processor like the spec run's, with ``computeFn`` (a fault injected from outside)."""
+    config = result.config
+    return FaultTolerantBatchProcessor(
+        seed=options.seed,
+        crashRate=config.crashRate,
+        computeFn=computeFn,
+        batchSize=config.batchSize,
+        pool=PoolSpec(options.executor, config.workers, options.startMethod),
+        timeoutSec=config.timeoutSec,
+    )
+
+
+def killerCompute(job: ComputeJob, *, killers: frozenset[int], abrupt: bool) -> list[ResultEntry]:
+    """``faultTolerantCompute`` with fatal records: a batch holding one ends the process running it.
+
+    In a process pool's worker (``abrupt``) it exits at once, as a segfault would; anywhere else
+    (this process: inline, threads, the replay; a Dask worker) it raises what the pool's future
+    would, ``BrokenProcessPool``, so the simulation never ends the program.
+    """
+    if any(r.recordId in killers for r in job.records) and not crashDecision(
+        job.seed, job.batchId, job.stage, job.crashRate
+    ):
+        if abrupt and multiprocessing.parent_process() is not None:
+            os._exit(KILLER_EXIT_CODE)
+        raise BrokenProcessPool(f"a simulated worker death (exit code {KILLER_EXIT_CODE})")
+    return faultTolerantCompute(job)
+
+
+def chooseKillers(count: int, seed: int, killers: int) -> frozenset[int]:
+    """``killers`` record ids out of ``count``, from the seed."""
+    return frozenset(makeRng(seed, LECTURE, 4, "killers").sample(range(count), min(killers, count)))
+
+
+@dataclass(frozen=True, slots=True)
+class KillerRun:
+    """The spec run's records again, some of them fatal: the run and which records kill."""
+
+    run: Exercise4Result
+    killers: frozenset[int]
+
+
+def runWithKillers(result: Exercise4Result, options: RunOptions, log: Log, *, killers: int = 1) -> KillerRun:
+    """The spec run's records with ``killers`` fatal ones: they end their worker (os._exit(70))."""
+    ids = chooseKillers(len(result.records), options.seed, killers)
+    log(f"[killers] {len(result.records):,} records, {plural(len(ids), 'fatal record', 'fatal records')} ...")
+    compute = functools.partial(killerCompute, killers=ids, abrupt=options.executor == "process")
+    processor = processorFor(result, options, compute)
+    report = processor.process(result.records)
+    replay = processor.deadLetterLog.replay(functools.partial(killerCompute, killers=ids, abrupt=False))
+    return KillerRun(replace(result, report=report, replay=replay), ids)
+
+
+def killerClaim(study: KillerRun) -> Claim:
+    """Fatal records: the pool replaced, the innocent re-run, the killers dead-lettered (and still dead)."""
+    run, killers = study.run, study.killers
+    stillDead = {letter.record.recordId for letter in run.replay.stillDead}
+    crashed = {letter.record.recordId for letter in run.replay.stillDead if letter.failure.errorType == "RuntimeError"}
+    return judge(
+        LECTURE,
+        4,
+        "a worker killed by os._exit: pool replaced, innocents re-run, killer dead-lettered",
+        measured=(
+            f"{batchNames(run.report.killerBatches)} killed the worker alone, {run.report.poolReplacements} pool "
+            f"replacements; after the replay still dead: #{', #'.join(map(str, sorted(stillDead))) or '-'}"
+        ),
+        holds=killers <= stillDead and stillDead - killers <= crashed and addsUp(run.report) and finalAddsUp(run),
+        kind=ClaimKind.STRUCTURAL,
+        reason="an innocent record was left dead, or a killer got through",
+    )
 
 
 def sigkillAt(job: ComputeJob, *, batchId: int, stage: Stage = "main") -> list[ResultEntry]:
@@ -1053,38 +1087,27 @@ def sigkillAt(job: ComputeJob, *, batchId: int, stage: Stage = "main") -> list[R
 
 
 def runKilled(result: Exercise4Result, options: RunOptions, log: Log, *, stage: Stage = "main") -> Exercise4Result:
-    """The spec run's records again, with the worker running the middle batch killed from outside at ``stage``."""
-    config = result.config
+    """The spec run's records again, with the worker running one batch killed from outside at ``stage``."""
     crashed = result.report.crashedBatches  # a batch that reaches the recovery pool, for a kill there
-    victim = crashed[0] if stage == "recovery" and crashed else len(result.records) // config.batchSize // 2
-    log(f"[kill] {config.records:,} records, the worker of batch {victim} SIGKILLed ({stage}) ...")
-    deadLetterLog = l36.DeadLetterLog()
-    processor = FaultTolerantBatchProcessor(
-        seed=options.seed,
-        crashRate=config.crashRate,
-        computeFn=functools.partial(sigkillAt, batchId=victim, stage=stage),
-        batchSize=config.batchSize,
-        pool=PoolSpec("process", config.workers, options.startMethod),
-        deadLetterLog=deadLetterLog,
-        timeoutSec=config.timeoutSec,
-    )
+    victim = crashed[0] if stage == "recovery" and crashed else len(result.records) // result.config.batchSize // 2
+    log(f"[kill] {len(result.records):,} records, the worker of batch {victim} SIGKILLed ({stage}) ...")
+    processor = processorFor(result, options, functools.partial(sigkillAt, batchId=victim, stage=stage))
     report = processor.process(result.records)
-    return replace(result, report=report, replay=deadLetterLog.replay(faultTolerantCompute))
+    return replace(result, report=report, replay=processor.deadLetterLog.replay(faultTolerantCompute))
 
 
 def killClaim(result: Exercise4Result, killed: Exercise4Result | None) -> Claim:
-    """The run whose worker was killed from outside: the pool replaced, the lost batches recovered, the sums right."""
+    """The run whose worker was killed from outside: the pool replaced, the lost batches re-run, the sums right."""
     if killed is None:
         measured, holds = f"no worker process to kill on a {result.executor} executor", None
     else:
         report = killed.report
         measured = (
-            f"{len(report.outsideBreaks)} break from outside, batches {', '.join(map(str, report.lostBatches))} "
-            f"re-run on the recovery pool; {report.total:,} = {len(report.results):,} results + "
-            f"{len(report.deadLetters)} dead"
+            f"{len(report.deaths)} dead worker, {batchNames(report.lostBatches)} re-run on the recovery pool; "
+            f"{report.total:,} = {len(report.results):,} results + {len(report.deadLetters)} dead"
         )
         holds = (
-            len(report.outsideBreaks) == 1
+            len(report.deaths) == 1
             and bool(report.lostBatches)
             and addsUp(report)
             and finalAddsUp(killed)
@@ -1414,25 +1437,20 @@ def adaptiveNotes(short: str, workload: WorkloadResult, config: Exercise2Config,
 def benchFaultTolerance(options: BenchOptions, log: Log, *, config: Exercise4Config | None = None) -> BenchReport:
     """``invoke bench``: exercise 4's fault-tolerant path against a plain pool map on the same records.
 
-    The plain map runs ``faultTolerantCompute`` on the same batches with no
-    simulated crashes and the fatal flag off (a plain pool survives neither); it
-    is the reference ("ideal" column), so the report is not judged. Every run
+    The plain map runs ``faultTolerantCompute`` on the same batches with no simulated
+    crashes (a plain pool does not survive one); it is the reference ("ideal" column),
+    so the report is not judged. Every run
     starts its own pool, as the processor does; the baseline is the same map inline.
     ``config`` overrides the sizes (tests).
     """
     if config is None:
         config = Exercise4Config.quick() if options.quick else Exercise4Config()
     records = makeFaultRecords(
-        config.records,
-        seed=options.seed,
-        poisonRate=config.poisonRate,
-        glitchRate=config.glitchRate,
-        killers=config.killers,
+        config.records, seed=options.seed, poisonRate=config.poisonRate, glitchRate=config.glitchRate
     )
-    harmless = tuple(replace(record, fatal=False) for record in records)
     jobs = [
-        ComputeJob(batchId, "main", harmless[start : start + config.batchSize], options.seed, 0.0)
-        for batchId, start in enumerate(range(0, len(harmless), config.batchSize))
+        ComputeJob(batchId, "main", records[start : start + config.batchSize], options.seed, 0.0)
+        for batchId, start in enumerate(range(0, len(records), config.batchSize))
     ]
     spec = PoolSpec("process", config.workers, options.startMethod)
     log(f"fault tolerance: {config.records:,} records x 4 ways, {options.repeats} repeats")
@@ -1467,7 +1485,7 @@ def benchFaultTolerance(options: BenchOptions, log: Log, *, config: Exercise4Con
     ways = {
         "inline map": inlineMap,
         f"plain pool map x{config.workers}": plainMap,
-        "fault-tolerant, no faults": tolerant("no faults", 0.0, harmless),
+        "fault-tolerant, no faults": tolerant("no faults", 0.0, records),
         "fault-tolerant, spec faults": tolerant("spec faults", config.crashRate, records),
     }
     median = interleavedMedians(ways, options.repeats)
@@ -1479,7 +1497,8 @@ def benchFaultTolerance(options: BenchOptions, log: Log, *, config: Exercise4Con
         if label != "inline map"
     )
     faulted = reports["spec faults"][0]
-    extraPools = faulted.poolReplacements + (1 if faulted.crashedBatches else 0)
+    recovered = sentToRecovery(faulted)
+    extraPools = faulted.poolReplacements + (1 if recovered else 0)
     extraMs = (median["fault-tolerant, spec faults"] - median["fault-tolerant, no faults"]) * 1e3
     noFaultsMs = (median["fault-tolerant, no faults"] - reference) * 1e3
     supervision = (
@@ -1495,13 +1514,10 @@ def benchFaultTolerance(options: BenchOptions, log: Log, *, config: Exercise4Con
         ),
         (f"The fault-tolerant path with no faults: {noFaultsMs:+.1f} ms against the plain map, {supervision}"),
         (
-            f"Spec faults ({plural(len(faulted.crashedBatches), 'crashed batch', 'crashed batches')}, "
-            f"{plural(config.killers, 'fatal record', 'fatal records')}): "
-            f"{extraMs:+.1f} ms for {extraPools} extra pool start-ups ({faulted.poolReplacements} replacements"
-            + (", 1 recovery pool" if faulted.crashedBatches else "")
-            + f"), {plural(faulted.rerunAfterBreak, 'unfinished batch', 'unfinished batches')} re-run one at a "
-            f"time after the break and {len(faulted.crashedBatches)} on the recovery pool: the price of surviving "
-            "a death."
+            f"Spec faults ({plural(recovered, 'crashed batch', 'crashed batches')}): {extraMs:+.1f} ms for "
+            f"{plural(extraPools, 'extra pool start-up', 'extra pool start-ups')} ({faulted.poolReplacements} "
+            f"replacements" + (", 1 recovery pool" if recovered else "") + f") and {recovered} batches re-run "
+            "there one at a time: the price of the second chance."
         ),
     )
     return BenchReport(

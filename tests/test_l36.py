@@ -399,9 +399,9 @@ def test_exercise3_prints_every_record_with_urgency_above_50_percent() -> None:
 # ============================================================================
 
 
-def job(*values: float, crashRate: float = 0.0, fatal: int | None = None, abrupt: bool = False) -> l36.ComputeJob:
-    records = tuple(l36.FaultRecord(i, v, i == fatal) for i, v in enumerate(values))
-    return l36.ComputeJob(0, "main", records, seed=1, crashRate=crashRate, abrupt=abrupt)
+def job(*values: float, crashRate: float = 0.0) -> l36.ComputeJob:
+    records = tuple(l36.FaultRecord(i, v) for i, v in enumerate(values))
+    return l36.ComputeJob(0, "main", records, seed=1, crashRate=crashRate)
 
 
 def test_faultTolerantCompute_returns_error_records_instead_of_raising() -> None:
@@ -416,12 +416,9 @@ def test_faultTolerantCompute_returns_error_records_instead_of_raising() -> None
     assert failed["originalRecord"] == l36.FaultRecord(1, -1.0)
 
 
-def test_faultTolerantCompute_crashes_at_rate_1_and_kills_in_process_as_an_exception() -> None:
+def test_faultTolerantCompute_crashes_at_rate_1() -> None:
     with pytest.raises(RuntimeError, match=r"^worker crash$"):
         l36.faultTolerantCompute(job(1.0, crashRate=1.0))
-    with pytest.raises(l36.WorkerDeathError) as death:
-        l36.faultTolerantCompute(job(1.0, 2.0, fatal=1))
-    assert death.value.exitCode == l36.KILLER_EXIT_CODE
 
 
 def test_crash_decision_comes_from_seed_batch_and_stage() -> None:
@@ -431,10 +428,18 @@ def test_crash_decision_comes_from_seed_batch_and_stage() -> None:
     assert draws != [l36.crashDecision(9, batchId, "recovery", 0.5) for batchId in range(200)]
 
 
-def outcomes(report: l36.ProcessingReport) -> dict[int, str]:
+def outcomes(report: l36.ProcessingReport, replay: l36.ReplayReport | None = None) -> dict[int, str]:
+    """Each record's outcome: its status, or DEAD; after ``replay``, if given."""
     found: dict[int, str] = {l36.entryRecordId(e): e["status"] for e in report.results}
     found.update({letter.record.recordId: "DEAD" for letter in report.deadLetters})
+    if replay is not None:
+        found.update({l36.entryRecordId(e): e["status"] for e in replay.recovered})
     return found
+
+
+def killing(killers: frozenset[int], *, abrupt: bool) -> l36.ComputeJobFn:
+    """faultTolerantCompute with fatal records (the lab's simulation, injected as the computeFn)."""
+    return functools.partial(lab36.killerCompute, killers=killers, abrupt=abrupt)
 
 
 def processRecords(
@@ -446,18 +451,18 @@ def processRecords(
     kind: ExecutorKind = "inline",
     startMethod: StartMethod | None = None,
     workers: int = 2,
+    killers: frozenset[int] = frozenset(),
 ) -> tuple[l36.ProcessingReport, l36.ReplayReport]:
-    deadLetterLog = l36.DeadLetterLog()
     processor = l36.FaultTolerantBatchProcessor(
         seed=seed,
         crashRate=crashRate,
+        computeFn=killing(killers, abrupt=kind == "process"),
         batchSize=batchSize,
         pool=l36.PoolSpec(kind, workers, startMethod),
-        deadLetterLog=deadLetterLog,
         timeoutSec=20,
     )
     report = processor.process(records)
-    return report, deadLetterLog.replay(l36.faultTolerantCompute)
+    return report, processor.deadLetterLog.replay(killing(killers, abrupt=False))
 
 
 @given(
@@ -472,25 +477,31 @@ def processRecords(
 def test_every_record_ends_in_exactly_one_outcome(
     seed: int, crashRate: float, poisonRate: float, count: int, batchSize: int, killers: int
 ) -> None:
-    records = l36.makeFaultRecords(count, seed=seed, poisonRate=poisonRate, glitchRate=0.1, killers=killers)
-    report, replay = processRecords(records, crashRate=crashRate, seed=seed, batchSize=batchSize)
+    records = l36.makeFaultRecords(count, seed=seed, poisonRate=poisonRate, glitchRate=0.1)
+    killerIds = lab36.chooseKillers(count, seed, killers)
+    report, replay = processRecords(records, crashRate=crashRate, seed=seed, batchSize=batchSize, killers=killerIds)
     assert sorted(outcomes(report)) == list(range(count))
     assert len(report.results) + len(report.deadLetters) == count
     assert sum(report.count(status) for status in l36.STATUSES) + len(report.deadLetters) == count
-    killerIds = {r.recordId for r in records if r.fatal}
-    assert {d.record.recordId for d in report.isolated} <= killerIds
+    sent = len(report.crashedBatches) + len(report.killerBatches) + len(report.lostBatches)
+    assert sent == sum(report.recovery)
     assert killerIds <= {letter.record.recordId for letter in report.deadLetters}
     assert replay.attempted == len(report.deadLetters)
     assert replay.successes + len(replay.stillDead) == replay.attempted
-    assert killerIds <= {letter.record.recordId for letter in replay.stillDead}
+    stillDead = {letter.record.recordId for letter in replay.stillDead}
+    assert killerIds <= stillDead
+    assert all(d.failure.errorType == "RuntimeError" for d in replay.stillDead if d.record.recordId not in killerIds)
+    killerBatches = sorted({k // batchSize for k in killerIds})
     if crashRate == 0.0:
         assert report.crashes == 0
-        assert {d.record.recordId for d in report.isolated} == killerIds
-        assert all(d.exitCode == l36.KILLER_EXIT_CODE for d in report.isolated)
-        assert {letter.record.recordId for letter in report.deadLetters} == killerIds
+        assert list(report.killerBatches) == killerBatches
+        assert {d.record.recordId for d in report.deadLetters} == {
+            r for b in killerBatches for r in range(b * batchSize, min(count, b * batchSize + batchSize))
+        }
+        assert stillDead == killerIds
     if crashRate == 1.0:
         assert len(report.deadLetters) == count
-        assert report.isolated == ()
+        assert report.killerBatches == ()
         assert all(letter.failure.errorType == "RuntimeError" for letter in report.deadLetters)
         assert all(letter.failure.attempts == 2 for letter in report.deadLetters)
         assert replay.successes == 0
@@ -503,49 +514,59 @@ def test_every_record_ends_in_exactly_one_outcome(
         # Seed 18 under fork: two killers, two crashed batches, one recovered and one crashing
         # again on the recovery pool, so the replacement and recovery pools are both made.
         ("fork", 18, 0.2, 2, 2),
-        # One worker under spawn and forkserver: each of the 4 pools starts a new interpreter
+        # One worker under spawn and forkserver: each of the pools starts a new interpreter
         # (or a fork of the server) per worker, importing the lecture again.
         ("spawn", 11, 0.1, 1, 1),
         ("forkserver", 11, 0.1, 1, 1),
     ],
 )
-def test_a_real_worker_death_is_survived_isolated_and_reproducible(
+def test_a_real_worker_death_is_survived_and_reproducible(
     startMethod: StartMethod, seed: int, crashRate: float, killers: int, workers: int
 ) -> None:
-    records = l36.makeFaultRecords(60, seed=seed, poisonRate=0.1, glitchRate=0.05, killers=killers)
-    killerIds = {r.recordId for r in records if r.fatal}
+    records = l36.makeFaultRecords(60, seed=seed, poisonRate=0.1, glitchRate=0.05)
+    killerIds = lab36.chooseKillers(60, seed, killers)
     assert len(killerIds) == killers
     report, replay = processRecords(
-        records, crashRate=crashRate, seed=seed, batchSize=10, kind="process", startMethod=startMethod, workers=workers
+        records,
+        crashRate=crashRate,
+        seed=seed,
+        batchSize=10,
+        kind="process",
+        startMethod=startMethod,
+        workers=workers,
+        killers=killerIds,
     )
     assert sorted(outcomes(report)) == list(range(60))
     assert len(report.results) + len(report.deadLetters) == 60
-    assert report.poolReplacements >= 3
-    assert (report.lostBatches, report.outsideBreaks, report.recoveryBroken) == ((), (), 0)
-    assert len(report.crashedBatches) == report.recoveredBatches + report.deadLetteredBatches + report.recoveryDeaths
+    # Replaced after the main run's death, after each killer's batch alone, after each recovery worker's.
+    assert report.poolReplacements >= 1 + len(report.killerBatches) + report.ended("killed the recovery worker")
+    assert (report.lostBatches, report.ended("broken from outside")) == ((), 0)
+    sent = len(report.crashedBatches) + len(report.killerBatches)
+    assert sent == report.ended("recovered") + report.ended("crashed again") + report.ended(
+        "killed the recovery worker"
+    )
     dead = {letter.record.recordId: letter for letter in report.deadLetters}
-    for killerId in killerIds:
-        assert dead[killerId].exitCode == l36.KILLER_EXIT_CODE
-        assert dead[killerId].failure.errorType == "BrokenProcessPool"
-        assert "exit code 70" in dead[killerId].failure.message
-    inline, inlineReplay = processRecords(records, crashRate=crashRate, seed=seed, batchSize=10)
+    assert any(d.startswith(f"exit code {lab36.KILLER_EXIT_CODE} in the main run") for d in report.deaths)
+    deaths = [dead[k].failure for k in killerIds if dead[k].failure.errorType == "BrokenProcessPool"]
+    # (a killer's batch may crash again on the recovery pool before its killer runs)
+    assert all(f.message.startswith(f"worker exit code {lab36.KILLER_EXIT_CODE}: ") for f in deaths)
+    assert all(dead[k].failure.errorType in ("BrokenProcessPool", "RuntimeError") for k in killerIds)
+    assert killerIds <= {letter.record.recordId for letter in replay.stillDead}
+    inline, inlineReplay = processRecords(records, crashRate=crashRate, seed=seed, batchSize=10, killers=killerIds)
     assert outcomes(report) == outcomes(inline)
-    assert [(d.record.recordId, d.exitCode) for d in report.isolated] == [
-        (d.record.recordId, d.exitCode) for d in inline.isolated
-    ]
+    assert outcomes(report, replay) == outcomes(inline, inlineReplay)
+    assert report.killerBatches == inline.killerBatches
     assert [d.failure.attempts for d in report.deadLetters] == [d.failure.attempts for d in inline.deadLetters]
-    assert (report.crashes, report.recoveredBatches) == (inline.crashes, inline.recoveredBatches)
+    assert (report.crashes, report.recovery) == (inline.crashes, inline.recovery)
     assert replay.successes == inlineReplay.successes
 
 
 @pytest.mark.timeout(20)
 def test_supervisedPool_replaces_a_broken_pool_and_says_how_its_worker_ended() -> None:
     with l36.SupervisedPool("process", 2, "fork") as pool:
-        future = pool.executor.submit(l36.faultTolerantCompute, job(1.0, fatal=0, abrupt=True))
         with pytest.raises(BrokenExecutor) as broken:
-            future.result(timeout=10)
+            pool.executor.submit(os._exit, 70).result(timeout=10)
         assert pool.replace(broken.value) == "exit code 70"
-        assert not l36.killedFromOutside(broken.value, "exit code 70")
         assert pool.executor.submit(l36.faultTolerantCompute, job(1.0)).result(timeout=10)[0]["status"] == "OK"
         assert (pool.replacements, pool.startBreaks) == (1, [])
     assert multiprocessing.active_children() == []
@@ -586,37 +607,38 @@ def killedAt(
 
 @pytest.mark.timeout(30)
 def test_a_worker_killed_from_outside_costs_only_the_batches_in_flight_which_the_recovery_pool_runs() -> None:
-    records = l36.makeFaultRecords(120, seed=7, poisonRate=0.1, glitchRate=0.05, killers=1)
+    records = l36.makeFaultRecords(120, seed=7, poisonRate=0.1, glitchRate=0.05)
     report = killedAt(6, "main", records, crashRate=0.0)
-    [killed] = report.outsideBreaks
-    assert killed.startswith("SIGKILL in the main run: batch")
     assert 6 in report.lostBatches
     assert 1 <= len(report.lostBatches) <= 4  # two batches per worker in flight
-    assert report.crashedBatches == ()
-    assert report.recoveredBatches + report.recoveryDeaths == len(report.lostBatches)
+    lost = f"batch{'es' if len(report.lostBatches) > 1 else ''} {', '.join(map(str, report.lostBatches))}"
+    assert report.deaths == (f"SIGKILL (from outside) in the main run: {lost} re-run on the recovery pool",)
+    assert (report.crashedBatches, report.killerBatches) == ((), ())
+    assert report.ended("recovered") == len(report.lostBatches)
+    assert report.deadLetters == ()
     undisturbed, _ = processRecords(records, crashRate=0.0, seed=7, batchSize=10)
     assert outcomes(report) == outcomes(undisturbed)  # the kill changed no record's outcome
 
 
 @pytest.mark.timeout(30)
 def test_a_recovery_worker_killed_from_outside_dead_letters_its_batch_and_the_replay_brings_it_back() -> None:
-    records = l36.makeFaultRecords(200, seed=7, poisonRate=0.1, glitchRate=0.05, killers=0)
+    records = l36.makeFaultRecords(200, seed=7, poisonRate=0.1, glitchRate=0.05)
     crashed = [b for b in range(20) if l36.crashDecision(7, b, "main", 0.2)]
     victim = next(b for b in crashed if not l36.crashDecision(7, b, "replay", 0.2))
     report = killedAt(victim, "recovery", records, crashRate=0.2)
     assert report.crashedBatches == tuple(crashed)
-    assert report.outsideBreaks == (f"SIGKILL on the recovery pool: batch {victim} lost",)
-    assert report.recoveryBroken == 1
-    assert len(crashed) == report.recoveredBatches + report.deadLetteredBatches + report.recoveryBroken
+    assert report.deaths == (f"SIGKILL (from outside) on the recovery pool: batch {victim} dead-lettered",)
+    assert report.ended("broken from outside") == 1
+    assert len(crashed) == sum(report.recovery)
     lost = [d for d in report.deadLetters if d.job.batchId == victim]
     assert [d.record.recordId for d in lost] == list(range(victim * 10, victim * 10 + 10))
-    assert all(d.failure.message.startswith("killed from outside (SIGKILL): ") for d in lost)
-    assert all((d.failure.errorType, d.failure.attempts, d.exitCode) == ("BrokenProcessPool", 2, None) for d in lost)
+    assert all(d.failure.message.startswith("worker SIGKILL (killed from outside): ") for d in lost)
+    assert all((d.failure.errorType, d.failure.attempts) == ("BrokenProcessPool", 2) for d in lost)
     assert sorted(outcomes(report)) == list(range(200))
-    replay = l36.DeadLetterLog()
+    replayed = l36.DeadLetterLog()
     for letter in lost:
-        replay.add(letter.job, letter.record, RuntimeError("from the report"), attempts=2)
-    assert replay.replay(l36.faultTolerantCompute).successes == 10
+        replayed.add(letter.job, letter.record, RuntimeError("from the report"), attempts=2)
+    assert replayed.replay(l36.faultTolerantCompute).successes == 10
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
@@ -630,31 +652,29 @@ def test_exercise4_survives_a_worker_killed_from_outside_and_counts_it(startMeth
     assert problems(run, "l36.py", recovers=lab36.reportCountsAddUp) == []
     # A worker killed while the pool is still starting it can be missed by the scope's bookkeeping, which
     # then names the survivors' SIGTERM (shared.executorScope); either way, it was killed from outside.
-    assert re.search(
-        r"^Pool breaks from outside: 1 \(SIG(KILL|TERM) (while a pool started|in the main)", run.stdout, re.M
-    )
+    started = r"SIG(KILL|TERM) (\(from outside\) in the main run|while a pool started)"
+    assert re.search(rf"^Dead workers: 1 \({started}", run.stdout, re.MULTILINE)
 
 
 def test_deadLetterLog_replay_retries_each_entry_once() -> None:
     deadLetterLog = l36.DeadLetterLog()
-    crashy = job(4.0, 9.0, fatal=None)
+    crashy = job(4.0, 9.0)
     for record in crashy.records:
         deadLetterLog.add(crashy, record, RuntimeError("worker crash"), attempts=2)
-    killer = job(1.0, fatal=0)
-    deadLetterLog.add(killer, killer.records[0], l36.WorkerDeathError(70), attempts=2, exitCode=70)
+    killer = replace(job(1.0), batchId=1)
+    deadLetterLog.add(killer, killer.records[0], RuntimeError("worker died"), attempts=2, note="worker exit code 70")
     calls: list[l36.ComputeJob] = []
 
     def computeFn(replayed: l36.ComputeJob) -> list[l36.ResultEntry]:
         calls.append(replayed)
-        return l36.faultTolerantCompute(replayed)
+        return killing(frozenset({0}) if replayed.batchId == 1 else frozenset(), abrupt=False)(replayed)
 
     report = deadLetterLog.replay(computeFn)
     assert report.attempted == 3
     assert report.successes == 2
     assert [letter.record.recordId for letter in report.stillDead] == [0]
     [still] = deadLetterLog.entries
-    assert still.failure.attempts == 3
-    assert still.exitCode == 70
+    assert (still.failure.errorType, still.failure.attempts) == ("BrokenProcessPool", 3)
     assert all(call.stage == "replay" for call in calls)
 
 
@@ -666,18 +686,18 @@ def test_exercise4_inline_report_adds_up_and_logs_each_event_once() -> None:
     assert sorted(outcomes(report)) == list(range(400))
     assert sum(result.finalCount(status) for status in l36.STATUSES) + len(replay.stillDead) == 400
     crashed = len(report.crashedBatches)
-    assert crashed == report.recoveredBatches + report.deadLetteredBatches + report.recoveryDeaths
-    assert report.crashes == crashed + report.deadLetteredBatches
+    assert crashed == report.ended("recovered") + report.ended("crashed again")
+    assert report.crashes == crashed + report.ended("crashed again")
     events = [line for line in lines if line.startswith(("[main] batch", "[recovery] batch"))]
     assert len(events) == len(set(events))
     assert sum("[main] batch" in line and "crashed" in line for line in lines) == crashed
     text = l36.formatExercise4(result)
-    assert f"Crashed batches: {crashed} = {crashed} worker crashes + 0 lost to a kill from outside;" in text
+    assert f"Crashed batches: {crashed} = {crashed} worker crashes + 0 killed their worker + 0 lost to a" in text
     assert (
-        f"  {crashed} = {report.recoveredBatches} recovered + {report.deadLetteredBatches} crashed again + "
-        f"{report.recoveryDeaths} killed the recovery worker + 0 broken from outside." in text
+        f"  {crashed} = {report.ended('recovered')} recovered + {report.ended('crashed again')} crashed again + "
+        "0 killed the recovery worker + 0 broken from outside." in text
     )
-    assert "Pool breaks from outside: 0." in text
+    assert "Dead workers: 0." in text
 
 
 # ============================================================================
@@ -687,14 +707,20 @@ def test_exercise4_inline_report_adds_up_and_logs_each_event_once() -> None:
 
 @pytest.mark.dask
 def test_exercise4_on_a_dask_cluster_matches_the_process_pool(daskResults: dict[str, Any]) -> None:
-    # The fatal record raises WorkerDeathError on Dask instead of ending the worker, and the
-    # processor isolates it exactly as it does a real death on the process pool.
+    # The fatal record raises BrokenProcessPool on Dask instead of ending the worker, and the
+    # processor handles it exactly as it does a real death on the process pool.
     onDask = daskResults["l36"]
-    onPool, _ = processRecords(
-        daskrun.l36Records(), crashRate=0.0, seed=daskrun.L36_SEED, batchSize=10, kind="process", startMethod="fork"
+    onPool, replay = processRecords(
+        daskrun.l36Records(),
+        crashRate=0.0,
+        seed=daskrun.L36_SEED,
+        batchSize=10,
+        kind="process",
+        startMethod="fork",
+        killers=daskrun.l36Killers(),
     )
-    assert onDask["outcomes"] == [list(pair) for pair in sorted(outcomes(onPool).items())]
-    assert onDask["isolated"] == [[d.record.recordId, d.exitCode] for d in onPool.isolated] != []
+    assert onDask["outcomes"] == [list(pair) for pair in sorted(outcomes(onPool, replay).items())]
+    assert onDask["killerBatches"] == list(onPool.killerBatches) != []
     assert onDask["attempts"] == [d.failure.attempts for d in onPool.deadLetters]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 
 import pytest
@@ -232,12 +233,14 @@ def test_the_probe_counts_batches_that_break_priority(queueClass: type[lab36.Dis
 
 @pytest.fixture(scope="module")
 def inline4() -> l36.Exercise4Result:
-    return l36.runExercise4(l36.Exercise4Config(records=200, crashRate=0.3), seed=3, executor="inline")
+    # Seed 5: batches 2, 3 and 8 crash; 8 crashes again on the recovery pool, then comes back on the replay.
+    return l36.runExercise4(l36.Exercise4Config(records=200, crashRate=0.3), seed=5, executor="inline")
 
 
 def test_judge4_holds_and_fails_on_figures_that_break_it(inline4: l36.Exercise4Result) -> None:
     assert structuralHold(lab36.judge4(inline4))
     report = inline4.report
+    assert (report.crashedBatches, report.recovery) == ((2, 3, 8), (2, 1, 0, 0))
     assert report.deadLetters
     assert lab36.addsUp(report)
     assert lab36.finalAddsUp(inline4)
@@ -253,29 +256,42 @@ def test_judge4_holds_and_fails_on_figures_that_break_it(inline4: l36.Exercise4R
     assert verdictOf(lab36.judge4(skipped), "replay(computeFn)") is Verdict.FAILS
 
 
-def test_the_stress_study_names_every_outcome_of_the_crashed_batches(inline4: l36.Exercise4Result) -> None:
-    claim, killed = lab36.study4(INLINE_QUICK, inline4, silent)
-    assert claim.verdict is Verdict.HOLDS
+def test_the_studies_name_every_outcome_of_the_crashed_batches(inline4: l36.Exercise4Result) -> None:
+    options = replace(INLINE_QUICK, seed=5)
+    stressed, killers, killed = lab36.study4(options, inline4, silent)
+    assert stressed.verdict is Verdict.HOLDS
+    assert killers.verdict is Verdict.HOLDS
     assert killed.verdict is Verdict.NOT_MEASURED  # an inline executor has no worker process to kill
     report = l36.runExercise4(
-        replace(inline4.config, crashRate=lab36.STRESS_CRASH_RATE), seed=3, executor="inline"
+        replace(inline4.config, crashRate=lab36.STRESS_CRASH_RATE), seed=5, executor="inline"
     ).report
-    assert claim.measured.startswith(
-        f"{len(report.crashedBatches)} crashed = {report.recoveredBatches} recovered + "
-        f"{report.deadLetteredBatches} crashed again + {report.recoveryDeaths} killed the recovery worker"
+    assert stressed.measured.startswith(
+        f"{lab36.sentToRecovery(report)} crashed = {report.ended('recovered')} recovered + "
+        f"{report.ended('crashed again')} crashed again + {report.ended('killed the recovery worker')} killed the "
+        "recovery worker"
     )
+
+
+def test_a_fatal_record_is_dead_lettered_and_stays_dead_after_the_replay(inline4: l36.Exercise4Result) -> None:
+    study = lab36.runWithKillers(inline4, replace(INLINE_QUICK, seed=5), silent, killers=2)
+    run, killers = study.run, study.killers
+    assert len(killers) == 2
+    assert set(run.report.killerBatches) <= {k // 20 for k in killers}
+    assert killers <= {letter.record.recordId for letter in run.replay.stillDead}
+    assert lab36.killerClaim(study).verdict is Verdict.HOLDS
+    revived = replace(run, replay=replace(run.replay, stillDead=()))
+    assert lab36.killerClaim(replace(study, run=revived)).verdict is Verdict.FAILS
+    fatal = l36.ComputeJob(0, "main", run.records[0:1], 5, 0.0)
+    with pytest.raises(BrokenProcessPool, match=r"^a simulated worker death \(exit code 70\)$"):
+        lab36.killerCompute(fatal, killers=frozenset({0}), abrupt=True)  # in this process: raises, never exits
 
 
 def withLost(run: l36.Exercise4Result, lost: tuple[int, ...]) -> l36.Exercise4Result:
     """``run`` as if a kill from outside had cost batches ``lost``, all recovered."""
     names = ", ".join(map(str, lost))
-    report = replace(
-        run.report,
-        lostBatches=lost,
-        recoveredBatches=run.report.recoveredBatches + len(lost),
-        outsideBreaks=(f"SIGKILL in the main run: batches {names} re-run on the recovery pool",),
-    )
-    return replace(run, report=report)
+    recovery = (run.report.recovery[0] + len(lost), *run.report.recovery[1:])
+    death = f"SIGKILL (from outside) in the main run: batches {names} re-run on the recovery pool"
+    return replace(run, report=replace(run.report, lostBatches=lost, recovery=recovery, deaths=(death,)))
 
 
 def test_reportCountsAddUp_checks_every_sum_of_the_printed_report(inline4: l36.Exercise4Result) -> None:
@@ -283,9 +299,10 @@ def test_reportCountsAddUp_checks_every_sum_of_the_printed_report(inline4: l36.E
     assert lab36.reportCountsAddUp(text)
     killed = withLost(inline4, (1, 2))
     assert lab36.reportCountsAddUp(l36.formatExercise4(killed))
-    uncounted = replace(killed, report=replace(killed.report, outsideBreaks=()))
+    uncounted = replace(killed, report=replace(killed.report, deaths=()))
     assert not lab36.reportCountsAddUp(l36.formatExercise4(uncounted))
-    unrecovered = replace(inline4, report=replace(inline4.report, recoveredBatches=inline4.report.recoveredBatches + 1))
+    recovery = (inline4.report.recovery[0] + 1, *inline4.report.recovery[1:])
+    unrecovered = replace(inline4, report=replace(inline4.report, recovery=recovery))
     assert not lab36.reportCountsAddUp(l36.formatExercise4(unrecovered))
     total = inline4.report.total
     assert not lab36.reportCountsAddUp(text.replace(f"Records: {total:,} = ", f"Records: {total + 1:,} = "))
@@ -297,9 +314,8 @@ def test_reportCountsAddUp_checks_every_sum_of_the_printed_report(inline4: l36.E
 def test_the_kill_claim_follows_the_figures(inline4: l36.Exercise4Result) -> None:
     killed = withLost(inline4, (3,))
     assert lab36.killClaim(inline4, killed).verdict is Verdict.HOLDS
-    assert lab36.killClaim(inline4, replace(killed, report=replace(killed.report, outsideBreaks=()))).verdict is (
-        Verdict.FAILS
-    )
+    uncounted = replace(killed, report=replace(killed.report, deaths=()))
+    assert lab36.killClaim(inline4, uncounted).verdict is Verdict.FAILS
     dropped = replace(killed, report=replace(killed.report, results=killed.report.results[1:]))
     assert lab36.killClaim(inline4, dropped).verdict is Verdict.FAILS
     assert lab36.killClaim(inline4, None).verdict is Verdict.NOT_MEASURED
@@ -307,15 +323,13 @@ def test_the_kill_claim_follows_the_figures(inline4: l36.Exercise4Result) -> Non
 
 @pytest.mark.timeout(30)
 def test_runKilled_survives_a_kill_in_the_main_run_and_on_the_recovery_pool(inline4: l36.Exercise4Result) -> None:
-    options = RunOptions(seed=3, quick=True, startMethod="fork")
+    options = RunOptions(seed=5, quick=True, startMethod="fork")
     main = lab36.runKilled(inline4, options, silent)
     assert lab36.killClaim(inline4, main).verdict is Verdict.HOLDS
     assert 5 in main.report.lostBatches  # the middle batch of 10
     recovery = lab36.runKilled(inline4, options, silent, stage="recovery")
-    assert recovery.report.recoveryBroken == 1
-    assert recovery.report.outsideBreaks == (
-        f"SIGKILL on the recovery pool: batch {inline4.report.crashedBatches[0]} lost",
-    )
+    assert recovery.report.ended("broken from outside") == 1
+    assert recovery.report.deaths == ("SIGKILL (from outside) on the recovery pool: batch 2 dead-lettered",)
     assert lab36.addsUp(recovery.report)
     assert lab36.finalAddsUp(recovery)
     assert lab36.reportCountsAddUp(l36.formatExercise4(recovery))
@@ -386,11 +400,18 @@ def test_benchAdaptive_rows_per_static_size_plus_adaptive() -> None:
 
 
 def test_benchFaultTolerance_prices_the_faults_in_pool_start_ups() -> None:
-    report = lab36.benchFaultTolerance(TINY_BENCH, silent, config=l36.Exercise4Config(records=100))
+    config = l36.Exercise4Config(records=200, crashRate=0.3)
+    report = lab36.benchFaultTolerance(TINY_BENCH, silent, config=config)
     checkRows(report, ["plain pool map x2", "fault-tolerant, no faults", "fault-tolerant, spec faults"])
     assert not report.judged
     assert report.rows[0].efficiency == 1.0
-    assert any("extra pool start-ups (3 replacements" in note for note in report.notes)
+    crashed = sum(l36.crashDecision(TINY_BENCH.seed, batchId, "main", 0.3) for batchId in range(10))
+    assert crashed > 0
+    assert any(
+        note.startswith(f"Spec faults ({crashed} crashed batch")
+        and "1 extra pool start-up (0 replacements, 1 recovery" in note
+        for note in report.notes
+    )
 
 
 def test_benchmarks_are_registered() -> None:
