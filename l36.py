@@ -105,11 +105,7 @@ ROLLING_WINDOW: Final = 5
 
 
 class AsyncSensorSource:
-    """An async sensor: one reading every ``intervalSec`` (0: no sleep at all).
-
-    Values are a per-sensor base plus Gaussian noise from ``makeRng(seed, 36, 1, sensorId)``:
-    the n-th reading of a sensor is the same in every run with the seed.
-    """
+    """An async sensor: one reading every ``intervalSec`` (0: no sleep); the n-th is the same for a seed."""
 
     def __init__(self, sensorId: int, *, intervalSec: float, seed: int) -> None:
         requireRange("intervalSec", intervalSec, 0.0, 60.0)
@@ -132,13 +128,11 @@ class AsyncSensorSource:
 
 @final
 class AsyncIngestionLayer:
-    """Requirement 1: every source ingested concurrently into one bounded queue.
+    """Requirement 1: every source ingested concurrently into one bounded queue."""
 
-    The queue's ``maxsize`` is the backpressure: a source whose ``put`` finds it full
-    waits there, so at most ``maxsize`` readings are buffered however fast the sources
-    are. Each source runs in a coroutine that catches its own failure, so one faulty
-    sensor never stops the others.
-    """
+    # The queue's maxsize is the backpressure: a source whose put finds it full waits there, so at
+    # most maxsize readings are buffered however fast the sources are. Each source runs in a
+    # coroutine that catches its own failure, so one faulty sensor never stops the others.
 
     def __init__(self, sources: Sequence[AsyncSensorSource], *, maxsize: int = 50, log: Log = silent) -> None:
         requireRange("maxsize", maxsize, 1, 1_000_000)
@@ -236,9 +230,8 @@ class IngestionStatistics:
 class BatchAssembler:
     """Requirement 2: readings into batches of exactly ``batchSize``, or fewer after a quiet spell.
 
-    ``queue.get`` runs under ``wait_for(maxWaitSec)`` (``waitFor``: on 3.11 the fixed
-    equivalent, so Ctrl-C is not lost here): when no reading comes for that long, the
-    partial batch is flushed rather than held back. The end-of-stream marker flushes the last.
+    ``queue.get`` runs under ``wait_for(maxWaitSec)`` (``waitFor``: 3.12's, so Ctrl-C is not lost
+    on 3.11): a partial batch is flushed when no reading comes for that long, and at the end.
     """
 
     def __init__(self) -> None:
@@ -287,11 +280,9 @@ class ComputedReading:
 
 
 def computeBatch(batch: Sequence[SensorReading]) -> list[ComputedReading]:
-    """Requirement 3's CPU stage: normalize, 5-point rolling mean over the batch, flag > 0.8.
-
-    Values are normalized against the sensor scale [0, 100], not the batch's own min and
-    max: which readings share a batch is timing, and a record's anomaly flag should not be.
-    """
+    """Requirement 3's CPU stage: normalize, 5-point rolling mean over the batch, flag > 0.8."""
+    # On the sensor scale [0, 100], not the batch's min and max: which readings share a batch is
+    # timing, and a record's anomaly flag should not be.
     normalized = [min(1.0, max(0.0, (r.value - SCALE_LOW) / (SCALE_HIGH - SCALE_LOW))) for r in batch]
     results: list[ComputedReading] = []
     for index, (reading, value) in enumerate(zip(batch, normalized, strict=True)):
@@ -316,51 +307,33 @@ class ProcessPoolComputeLayer:
 class ResultsSink:
     """Requirement 4: keeps the results, prints a summary every ``summaryEvery`` records.
 
-    Beyond the spec: with ``retain`` it keeps only the last ``retain`` results beside
-    running totals; the spec's list grows with the run, whatever the queue's bound.
+    Beyond the spec: with ``retain`` it keeps only the last ``retain`` results (and the totals);
+    the spec's list grows with the run, whatever the queue's bound.
     """
 
     def __init__(self, *, summaryEvery: int = 100, retain: int | None = None, log: Log = silent) -> None:
         requireRange("summaryEvery", summaryEvery, 1)
         self._results: list[ComputedReading] | deque[ComputedReading] = [] if retain is None else deque(maxlen=retain)
-        self._summaryEvery = summaryEvery
-        self._log = log
-        self._received = self._anomalies = self._summaries = 0
+        self._summaryEvery, self._log = summaryEvery, log
+        self.received = self.anomalies = self.summaries = 0  # running totals, whatever is retained
         self._normalizedSum = 0.0
 
     def receive_batch(self, results: Sequence[ComputedReading]) -> None:
         """Append a batch's results; print a summary each time the total passes a multiple of 100."""
-        before = self._received
+        before = self.received
         self._results.extend(results)
-        self._received += len(results)
-        self._anomalies += sum(result.anomaly for result in results)
+        self.received += len(results)
+        self.anomalies += sum(result.anomaly for result in results)
         self._normalizedSum += sum(result.normalized for result in results)
-        if self._received // self._summaryEvery > before // self._summaryEvery:
-            self._summaries += 1
-            self._log(
-                f"[sink] {self._received} received, {self._anomalies} anomalies, "
-                f"mean normalized value {self.meanNormalized:.3f}"
-            )
-
-    @property
-    def received(self) -> int:
-        """Records received so far."""
-        return self._received
-
-    @property
-    def anomalies(self) -> int:
-        """Records flagged as anomalies so far."""
-        return self._anomalies
+        if self.received // self._summaryEvery > before // self._summaryEvery:
+            self.summaries += 1
+            mean = f"mean normalized value {self.meanNormalized:.3f}"
+            self._log(f"[sink] {self.received} received, {self.anomalies} anomalies, {mean}")
 
     @property
     def meanNormalized(self) -> float:
         """Mean normalized value of every record received (0 before the first)."""
-        return self._normalizedSum / self._received if self._received else 0.0
-
-    @property
-    def summaries(self) -> int:
-        """How many summaries were printed."""
-        return self._summaries
+        return self._normalizedSum / self.received if self.received else 0.0
 
     @property
     def results(self) -> tuple[ComputedReading, ...]:
@@ -458,12 +431,9 @@ async def runPipeline(
     *,
     log: Log = silent,
 ) -> PipelineReport:
-    """Requirement 5: ingestion -> batch assembler -> process pool -> results sink, for ``durationSec``.
-
-    At most two batches per worker are in the pool (a semaphore), so this process holds the
-    queue, one batch being assembled and the batches in flight. The ``TaskGroup`` owns every
-    task: if one fails the rest are cancelled; at the end it waits for every batch in flight.
-    """
+    """Requirement 5: ingestion -> batch assembler -> process pool -> results sink, for ``durationSec``."""
+    # At most two batches per worker in the pool (a semaphore): this process holds the queue, one batch
+    # being assembled and those in flight. The TaskGroup waits for all of them, or cancels all on a failure.
     ingestion = AsyncIngestionLayer(sources, maxsize=config.queueMaxsize, log=log)
     assembler = BatchAssembler()
     compute = ProcessPoolComputeLayer()
@@ -537,15 +507,9 @@ def makeSources(config: Exercise1Config, seed: int, *, intervalSec: float, fault
     ]
 
 
-def runExercise1(
-    config: Exercise1Config,
-    *,
-    seed: int,
-    executor: ExecutorKind = "process",
-    startMethod: StartMethod | None = None,
-    log: Log = silent,
-) -> Exercise1Result:
+def runExercise1(config: Exercise1Config, options: RunOptions, *, log: Log = silent) -> Exercise1Result:
     """Requirement 5: the four components wired together, run for ``durationSec``."""
+    seed, executor, startMethod = options.seed, options.executor, options.startMethod
     with executorScope(executor, config.workers, startMethod) as pool:
         warmUp(pool, config.workers, preload=(__name__,))
         sources = makeSources(config, seed, intervalSec=config.intervalSec, faulty=True)
@@ -577,21 +541,17 @@ def formatExercise1(result: Exercise1Result) -> str:
     )
     same = {None: "", True: ", the same (sensor, seq) pairs", False: ", pairs differ"}[main.keysMatch]
     summaries = plural(main.summaries, "sink summary", "sink summaries")
+    run = f"{config.sensors} sensors every {config.intervalSec:g} s for {config.durationSec:g} s"
+    lost = f"ingested {main.ingested} == processed {main.processed} == received {main.received}{same}"
     return "\n".join(
         [
             "",
-            (
-                f"Final report: {config.sensors} sensors every {config.intervalSec:g} s for {config.durationSec:g} s "
-                f"({main.elapsedSec:.2f} s with the drain), {main.throughput:,.0f} records/s"
-            ),
+            f"Final report: {run} ({main.elapsedSec:.2f} s with the drain), {main.throughput:,.0f} records/s",
             sources,
             "",
             flow,
             f"Mean normalized value {main.meanNormalized:.3f}; {summaries} (one per {config.summaryEvery} records).",
-            (
-                f"Nothing lost: {'yes' if main.nothingLost else 'NO'} (ingested {main.ingested} == processed "
-                f"{main.processed} == received {main.received}{same})."
-            ),
+            f"Nothing lost: {'yes' if main.nothingLost else 'NO'} ({lost}).",
         ]
     )
 
@@ -599,9 +559,7 @@ def formatExercise1(result: Exercise1Result) -> str:
 def exercise1(options: RunOptions, log: Log) -> Exercise1Result:
     """Registry entry: run exercise 1 with the spec's numbers (or quick ones) and print it."""
     config = Exercise1Config.quick() if options.quick else Exercise1Config()
-    result = runExercise1(
-        config, seed=options.seed, executor=options.executor, startMethod=options.startMethod, log=log
-    )
+    result = runExercise1(config, options, log=log)
     log(formatExercise1(result))
     return result
 
@@ -978,15 +936,9 @@ COMPUTE_FUNCTIONS: Final[tuple[tuple[str, ComputeFn], ...]] = (
 )
 
 
-def runExercise2(
-    config: Exercise2Config,
-    *,
-    seed: int,
-    executor: ExecutorKind = "process",
-    startMethod: StartMethod | None = None,
-    log: Log = silent,
-) -> Exercise2Result:
+def runExercise2(config: Exercise2Config, options: RunOptions, *, log: Log = silent) -> Exercise2Result:
     """Requirement 4: the records through each compute function, the spec's processor then the exploring one."""
+    seed, executor, startMethod = options.seed, options.executor, options.startMethod
     records = makeReadings(config.records, seed, 2)
     workloads: list[WorkloadRuns] = []
     with executorScope(executor, config.workers, startMethod) as pool:
@@ -1070,9 +1022,7 @@ def formatExercise2(result: Exercise2Result) -> str:
 def exercise2(options: RunOptions, log: Log) -> Exercise2Result:
     """Registry entry: run exercise 2 with the spec's numbers (or quick ones) and print it."""
     config = Exercise2Config.quick() if options.quick else Exercise2Config()
-    result = runExercise2(
-        config, seed=options.seed, executor=options.executor, startMethod=options.startMethod, log=log
-    )
+    result = runExercise2(config, options, log=log)
     log(formatExercise2(result))
     return result
 
@@ -1377,15 +1327,9 @@ class Exercise3Result:
     main: PriorityRun
 
 
-def runExercise3(
-    config: Exercise3Config,
-    *,
-    seed: int,
-    executor: ExecutorKind = "process",
-    startMethod: StartMethod | None = None,
-    log: Log = silent,
-) -> Exercise3Result:
+def runExercise3(config: Exercise3Config, options: RunOptions, *, log: Log = silent) -> Exercise3Result:
     """Requirement 5: a source of 80% NORMAL and 20% CRITICAL records for 3 s, through the pool."""
+    seed, executor, startMethod = options.seed, options.executor, options.startMethod
     with executorScope(executor, config.workers, startMethod) as pool:
         warmUp(pool, config.workers, preload=(__name__,))
         log(f"[priority] {config.criticalFraction:.0%} CRITICAL, one record every {config.intervalSec:g} s ...")
@@ -1436,9 +1380,7 @@ def formatExercise3(result: Exercise3Result) -> str:
 def exercise3(options: RunOptions, log: Log) -> Exercise3Result:
     """Registry entry: run exercise 3 with the spec's numbers (or quick ones) and print it."""
     config = Exercise3Config.quick() if options.quick else Exercise3Config()
-    result = runExercise3(
-        config, seed=options.seed, executor=options.executor, startMethod=options.startMethod, log=log
-    )
+    result = runExercise3(config, options, log=log)
     log(formatExercise3(result))
     return result
 
@@ -1963,15 +1905,9 @@ class Exercise4Result:
         return self.report.count(status) + sum(entry["status"] == status for entry in self.replay.recovered)
 
 
-def runExercise4(
-    config: Exercise4Config,
-    *,
-    seed: int,
-    executor: ExecutorKind = "process",
-    startMethod: StartMethod | None = None,
-    log: Log = silent,
-) -> Exercise4Result:
+def runExercise4(config: Exercise4Config, options: RunOptions, *, log: Log = silent) -> Exercise4Result:
     """Requirement 5: process the records, then ``deadLetterLog.replay(computeFn)``."""
+    seed, executor, startMethod = options.seed, options.executor, options.startMethod
     records = makeFaultRecords(config.records, seed=seed, poisonRate=config.poisonRate, glitchRate=config.glitchRate)
     pool = PoolSpec(executor, config.workers, startMethod)
     processor = FaultTolerantBatchProcessor(
@@ -2033,9 +1969,7 @@ def formatExercise4(result: Exercise4Result) -> str:
 def exercise4(options: RunOptions, log: Log) -> Exercise4Result:
     """Registry entry: run exercise 4 with the spec's numbers (or quick ones) and print it."""
     config = Exercise4Config.quick() if options.quick else Exercise4Config()
-    result = runExercise4(
-        config, seed=options.seed, executor=options.executor, startMethod=options.startMethod, log=log
-    )
+    result = runExercise4(config, options, log=log)
     log(formatExercise4(result))
     return result
 

@@ -977,12 +977,7 @@ def judge4(result: Exercise4Result) -> tuple[Claim, ...]:
 def study4(options: RunOptions, result: Exercise4Result, log: Log) -> tuple[Claim, ...]:
     """``invoke verify``: the same records at a 30% crash rate; with a fatal record; with a kill from outside."""
     log(f"[stress] {result.config.records:,} records, crash rate {STRESS_CRASH_RATE:.0%} ...")
-    stress = l36.runExercise4(
-        replace(result.config, crashRate=STRESS_CRASH_RATE),
-        seed=options.seed,
-        executor=options.executor,
-        startMethod=options.startMethod,
-    )
+    stress = l36.runExercise4(replace(result.config, crashRate=STRESS_CRASH_RATE), options)
     report = stress.report
     failing = [claim.statement for claim in faultClaims([stress]) if claim.verdict is not Verdict.HOLDS]
     counts = " + ".join(f"{report.count(status):,} {status}" for status in STATUSES)

@@ -26,7 +26,17 @@ import l36
 from lab import lecture36 as lab36
 from lab.claims import Claim, ClaimKind, Verdict
 from lab.faults import inject, problems
-from shared import ConfigError, ExecutorKind, InlineExecutor, SensorReading, StartMethod, TaskExecutor, makeRng, warmUp
+from shared import (
+    ConfigError,
+    ExecutorKind,
+    InlineExecutor,
+    RunOptions,
+    SensorReading,
+    StartMethod,
+    TaskExecutor,
+    makeRng,
+    warmUp,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 START_METHODS: list[StartMethod] = ["fork", "spawn", "forkserver"]
@@ -131,7 +141,7 @@ def test_resultsSink_summarizes_every_100_records_and_can_keep_only_the_last() -
 
 def test_exercise1_inline_loses_nothing_and_names_the_failed_source() -> None:
     lines: list[str] = []
-    result = l36.runExercise1(SMALL1, seed=3, executor="inline", log=lines.append)
+    result = l36.runExercise1(SMALL1, RunOptions(seed=3, executor="inline"), log=lines.append)
     main = result.main
     assert main.nothingLost
     assert main.keysMatch is True
@@ -162,7 +172,7 @@ SMALL1P = replace(SMALL1, durationSec=0.15)
 
 @pytest.mark.parametrize("startMethod", START_METHODS)
 def test_exercise1_on_a_process_pool_loses_nothing_and_sums_every_reading(startMethod: StartMethod) -> None:
-    result = l36.runExercise1(SMALL1P, seed=4, executor="process", startMethod=startMethod)
+    result = l36.runExercise1(SMALL1P, RunOptions(seed=4, executor="process", startMethod=startMethod))
     assert result.main.nothingLost
     assert result.main.keysMatch is True
     assert result.main.ingestion.maxDepth <= SMALL1P.queueMaxsize
@@ -280,7 +290,7 @@ def test_processor_invariants_hold_for_any_cost_model(
 @pytest.mark.parametrize("startMethod", START_METHODS)
 def test_exercise2_on_a_process_pool_keeps_every_result(startMethod: StartMethod) -> None:
     config = l36.Exercise2Config(records=400)
-    result = l36.runExercise2(config, seed=2, startMethod=startMethod)
+    result = l36.runExercise2(config, RunOptions(seed=2, startMethod=startMethod))
     for workload in result.workloads:
         assert all(run.outputsMatch for run in workload.runs)
         assert sum(batch.size for batch in workload.literal.batches) == 400
@@ -369,7 +379,7 @@ SMALL3 = l36.Exercise3Config(durationSec=0.12, intervalSec=0.005, pollSec=0.01)
 
 @pytest.mark.parametrize("startMethod", START_METHODS)
 def test_exercise3_processes_everything_in_priority_order(startMethod: StartMethod) -> None:
-    result = l36.runExercise3(SMALL3, seed=5, startMethod=startMethod)
+    result = l36.runExercise3(SMALL3, RunOptions(seed=5, startMethod=startMethod))
     run = result.main
     assert run.processed == run.produced > 0
     assert all(r.priority == ("CRITICAL" if r.value > 85 or r.value < 15 else "NORMAL") for r in run.results)
@@ -385,7 +395,9 @@ def test_exercise3_processes_everything_in_priority_order(startMethod: StartMeth
 
 
 def test_exercise3_prints_every_record_with_urgency_above_50_percent() -> None:
-    result = l36.runExercise3(replace(SMALL3, durationSec=0.6, intervalSec=0.002), seed=5, executor="inline")
+    result = l36.runExercise3(
+        replace(SMALL3, durationSec=0.6, intervalSec=0.002), RunOptions(seed=5, executor="inline")
+    )
     urgent = [r for r in result.main.results if r.urgencyScore is not None and r.urgencyScore > 50]
     assert len(urgent) > 4
     assert list(result.main.urgent) == urgent
@@ -681,7 +693,7 @@ def test_deadLetterLog_replay_retries_each_entry_once() -> None:
 def test_exercise4_inline_report_adds_up_and_logs_each_event_once() -> None:
     lines: list[str] = []
     config = l36.Exercise4Config(records=400, crashRate=0.3)
-    result = l36.runExercise4(config, seed=42, executor="inline", log=lines.append)
+    result = l36.runExercise4(config, RunOptions(seed=42, executor="inline"), log=lines.append)
     report, replay = result.report, result.replay
     assert sorted(outcomes(report)) == list(range(400))
     assert sum(result.finalCount(status) for status in l36.STATUSES) + len(replay.stillDead) == 400

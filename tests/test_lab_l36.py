@@ -36,7 +36,7 @@ def verdictOf(claims: Sequence[Claim], words: str) -> Verdict:
 
 @pytest.fixture(scope="module")
 def inline1() -> l36.Exercise1Result:
-    return l36.runExercise1(SMALL1, seed=3, executor="inline")
+    return l36.runExercise1(SMALL1, RunOptions(seed=3, executor="inline"))
 
 
 def test_judge1_holds_on_a_run_and_fails_on_figures_that_break_it(inline1: l36.Exercise1Result) -> None:
@@ -85,7 +85,7 @@ def test_load_study_throttles_fast_sources_on_a_process_pool() -> None:
 
 @pytest.fixture(scope="module")
 def inline2() -> l36.Exercise2Result:
-    return l36.runExercise2(l36.Exercise2Config(records=400), seed=2, executor="inline")
+    return l36.runExercise2(l36.Exercise2Config(records=400), RunOptions(seed=2, executor="inline"))
 
 
 def test_judge2_holds_and_fails_on_broken_figures(inline2: l36.Exercise2Result) -> None:
@@ -162,7 +162,7 @@ def latency(p95Ms: float) -> l36.LatencyStats:
 
 
 def test_judge3_and_the_overload_claims_follow_the_figures() -> None:
-    result = l36.runExercise3(SMALL3, seed=5, executor="inline")
+    result = l36.runExercise3(SMALL3, RunOptions(seed=5, executor="inline"))
     assert structuralHold(lab36.judge3(result))
     misclassified = replace(
         result.main.results[0], priority="NORMAL" if result.main.results[0].priority == "CRITICAL" else "CRITICAL"
@@ -234,7 +234,7 @@ def test_the_probe_counts_batches_that_break_priority(queueClass: type[lab36.Dis
 @pytest.fixture(scope="module")
 def inline4() -> l36.Exercise4Result:
     # Seed 5: batches 2, 3 and 8 crash; 8 crashes again on the recovery pool, then comes back on the replay.
-    return l36.runExercise4(l36.Exercise4Config(records=200, crashRate=0.3), seed=5, executor="inline")
+    return l36.runExercise4(l36.Exercise4Config(records=200, crashRate=0.3), RunOptions(seed=5, executor="inline"))
 
 
 def test_judge4_holds_and_fails_on_figures_that_break_it(inline4: l36.Exercise4Result) -> None:
@@ -263,7 +263,7 @@ def test_the_studies_name_every_outcome_of_the_crashed_batches(inline4: l36.Exer
     assert killers.verdict is Verdict.HOLDS
     assert killed.verdict is Verdict.NOT_MEASURED  # an inline executor has no worker process to kill
     report = l36.runExercise4(
-        replace(inline4.config, crashRate=lab36.STRESS_CRASH_RATE), seed=5, executor="inline"
+        replace(inline4.config, crashRate=lab36.STRESS_CRASH_RATE), RunOptions(seed=5, executor="inline")
     ).report
     assert stressed.measured.startswith(
         f"{lab36.sentToRecovery(report)} crashed = {report.ended('recovered')} recovered + "
