@@ -580,18 +580,13 @@ def exercise1(options: RunOptions, log: Log) -> Exercise1Result:
 #           -> round trip ms -> ThroughputMonitor -> every 5 batches: new size
 
 HEAVY_TRIG_OPS: Final = 100
-PROBE_LADDER: Final = (1.0, 3.0, 9.0, 27.0)
-DOWN_PROBE: Final = 0.5
+BATCH_START, BATCH_MIN, BATCH_MAX, EVALUATE_EVERY = 10, 5, 200, 5  # the spec's numbers
 
 
 @final
 class ThroughputMonitor:
-    """Requirement 1: the last 10 ``(batchSize, durationMs)`` and the size that did best.
-
-    ``recommended_batch_size`` is the spec's rule, literally: the size, among the
-    batches remembered, with the lowest ``durationMs / batchSize``. It can only
-    choose a size that was tried.
-    """
+    """Requirement 1: the last 10 ``(batchSize, durationMs)``, and the size among them with the
+    lowest ``durationMs / batchSize`` (the spec's rule: it can only choose a size that was tried)."""
 
     def __init__(self, *, historySize: int = 10) -> None:
         requireRange("historySize", historySize, 1, 100_000)
@@ -619,10 +614,9 @@ class ThroughputMonitor:
 class AdaptiveBatchProcessor:
     """Requirement 2: start at 10, ask the monitor after every 5 batches, stay within 5..200.
 
-    By default it is the spec's processor: every batch has the current size. Since
-    the monitor picks among the sizes it has seen, and it has seen only that one,
-    the size stays at 10. With ``explore`` (beyond the spec, see ``Exploration``)
-    each window of 5 batches tries other sizes, so the recommendation can move.
+    By default every batch has the current size, as the spec says, so the monitor sees only that
+    size and the size stays at 10. With ``explore`` (beyond the spec) each window of 5 batches
+    tries other sizes, so the recommendation can move.
     """
 
     def __init__(
@@ -631,26 +625,20 @@ class AdaptiveBatchProcessor:
         executor: TaskExecutor,
         *,
         monitor: ThroughputMonitor | None = None,
-        initialBatchSize: int = 10,
-        minBatchSize: int = 5,
-        maxBatchSize: int = 200,
-        evaluateEvery: int = 5,
+        initialBatchSize: int = BATCH_START,
+        minBatchSize: int = BATCH_MIN,
+        maxBatchSize: int = BATCH_MAX,
+        evaluateEvery: int = EVALUATE_EVERY,
         explore: Exploration | None = None,
     ) -> None:
         requireRange("minBatchSize", minBatchSize, 1)
         requireRange("maxBatchSize", maxBatchSize, minBatchSize)
         requireRange("initialBatchSize", initialBatchSize, minBatchSize, maxBatchSize)
         requireRange("evaluateEvery", evaluateEvery, 1)
-        self.computeFn = computeFn
-        self.executor = executor
+        self.computeFn, self.executor, self.explore = computeFn, executor, explore
         self.monitor = monitor if monitor is not None else ThroughputMonitor()
-        self.minBatchSize = minBatchSize
-        self.maxBatchSize = maxBatchSize
-        self.evaluateEvery = evaluateEvery
-        self.explore = explore
-        self._batchSize = initialBatchSize
-        self._position = 0
-        self._completed = 0
+        self.minBatchSize, self.maxBatchSize, self.evaluateEvery = minBatchSize, maxBatchSize, evaluateEvery
+        self._batchSize, self._position, self._completed = initialBatchSize, 0, 0
         self._changes: list[SizeChange] = []
 
     @property
@@ -727,8 +715,8 @@ class Exploration:
     it is not. The price in steady state: one window in two has a half-size batch.
     """
 
-    ladder: tuple[float, ...] = PROBE_LADDER
-    downProbe: float = DOWN_PROBE
+    ladder: tuple[float, ...] = (1.0, 3.0, 9.0, 27.0)
+    downProbe: float = 0.5
     downProbeEvery: int = 2
 
     def __post_init__(self) -> None:
@@ -763,12 +751,11 @@ class BatchPolicy(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class BatchRecord:
-    """One batch of a run: planned and actual size (the last may be short), start and round trip."""
+    """One batch of a run: planned and actual size (the last may be short), and its round trip."""
 
     index: int
     planned: int
     size: int
-    startedMs: float
     durationMs: float
 
 
@@ -843,7 +830,7 @@ def processInBatches(
             ended = endedAt.get(future)  # wait() can return before the done-callback has run
             durationMs = ((clock() if ended is None else ended) - startedAt) * 1e3
             recordsDone += size
-            done.append(BatchRecord(index, planned, size, (startedAt - start) * 1e3, durationMs))
+            done.append(BatchRecord(index, planned, size, durationMs))
             policy.completed(size, durationMs, recordsDone, (clock() - start) * 1e3)
     combined = [value for offset in sorted(outputs) for value in outputs[offset]]
     return BatchRun(
@@ -866,39 +853,20 @@ def makeReadings(count: int, seed: int, *keys: object) -> list[SensorReading]:
 
 @dataclass(frozen=True, slots=True)
 class Exercise2Config:
-    """The spec's numbers: 5,000 records, start at 10, evaluate every 5 batches, clamp to 5..200."""
+    """The spec's numbers: 5,000 records (the processor's own defaults: start at 10, every 5, 5..200)."""
 
     records: int = 5_000
-    initialBatchSize: int = 10
-    minBatchSize: int = 5
-    maxBatchSize: int = 200
-    evaluateEvery: int = 5
-    historySize: int = 10
     workers: int = 2  # also the batches in flight: one per worker
     timeoutSec: float = 60.0
 
     def __post_init__(self) -> None:
         requireRange("records", self.records, 1, 10_000_000)
-        requireRange("initialBatchSize", self.initialBatchSize, self.minBatchSize, self.maxBatchSize)
         requireRange("workers", self.workers, 1, 256)
 
     @classmethod
     def quick(cls) -> Exercise2Config:
         """The same runs on 2,000 records."""
         return cls(records=2_000)
-
-    def processor(self, computeFn: ComputeFn, pool: TaskExecutor, *, explore: bool) -> AdaptiveBatchProcessor:
-        """A fresh processor with these numbers: the spec's, or exploring."""
-        return AdaptiveBatchProcessor(
-            computeFn,
-            pool,
-            monitor=ThroughputMonitor(historySize=self.historySize),
-            initialBatchSize=self.initialBatchSize,
-            minBatchSize=self.minBatchSize,
-            maxBatchSize=self.maxBatchSize,
-            evaluateEvery=self.evaluateEvery,
-            explore=Exploration() if explore else None,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -945,35 +913,30 @@ def runExercise2(config: Exercise2Config, options: RunOptions, *, log: Log = sil
         warmUp(pool, config.workers, preload=(__name__,))
         for name, computeFn in COMPUTE_FUNCTIONS:
             # Untimed: the workers' first calls of computeFn (unpickling it, warming caches).
-            config.processor(computeFn, pool, explore=False).process(records[: 20 * config.initialBatchSize])
+            AdaptiveBatchProcessor(computeFn, pool).process(records[: 20 * BATCH_START])
             log(f"[{name}] {config.records:,} records: the spec's processor, then the exploring one ...")
             runs = [
-                config.processor(computeFn, pool, explore=explore).process(
+                AdaptiveBatchProcessor(computeFn, pool, explore=explore).process(
                     records, inFlight=config.workers, timeoutSec=config.timeoutSec, label=label
                 )
-                for label, explore in (("spec (literal)", False), ("exploring", True))
+                for label, explore in (("spec (literal)", None), ("exploring", Exploration()))
             ]
             workloads.append(WorkloadRuns(name, *runs))
     light, heavy = workloads
     return Exercise2Result(config, executor, light, heavy)
 
 
-def sizeHistory(run: BatchRun, config: Exercise2Config) -> list[str]:
-    """Requirement 5's plot for one run: one bar per stretch of evaluations that kept the size."""
-    stretches: list[tuple[SizeChange, int, int]] = []  # first evaluation, how many, size
-    start = SizeChange(0, 0.0, 0, config.initialBatchSize, config.initialBatchSize)
-    for change in (start, *run.changes):
-        if stretches and stretches[-1][2] == change.newSize:
-            first, count, size = stretches[-1]
-            stretches[-1] = (first, count + 1, size)
-        else:
-            stretches.append((change, 1, change.newSize))
-    lines = [f"  {run.label}: batch size over time (bar = size, max {config.maxBatchSize})"]
-    for first, count, size in stretches:
-        kept = f"kept by {plural(count - 1, 'evaluation', 'evaluations')}" if count > 1 else ""
+def sizeHistory(run: BatchRun) -> list[str]:
+    """Requirement 5's plot for one run: a bar each time the size changed, and how long it was kept."""
+    changes = [SizeChange(0, 0.0, 0, BATCH_START, BATCH_START), *run.changes]
+    starts = [i for i, change in enumerate(changes) if i == 0 or change.newSize != changes[i - 1].newSize]
+    lines = [f"  {run.label}: batch size over time (bar = size, max {BATCH_MAX})"]
+    for at, end in zip(starts, [*starts[1:], len(changes)], strict=True):
+        first, kept = changes[at], end - at - 1
+        keptBy = f"kept by {plural(kept, 'evaluation', 'evaluations')}" if kept else ""
         lines.append(
             f"  {first.atMs:7.1f} ms  after {first.afterBatches:3d} batches  {first.recordsDone:5d} records  "
-            f"{bar(size, config.maxBatchSize, 20).ljust(20)} {size:3d}  {kept}".rstrip()
+            f"{bar(first.newSize, BATCH_MAX, 20).ljust(20)} {first.newSize:3d}  {keptBy}".rstrip()
         )
     return lines
 
@@ -983,36 +946,20 @@ def formatExercise2(result: Exercise2Result) -> str:
     config = result.config
     lines = [""]
     for workload in result.workloads:
-        lines.append(f"{workload.name}:")
-        for run in workload.runs:
-            lines += sizeHistory(run, config)
-        lines.append("")
+        lines += [f"{workload.name}:", *(line for run in workload.runs for line in sizeHistory(run)), ""]
     rows = [
-        (
-            workload.name,
-            run.label,
-            run.finalSize,
-            run.finalRecommended if run.finalRecommended is not None else "-",
-            len(run.batches),
-            f"{run.seconds * 1e3:.1f}",
-            f"{run.throughput:,.0f}",
-        )
-        for workload in result.workloads
-        for run in workload.runs
+        (w.name, run.label, run.finalSize, "-" if run.finalRecommended is None else run.finalRecommended)  # noqa: RUF005 - cells on two lines
+        + (len(run.batches), f"{run.seconds * 1e3:.1f}", f"{run.throughput:,.0f}")
+        for w in result.workloads
+        for run in w.runs
     ]
-    lines.append(
-        formatTable(
-            ("compute function", "processor", "final size", "recommended", "batches", "ms", "records/s"),
-            rows,
-            title=f"{config.records:,} records each, {config.workers} {result.executor} workers:",
-        )
-    )
+    headers = ("compute function", "processor", "final size", "recommended", "batches", "ms", "records/s")
+    title = f"{config.records:,} records each, {config.workers} {result.executor} workers:"
     light, heavy = (workload.exploring.finalSize for workload in result.workloads)
+    stays = f"its history only ever holds size {BATCH_START}, so the argmin is {BATCH_START}"
     lines += [
-        (
-            f"The spec's processor stays at {config.initialBatchSize}: its history only ever holds size "
-            f"{config.initialBatchSize}, so the argmin is {config.initialBatchSize}."
-        ),
+        formatTable(headers, rows, title=title),
+        f"The spec's processor stays at {BATCH_START}: {stays}.",
         f"The exploring one (1x, 3x, 9x, 27x the size per window, 0.5x in one of two): light -> {light},",
         f"heavy -> {heavy}; the lecture expects light to converge larger than heavy.",
     ]

@@ -299,7 +299,7 @@ def judge2(result: Exercise2Result) -> tuple[Claim, ...]:
     chosen = f"{min(c.newSize for c in changes)}..{max(c.newSize for c in changes)}" if changes else "none"
     everyFive = all(
         [c.afterBatches for c in run.changes]
-        == list(range(config.evaluateEvery, len(run.batches) + 1, config.evaluateEvery))
+        == list(range(l36.EVALUATE_EVERY, len(run.batches) + 1, l36.EVALUATE_EVERY))
         for run in runs
     )
     light, heavy = result.light, result.heavy
@@ -314,7 +314,7 @@ def judge2(result: Exercise2Result) -> tuple[Claim, ...]:
                 f"{'/'.join(str(len(run.batches)) for run in w.runs)} batches (spec/exploring)"
                 for w in result.workloads
             ),
-            holds=everyFive and all(run.batches[0].planned == config.initialBatchSize for run in runs),
+            holds=everyFive and all(run.batches[0].planned == l36.BATCH_START for run in runs),
             kind=ClaimKind.STRUCTURAL,
             reason="a re-size happened off the 5-batch cadence",
         ),
@@ -323,8 +323,8 @@ def judge2(result: Exercise2Result) -> tuple[Claim, ...]:
             2,
             "batch size clamped between 5 and 200",
             measured=f"planned sizes {min(planned)}..{max(planned)}, chosen sizes {chosen}",
-            holds=all(config.minBatchSize <= size <= config.maxBatchSize for size in planned)
-            and all(config.minBatchSize <= c.newSize <= config.maxBatchSize for c in changes),
+            holds=all(l36.BATCH_MIN <= size <= l36.BATCH_MAX for size in planned)
+            and all(l36.BATCH_MIN <= c.newSize <= l36.BATCH_MAX for c in changes),
             kind=ClaimKind.STRUCTURAL,
             reason="a batch was planned outside the clamp",
         ),
@@ -459,10 +459,10 @@ def measureWorkload(
     adaptiveRuns: list[BatchRun] = []
     staticRuns: dict[int, list[BatchRun]] = {size: [] for size in sweep.staticSizes}
     # One untimed pass first: the workers' first calls of computeFn would land on a timed pass.
-    processInBatches(computeFn, pool, records, FixedBatchSize(config.initialBatchSize), inFlight=config.workers)
+    processInBatches(computeFn, pool, records, FixedBatchSize(l36.BATCH_START), inFlight=config.workers)
 
     def adaptivePass() -> None:
-        processor = config.processor(computeFn, pool, explore=True)
+        processor = l36.AdaptiveBatchProcessor(computeFn, pool, explore=l36.Exploration())
         adaptiveRuns.append(processor.process(records, inFlight=config.workers, timeoutSec=config.timeoutSec))
 
     for repeat in range(sweep.repeats):
@@ -505,7 +505,7 @@ def runSweep(config: Exercise2Config, sweep: SweepConfig, options: RunOptions, l
     return SweepResult(config, sweep, light, heavy)
 
 
-def shortfall(workload: WorkloadResult, config: Exercise2Config) -> str:
+def shortfall(workload: WorkloadResult) -> str:
     """Why the adaptive run fell short of the best static size, from its own figures."""
     run, best = workload.adaptive, workload.bestStatic
     bestBatches = math.ceil(run.records / best.size)
@@ -518,7 +518,7 @@ def shortfall(workload: WorkloadResult, config: Exercise2Config) -> str:
             "run-to-run noise on this machine is of the same order"
         )
     reason = (
-        f"the climb from {config.initialBatchSize} and the probes cost {len(run.batches)} batches "
+        f"the climb from {l36.BATCH_START} and the probes cost {len(run.batches)} batches "
         f"against {bestBatches} at the best size"
     )
     passes = workload.adaptiveSeconds
@@ -534,7 +534,7 @@ def shortfall(workload: WorkloadResult, config: Exercise2Config) -> str:
 
 def sweepClaims(result: SweepResult) -> tuple[Claim, ...]:
     """The sweep's claims: the static passes keep the results; adaptive reaches 90% of the best size."""
-    config, sweep = result.config, result.sweep
+    sweep = result.sweep
     return (
         judge(
             LECTURE,
@@ -555,7 +555,7 @@ def sweepClaims(result: SweepResult) -> tuple[Claim, ...]:
                 f"{w.bestStatic.size} ({w.fraction:.0%})",
                 holds=w.fraction >= sweep.targetFraction,
                 kind=ClaimKind.TIMING,
-                reason=shortfall(w, config),
+                reason=shortfall(w),
             )
             for w in result.workloads
         ),
@@ -1364,9 +1364,7 @@ def benchAdaptive(
     notes: list[str] = []
     for workload in result.workloads:
         short = workload.name.removeprefix("compute").removesuffix("Batch").lower()
-        baseline = next(
-            (p.seconds for p in workload.static if p.size == config.initialBatchSize), workload.static[0].seconds
-        )
+        baseline = next((p.seconds for p in workload.static if p.size == l36.BATCH_START), workload.static[0].seconds)
         best = workload.bestStatic.seconds
         rows.extend(
             BenchRow(f"{short} static {p.size}", p.seconds, baseline, best, sweep.repeats) for p in workload.static
@@ -1389,9 +1387,7 @@ def benchAdaptive(
             f"ms/record falls with size for both: best static sizes {result.light.bestStatic.size} (light) and "
             f"{result.heavy.bestStatic.size} (heavy), where the lecture expects heavy smaller."
         )
-    notes.append(
-        f"Baseline: static {config.initialBatchSize} (the adaptive start); ideal: the best static size (a reference)."
-    )
+    notes.append(f"Baseline: static {l36.BATCH_START} (the adaptive start); ideal: the best static size (a reference).")
     return BenchReport("36.2", "adaptive batch size vs static sizes", tuple(rows), tuple(notes), judged=False)
 
 
@@ -1424,7 +1420,7 @@ def adaptiveNotes(short: str, workload: WorkloadResult, config: Exercise2Config,
     notes.append(
         f"{short}: {sweep.targetFraction:.0%} of the best static throughput (size {best.size}) from size "
         f"{enough.size} up; adaptive -> {workload.adaptive.finalSize} reaches {workload.fraction:.0%} of it"
-        + (" (met)." if workload.fraction >= sweep.targetFraction else f" (missed: {shortfall(workload, config)}).")
+        + (" (met)." if workload.fraction >= sweep.targetFraction else f" (missed: {shortfall(workload)}).")
     )
     return notes
 

@@ -747,7 +747,10 @@ def test_exercise4_on_a_dask_cluster_matches_the_process_pool(daskResults: dict[
         (lambda: l36.Exercise1Config(workers=0), r"^workers must be >= 1 and <= 256, got 0$"),
         (lambda: l36.Exercise1Config(faultySensor=5), r"^faultySensor must be >= 0 and <= 4, got 5$"),
         (lambda: l36.Exploration(ladder=()), r"^ladder must be positive factors, got \(\)$"),
-        (lambda: l36.Exercise2Config(initialBatchSize=300), r"^initialBatchSize must be >= 5 and <= 200, got 300$"),
+        (
+            lambda: l36.AdaptiveBatchProcessor(l36.computeLightBatch, InlineExecutor(), initialBatchSize=300),
+            r"^initialBatchSize must be >= 5 and <= 200, got 300$",
+        ),
         (lambda: l36.Exercise3Config(criticalFraction=1.5), r"^criticalFraction must be >= 0.0 and <= 1.0, got 1.5$"),
         (lambda: l36.Exercise4Config(crashRate=-0.1), r"^crashRate must be >= 0.0 and <= 1.0, got -0.1$"),
     ],

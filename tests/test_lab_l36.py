@@ -141,13 +141,12 @@ def test_sweep_claims_follow_the_figures(sweep: lab36.SweepResult) -> None:
 def test_shortfall_names_the_noise_only_when_the_passes_spread_as_much_as_the_gap(
     sweep: lab36.SweepResult,
 ) -> None:
-    config = sweep.config
     short = withTimes(sweep.light, {10: 1.0, 100: 0.5}, 0.6, 100)  # 83% of the best static size
     steady = replace(short, adaptiveSeconds=(0.6, 0.61, 0.62))
     noisy = replace(short, adaptiveSeconds=(0.5, 0.6, 0.7))
-    assert lab36.shortfall(steady, config).startswith("the climb from 10 and the probes cost")
-    assert "noise" not in lab36.shortfall(steady, config)
-    assert lab36.shortfall(noisy, config).endswith(
+    assert lab36.shortfall(steady).startswith("the climb from 10 and the probes cost")
+    assert "noise" not in lab36.shortfall(steady)
+    assert lab36.shortfall(noisy).endswith(
         "passes themselves spread 40%, as much as the 17% gap: noise of this machine"
     )
 
