@@ -47,7 +47,6 @@ from shared import (
     formatTable,
     lectureMain,
     makeRng,
-    percentile,
     plural,
     requireRange,
     runInExecutor,
@@ -341,23 +340,17 @@ class ResultsSink:
         return tuple(self._results)
 
 
-class SensorFaultError(Exception):
-    """The simulated hardware fault of ``FailingSensorSource``."""
-
-
 class FailingSensorSource(AsyncSensorSource):
-    """A sensor that raises ``SensorFaultError`` after ``failAfter`` readings: the fault the runner injects."""
+    """A sensor that stops responding (``TimeoutError``) after ``failAfter`` readings: the fault the runner injects."""
 
     def __init__(self, sensorId: int, *, intervalSec: float, seed: int, failAfter: int) -> None:
         super().__init__(sensorId, intervalSec=intervalSec, seed=seed)
         self._failAfter = failAfter
-        self._produced = 0
 
     async def read(self) -> SensorReading:
-        """The next reading, or ``SensorFaultError`` once ``failAfter`` readings are out."""
-        if self._produced >= self._failAfter:
-            raise SensorFaultError(f"{self.name} stopped responding after {self._produced} readings")
-        self._produced += 1
+        """The next reading, or ``TimeoutError`` once ``failAfter`` readings are out."""
+        if self._seq >= self._failAfter:
+            raise TimeoutError(f"{self.name} stopped responding after {self._seq} readings")
         return await super().read()
 
 
@@ -465,7 +458,9 @@ async def runPipeline(
     statistics = ingestion.statistics()
     keysMatch = None
     if len(sink.results) == sink.received:  # the sink kept every result: are they the very records read?
-        read = {(s.sensorId, seq) for s in sources for seq in range(statsOf(statistics, s).ingested)}
+        read = {
+            (s.sensorId, seq) for s, row in zip(sources, statistics.sources, strict=True) for seq in range(row.ingested)
+        }
         keysMatch = {(result.sensorId, result.seq) for result in sink.results} == read
     return PipelineReport(
         elapsedSec=elapsed,
@@ -481,11 +476,6 @@ async def runPipeline(
         keysMatch=keysMatch,
         batchSizes=tuple(sorted(sizes.items())),
     )
-
-
-def statsOf(statistics: IngestionStatistics, source: AsyncSensorSource) -> SourceStatistics:
-    """The statistics row of one source."""
-    return next(row for row in statistics.sources if row.source == source.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1097,11 +1087,9 @@ class PriorityPoolProcessor:
 
 
 def urgencyScore(value: float) -> float:
-    """How far outside [15, 85] a value lies, in percent of the way to the scale's end (0 or 100).
-
-    The spec says "as a percentage" without saying of what: measured against the room
-    left on the scale, a score above 50 % means past halfway to the worst reading.
-    """
+    """How far outside [15, 85] a value lies, in percent of the way to the scale's end (0 or 100)."""
+    # The spec says "as a percentage" without saying of what: against the room left on the scale,
+    # a score above 50% means past halfway to the worst reading.
     if value > SAFE_HIGH:
         return (value - SAFE_HIGH) / (SCALE_HIGH - SAFE_HIGH) * 100.0
     if value < SAFE_LOW:
@@ -1130,25 +1118,6 @@ def computePriorityBatch(records: Sequence[SensorReading]) -> list[PriorityResul
         urgency = urgencyScore(record.value) if priority == "CRITICAL" else None
         results.append(PriorityResult(record.sensorId, record.seq, record.value, priority, normalized, urgency))
     return results
-
-
-@dataclass(frozen=True, slots=True)
-class LatencyStats:
-    """Latency of one class, creation to result, in ms."""
-
-    count: int
-    meanMs: float
-    p50Ms: float
-    p95Ms: float
-    maxMs: float
-
-    @classmethod
-    def of(cls, latenciesMs: Sequence[float]) -> LatencyStats:
-        """Summarize a list of latencies (all zeros for an empty one)."""
-        if not latenciesMs:
-            return cls(0, 0.0, 0.0, 0.0, 0.0)
-        mean = sum(latenciesMs) / len(latenciesMs)
-        return cls(len(latenciesMs), mean, percentile(latenciesMs, 50), percentile(latenciesMs, 95), max(latenciesMs))
 
 
 def priorityValue(rng: Random, criticalFraction: float) -> float:
@@ -1195,14 +1164,19 @@ class PriorityRun:
     producedCritical: int
     criticalProcessed: int
     normalProcessed: int
-    critical: LatencyStats
-    normal: LatencyStats
+    criticalLatencyMs: tuple[float, ...]  # creation to result, per record, in the order results came back
+    normalLatencyMs: tuple[float, ...]
     results: tuple[PriorityResult, ...]
 
     @property
     def processed(self) -> int:
         """Records whose results came back."""
         return self.criticalProcessed + self.normalProcessed
+
+    @staticmethod
+    def mean(latenciesMs: Sequence[float]) -> float:
+        """The mean of some latencies (0 for none)."""
+        return sum(latenciesMs) / len(latenciesMs) if latenciesMs else 0.0
 
     @property
     def urgent(self) -> tuple[PriorityResult, ...]:
@@ -1259,8 +1233,8 @@ async def runPriorityPipeline(
         producedCritical=produced["CRITICAL"],
         criticalProcessed=processor.criticalProcessed,
         normalProcessed=processor.normalProcessed,
-        critical=LatencyStats.of(processor.criticalLatencyMs),
-        normal=LatencyStats.of(processor.normalLatencyMs),
+        criticalLatencyMs=tuple(processor.criticalLatencyMs),
+        normalLatencyMs=tuple(processor.normalLatencyMs),
         results=tuple(sorted(processor.results, key=lambda r: r.seq)),
     )
 
@@ -1298,22 +1272,13 @@ def formatUrgent(records: Sequence[PriorityResult], *, across: int = 4) -> str:
 def formatExercise3(result: Exercise3Result) -> str:
     """Requirement 5's report: totals per class, mean CRITICAL latency, every urgent record."""
     config, main = result.config, result.main
-    latency = formatTable(
-        ("class", "processed", "mean ms", "p50 ms", "p95 ms", "max ms"),
-        [
-            (name, stats.count, *(f"{ms:,.2f}" for ms in (stats.meanMs, stats.p50Ms, stats.p95Ms, stats.maxMs)))
-            for name, stats in (("CRITICAL", main.critical), ("NORMAL", main.normal))
-        ],
-    )
+    run = f"{config.workers} {result.executor} workers, batches of {config.batchSize}"
+    critical, normal = main.mean(main.criticalLatencyMs), main.mean(main.normalLatencyMs)
     lines = [
         "",
-        (
-            f"{main.produced:,} records in {config.durationSec:g} s ({main.producedCritical:,} CRITICAL), "
-            f"{config.workers} {result.executor} workers, batches of {config.batchSize}"
-        ),
+        f"{main.produced:,} records in {config.durationSec:g} s ({main.producedCritical:,} CRITICAL), {run}",
         f"Total processed: {main.processed:,}  CRITICAL: {main.criticalProcessed:,}  NORMAL: {main.normalProcessed:,}",
-        f"Mean CRITICAL latency: {main.critical.meanMs:.2f} ms (NORMAL: {main.normal.meanMs:.2f} ms)",
-        latency,
+        f"Mean CRITICAL latency: {critical:.2f} ms (NORMAL: {normal:.2f} ms)",
         "",
         f"Records with urgencyScore > {URGENT_SCORE:g}%: {len(main.urgent)}",
         *([formatUrgent(main.urgent)] if main.urgent else []),
@@ -1359,10 +1324,8 @@ RecoveryOutcome = Literal["recovered", "crashed again", "killed the recovery wor
 class FaultTolerantBatchProcessor:
     """Requirements 1 and 3: every record ends in exactly one outcome, a result or a dead letter.
 
-    A future that raises ``RuntimeError`` sends its batch to the recovery pool: a crash, and
-    (beyond the spec) a batch lost when a worker died, which breaks the whole pool (the future
-    raises ``BrokenProcessPool``, a ``RuntimeError``). The pools live one after the other, so
-    none forks beside another's threads.
+    A future that raises ``RuntimeError`` sends its batch to the recovery pool: a crash, and a batch
+    lost to a dead worker (its future raises ``BrokenProcessPool``, a ``RuntimeError``).
     """
 
     def __init__(
@@ -1373,7 +1336,6 @@ class FaultTolerantBatchProcessor:
         computeFn: ComputeJobFn | None = None,
         batchSize: int = 20,
         pool: PoolSpec | None = None,
-        deadLetterLog: DeadLetterLog | None = None,
         timeoutSec: float = 60.0,
         log: Log = silent,
     ) -> None:
@@ -1382,7 +1344,7 @@ class FaultTolerantBatchProcessor:
         self.seed, self.crashRate, self.batchSize, self.timeoutSec = seed, crashRate, batchSize, timeoutSec
         self.computeFn = computeFn if computeFn is not None else faultTolerantCompute
         self.pool = pool if pool is not None else PoolSpec()
-        self.deadLetterLog = deadLetterLog if deadLetterLog is not None else DeadLetterLog()
+        self.deadLetterLog = DeadLetterLog()
         self._log = log
 
     def process(self, records: Sequence[FaultRecord]) -> ProcessingReport:
@@ -1398,7 +1360,7 @@ class FaultTolerantBatchProcessor:
             ComputeJob(batchId, "main", tuple(records[at : at + size]), self.seed, self.crashRate)
             for batchId, at in enumerate(range(0, len(records), size))
         ]
-        with Stopwatch() as watch:
+        with Stopwatch() as watch:  # the pools live one after the other: none forks beside another's threads
             with SupervisedPool(kind, workers, startMethod, preload=(__name__,), log=self._log) as main:
                 self._mainStage(main, jobs, inFlight=2 * workers)  # two per worker: each busy, little lost to a death
             pools = [main]
@@ -1664,8 +1626,8 @@ class ReplayReport:
 class DeadLetterLog:
     """Requirement 4: the records no stage could process, and one more try for each.
 
-    Attempts count the runs that ended (a result, a crash, a death), not a pooled run cut short
-    by another batch's death: that is timing.
+    Attempts count the runs that ended (a result, a crash, a death), not a run cut short by another
+    batch's death (that is timing).
     """
 
     def __init__(self) -> None:

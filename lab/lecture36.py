@@ -80,6 +80,7 @@ from shared import (
     linearFit,
     makeRng,
     parallelBound,
+    percentile,
     plural,
     requireRange,
     silent,
@@ -737,9 +738,15 @@ def orderClaims(spec: WatchedRun) -> tuple[Claim, ...]:
     )
 
 
+def p95(latenciesMs: Sequence[float]) -> float:
+    """The 95th percentile of some latencies (0 for none)."""
+    return percentile(latenciesMs, 95) if latenciesMs else 0.0
+
+
 def overloadClaims(study: PriorityStudy) -> tuple[Claim, ...]:
     """Under overload, the structure holds; and strict priority starves NORMAL."""
     heavy, split = study.coupled.run, study.split
+    criticalP95, normalP95 = (p95(latencies) for latencies in (heavy.criticalLatencyMs, heavy.normalLatencyMs))
     runs = study.overload
     return (
         judge(
@@ -758,11 +765,11 @@ def overloadClaims(study: PriorityStudy) -> tuple[Claim, ...]:
             3,
             "strict priority can starve NORMAL under a CRITICAL-heavy load",
             measured=(
-                f"one source: NORMAL p95 {heavy.normal.p95Ms:,.1f} ms vs CRITICAL {heavy.critical.p95Ms:,.1f} ms; "
+                f"one source: NORMAL p95 {normalP95:,.1f} ms vs CRITICAL {criticalP95:,.1f} ms; "
                 f"a source per class: NORMAL {split.whileProducing[1]:,} of "
                 f"{sum(split.whileProducing):,} dispatches while producing"
             ),
-            holds=heavy.normal.p95Ms > 2 * heavy.critical.p95Ms and split.normalShareWhileProducing < 0.05,
+            holds=normalP95 > 2 * criticalP95 and split.normalShareWhileProducing < 0.05,
             kind=ClaimKind.TIMING,
             reason="the pool kept up with the source, so the queues never held records long enough to matter",
         ),

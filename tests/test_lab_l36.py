@@ -156,8 +156,8 @@ def test_shortfall_names_the_noise_only_when_the_passes_spread_as_much_as_the_ga
 # ============================================================================
 
 
-def latency(p95Ms: float) -> l36.LatencyStats:
-    return l36.LatencyStats(10, p95Ms / 2, p95Ms / 2, p95Ms, p95Ms)
+def latency(p95Ms: float) -> tuple[float, ...]:
+    return (p95Ms,) * 10
 
 
 def test_judge3_and_the_overload_claims_follow_the_figures() -> None:
@@ -183,7 +183,10 @@ def test_judge3_and_the_overload_claims_follow_the_figures() -> None:
     assert structuralHold(lab36.overloadClaims(study))
     starved = replace(
         study,
-        coupled=replace(study.coupled, run=replace(study.coupled.run, critical=latency(2.0), normal=latency(9.0))),
+        coupled=replace(
+            study.coupled,
+            run=replace(study.coupled.run, criticalLatencyMs=latency(2.0), normalLatencyMs=latency(9.0)),
+        ),
         split=replace(study.split, whileProducing=(99, 1)),
     )
     assert verdictOf(lab36.overloadClaims(starved), "can starve NORMAL") is Verdict.HOLDS
