@@ -1368,7 +1368,7 @@ class FaultTolerantBatchProcessor:
             if toRecover:
                 with SupervisedPool(kind, 1, startMethod, preload=(__name__,), log=self._log) as recovery:
                     for job in toRecover:
-                        outcomes[self._recover(recovery, replace(job, stage="recovery"))] += 1
+                        outcomes[self._alone(recovery, replace(job, stage="recovery"))] += 1
                 pools.append(recovery)
         batchIds = {why: tuple(sorted(job.batchId for job in jobs)) for why, jobs in self._toRecover.items()}
         return ProcessingReport(
@@ -1410,7 +1410,7 @@ class FaultTolerantBatchProcessor:
             # with the same crash decisions as before (they derive from the batch, not the run).
             self._died(f"{how or 'a simulated death'} in the main run", lost, "re-run alone")
             for job in lost:
-                self._mainAlone(pool, job)
+                self._alone(pool, job)
 
     def _settle(
         self, running: dict[Future[list[ResultEntry]], ComputeJob], until: str
@@ -1436,40 +1436,33 @@ class FaultTolerantBatchProcessor:
                 self._accept(job, future.result(timeout=0))
         return lost, death
 
-    def _runAlone(self, pool: SupervisedPool, job: ComputeJob) -> list[ResultEntry] | BaseException:
-        """``job`` by itself on ``pool``: its results, or the crash or the dead worker it ended in."""
+    def _alone(self, pool: SupervisedPool, job: ComputeJob) -> RecoveryOutcome:
+        """``job`` by itself: re-run after a death (main run), or its second chance (recovery pool, whose outcome it
+        returns; a main-run batch's return is not counted)."""
         self._countAttempt(job)
         try:
-            return pool.executor.submit(self.computeFn, job).result(timeout=self.timeoutSec)
-        except RuntimeError as error:  # a crash, or a dead worker (BrokenExecutor is a RuntimeError)
-            return error
-
-    def _mainAlone(self, pool: SupervisedPool, job: ComputeJob) -> None:
-        """A main-run batch alone after a death: accepted, crashed, or the one that kills its worker."""
-        outcome = self._runAlone(pool, job)
-        if not isinstance(outcome, BaseException):
-            self._accept(job, outcome)
-        elif not isinstance(outcome, BrokenExecutor):
-            self._crash(job, outcome)
-        else:  # the worker died again (handled outside the except clause: see _runAlone's callers)
-            how = pool.replace(outcome)
-            where = "(from outside) in the main run" if how in KILLED_FROM_OUTSIDE else "in the main run, alone"
-            self._died(f"{how} {where}", [job], RECOVER, self._toRecover["outside" if "outside" in where else "killed"])
-
-    def _recover(self, pool: SupervisedPool, job: ComputeJob) -> RecoveryOutcome:
-        """Requirement 3: a batch's second chance on the recovery pool; if it fails too, its dead letters."""
-        outcome = self._runAlone(pool, job)
-        if not isinstance(outcome, BaseException):
-            self._log(f"[recovery] batch {job.batchId} recovered ({plural(len(job.records), 'record', 'records')})")
-            self._accept(job, outcome)
+            results = pool.executor.submit(self.computeFn, job).result(timeout=self.timeoutSec)
+        except RuntimeError as caught:  # a crash, or a dead worker (BrokenExecutor is a RuntimeError)
+            error = caught
+        else:
+            if job.stage == "recovery":
+                self._log(f"[recovery] batch {job.batchId} recovered ({plural(len(job.records), 'record', 'records')})")
+            self._accept(job, results)
             return "recovered"
-        if not isinstance(outcome, BrokenExecutor):
-            self._crash(job, outcome)
+        # Handled outside the except clause: a Ctrl-C meanwhile must not carry the death as its context.
+        if not isinstance(error, BrokenExecutor):
+            self._crash(job, error)  # main run: to the recovery pool; recovery pool: to the dead letters
             return "crashed again"
-        how = pool.replace(outcome)
+        how = pool.replace(error)
         outside = how in KILLED_FROM_OUTSIDE
-        self._died(f"{how}{' (from outside)' if outside else ''} on the recovery pool", [job], "dead-lettered")
-        self._deadLetter(job, outcome, note=f"worker {how or 'died'}" + (" (killed from outside)" if outside else ""))
+        died = f"{how}{' (from outside)' if outside else ''}"
+        if job.stage == "main":  # the batch that killed its worker (or was killed from outside): a second chance
+            self._died(
+                f"{died} in the main run, alone", [job], RECOVER, self._toRecover["outside" if outside else "killed"]
+            )
+            return "killed the recovery worker"
+        self._died(f"{died} on the recovery pool", [job], "dead-lettered")
+        self._deadLetter(job, error, note=f"worker {how or 'died'}" + (" (killed from outside)" if outside else ""))
         return "broken from outside" if outside else "killed the recovery worker"
 
     def _crash(self, job: ComputeJob, error: BaseException) -> None:
