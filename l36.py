@@ -340,20 +340,6 @@ class ResultsSink:
         return tuple(self._results)
 
 
-class FailingSensorSource(AsyncSensorSource):
-    """A sensor that stops responding (``TimeoutError``) after ``failAfter`` readings: the fault the runner injects."""
-
-    def __init__(self, sensorId: int, *, intervalSec: float, seed: int, failAfter: int) -> None:
-        super().__init__(sensorId, intervalSec=intervalSec, seed=seed)
-        self._failAfter = failAfter
-
-    async def read(self) -> SensorReading:
-        """The next reading, or ``TimeoutError`` once ``failAfter`` readings are out."""
-        if self._seq >= self._failAfter:
-            raise TimeoutError(f"{self.name} stopped responding after {self._seq} readings")
-        return await super().read()
-
-
 @dataclass(frozen=True, slots=True)
 class Exercise1Config:
     """The spec's numbers: 5 sensors at 0.05 s, queue of 50, batches of 15, 4 workers, 5 s."""
@@ -366,21 +352,17 @@ class Exercise1Config:
     workers: int = 4  # two batches per worker in flight
     durationSec: float = 5.0
     summaryEvery: int = 100
-    faultySensor: int | None = 4  # this sensor fails after faultAfter readings (None: all healthy)
-    faultAfter: int = 40
     batchTimeoutSec: float = 30.0
 
     def __post_init__(self) -> None:
         requireRange("sensors", self.sensors, 1, 1_000)
         requireRange("workers", self.workers, 1, 256)
         requireRange("durationSec", self.durationSec, 0.0, 3_600.0)
-        if self.faultySensor is not None:
-            requireRange("faultySensor", self.faultySensor, 0, self.sensors - 1)
 
     @classmethod
     def quick(cls) -> Exercise1Config:
         """Same pipeline, a 1 s run."""
-        return cls(durationSec=1.0, faultAfter=8)
+        return cls(durationSec=1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -487,14 +469,9 @@ class Exercise1Result:
     main: PipelineReport
 
 
-def makeSources(config: Exercise1Config, seed: int, *, intervalSec: float, faulty: bool) -> list[AsyncSensorSource]:
-    """The spec's sensors; with ``faulty`` sensor ``faultySensor`` fails after ``faultAfter`` readings."""
-    return [
-        FailingSensorSource(sensorId, intervalSec=intervalSec, seed=seed, failAfter=config.faultAfter)
-        if faulty and sensorId == config.faultySensor
-        else AsyncSensorSource(sensorId, intervalSec=intervalSec, seed=seed)
-        for sensorId in range(config.sensors)
-    ]
+def makeSources(config: Exercise1Config, seed: int, *, intervalSec: float) -> list[AsyncSensorSource]:
+    """The spec's sensors, one reading every ``intervalSec``."""
+    return [AsyncSensorSource(sensorId, intervalSec=intervalSec, seed=seed) for sensorId in range(config.sensors)]
 
 
 def runExercise1(config: Exercise1Config, options: RunOptions, *, log: Log = silent) -> Exercise1Result:
@@ -502,7 +479,7 @@ def runExercise1(config: Exercise1Config, options: RunOptions, *, log: Log = sil
     seed, executor, startMethod = options.seed, options.executor, options.startMethod
     with executorScope(executor, config.workers, startMethod) as pool:
         warmUp(pool, config.workers, preload=(__name__,))
-        sources = makeSources(config, seed, intervalSec=config.intervalSec, faulty=True)
+        sources = makeSources(config, seed, intervalSec=config.intervalSec)
         sink = ResultsSink(summaryEvery=config.summaryEvery, log=log)
         main = asyncio.run(runPipeline(sources, pool, sink, config, log=log))
     return Exercise1Result(config, executor, main)

@@ -95,29 +95,52 @@ LECTURE_MODULE: Final = ("l36",)  # what warmUp preloads in each worker
 # ============================================================================
 
 
+class FailingSensorSource(l36.AsyncSensorSource):
+    """A sensor that stops responding (``TimeoutError``) after ``failAfter`` readings: a fault injected from outside."""
+
+    def __init__(self, sensorId: int, *, intervalSec: float, seed: int, failAfter: int) -> None:
+        super().__init__(sensorId, intervalSec=intervalSec, seed=seed)
+        self._failAfter = failAfter
+        self._read = 0
+
+    async def read(self) -> SensorReading:
+        """The next reading, or ``TimeoutError`` once ``failAfter`` readings are out."""
+        if self._read >= self._failAfter:
+            raise TimeoutError(f"{self.name} stopped responding after {self._read} readings")
+        self._read += 1
+        return await super().read()
+
+
+FAULT_AFTER, FAULTY_SECONDS = 8, 1.0  # the faulty run: its last sensor stops responding after 8 readings
+
+
+def isolationClaim(report: PipelineReport, label: str) -> Claim:
+    """Requirement 1: a source that raised stopped alone; the others went on to the end."""
+    failed = [row for row in report.ingestion.sources if row.failed]
+    healthy = [row for row in report.ingestion.sources if not row.failed]
+    lastFailureAt = max((failure.atSec for failure in report.ingestion.failures), default=0.0)
+    until = min((row.lastAtSec for row in healthy), default=0.0)
+    return judge(
+        LECTURE,
+        1,
+        "if one source raises, the others continue",
+        measured=(
+            f"{', '.join(row.source for row in failed)} failed at {lastFailureAt:.2f} s; {len(healthy)} others "
+            f"ingested until {until:.2f} s+ ({label})"
+            if failed
+            else "no source failed"
+        ),
+        holds=bool(failed) and all(row.lastAtSec > lastFailureAt for row in healthy) if failed else None,
+        kind=ClaimKind.STRUCTURAL,
+        reason="a healthy source stopped when the faulty one raised" if failed else "no faulty source in the run",
+    )
+
+
 def judge1(result: Exercise1Result) -> tuple[Claim, ...]:
-    """The claims the spec's run decides: isolation, batch sizes, summaries, nothing lost, the bound."""
+    """The claims the spec's run decides: batch sizes, summaries, nothing lost, the bound."""
     config = result.config
     main = result.main
-    failed = [row for row in main.ingestion.sources if row.failed]
-    healthy = [row for row in main.ingestion.sources if not row.failed]
-    lastFailureAt = max((failure.atSec for failure in main.ingestion.failures), default=0.0)
-    isolated = bool(failed) and all(row.lastAtSec > lastFailureAt for row in healthy)
     return (
-        judge(
-            LECTURE,
-            1,
-            "if one source raises, the others continue",
-            measured=(
-                f"{', '.join(row.source for row in failed)} failed at {lastFailureAt:.2f} s; "
-                f"{len(healthy)} others ingested until {min((r.lastAtSec for r in healthy), default=0.0):.2f} s+"
-                if failed
-                else "no source failed"
-            ),
-            holds=isolated if config.faultySensor is not None else None,
-            kind=ClaimKind.STRUCTURAL,
-            reason="a healthy source stopped when the faulty one raised" if failed else "no faulty source configured",
-        ),
         judge(
             LECTURE,
             1,
@@ -176,11 +199,13 @@ class MemoryRun:
 
 @dataclass(frozen=True, slots=True)
 class LoadStudy:
-    """Two load runs (short, long) of exercise 1's pipeline with sources that never sleep."""
+    """Two load runs (short, long) of exercise 1's pipeline with sources that never sleep; a run at the
+    spec's rate where one source fails."""
 
     short: MemoryRun
     long: MemoryRun
     specRate: float
+    faulty: PipelineReport | None = None
 
     @property
     def memoryRatio(self) -> float | None:
@@ -217,7 +242,7 @@ def tracedPeak() -> Iterator[list[int]]:
 
 def runMemoryLoad(config: Exercise1Config, pool: TaskExecutor, seed: int, seconds: float) -> MemoryRun:
     """The pipeline with sources that never sleep and a bounded sink, under ``tracemalloc``."""
-    sources = makeSources(config, seed, intervalSec=0.0, faulty=False)
+    sources = makeSources(config, seed, intervalSec=0.0)
     sink = ResultsSink(summaryEvery=config.summaryEvery, retain=LOAD_RETAIN)
     with tracedPeak() as peak:
         report = asyncio.run(runPipeline(sources, pool, sink, replace(config, durationSec=seconds)))
@@ -234,7 +259,14 @@ def runLoadStudy(config: Exercise1Config, options: RunOptions, log: Log) -> Load
         log(f"[load] sources without sleep, {shortSec:g} s and {longSec:g} s under tracemalloc ...")
         short = runMemoryLoad(config, pool, options.seed, shortSec)
         long = runMemoryLoad(config, pool, options.seed, longSec)
-    return LoadStudy(short, long, config.sensors / config.intervalSec)
+        log(f"[faulty] the spec's rate for {FAULTY_SECONDS:g} s, the last sensor failing after {FAULT_AFTER} readings")
+        sources = makeSources(config, options.seed, intervalSec=config.intervalSec)
+        sources[-1] = FailingSensorSource(
+            sources[-1].sensorId, intervalSec=config.intervalSec, seed=options.seed, failAfter=FAULT_AFTER
+        )
+        sink = ResultsSink(summaryEvery=config.summaryEvery)
+        faulty = asyncio.run(runPipeline(sources, pool, sink, replace(config, durationSec=FAULTY_SECONDS)))
+    return LoadStudy(short, long, config.sensors / config.intervalSec, faulty)
 
 
 def loadClaims(config: Exercise1Config, load: LoadStudy) -> tuple[Claim, ...]:
@@ -282,8 +314,10 @@ def loadClaims(config: Exercise1Config, load: LoadStudy) -> tuple[Claim, ...]:
 
 
 def study1(options: RunOptions, result: Exercise1Result, log: Log) -> tuple[Claim, ...]:
-    """``invoke verify``: the two load runs and their claims."""
-    return loadClaims(result.config, runLoadStudy(result.config, options, log))
+    """``invoke verify``: the two load runs (one of their sources fails) and their claims."""
+    study = runLoadStudy(result.config, options, log)
+    faulty = () if study.faulty is None else (isolationClaim(study.faulty, f"{FAULTY_SECONDS:g} s run"),)
+    return (*faulty, *loadClaims(result.config, study))
 
 
 # ============================================================================
@@ -1185,7 +1219,7 @@ class PipelineSetup:
 
 def fullSpeedRun(config: Exercise1Config, setup: PipelineSetup, seconds: float, seed: int) -> PipelineReport:
     """Exercise 1's pipeline with sources that never sleep for ``seconds``: its capacity, not the arrivals'."""
-    sources = makeSources(config, seed, intervalSec=0.0, faulty=False)
+    sources = makeSources(config, seed, intervalSec=0.0)
     sink = ResultsSink(summaryEvery=config.summaryEvery, retain=LOAD_RETAIN)
     return asyncio.run(
         runPipeline(sources, setup.executor, sink, replace(config, durationSec=seconds, batchSize=setup.batchSize))
@@ -1194,7 +1228,7 @@ def fullSpeedRun(config: Exercise1Config, setup: PipelineSetup, seconds: float, 
 
 def specRateRun(config: Exercise1Config, executor: TaskExecutor, seed: int) -> PipelineReport:
     """Exercise 1's pipeline at the spec's parameters, every sensor healthy: the arrival rate's run."""
-    sources = makeSources(config, seed, intervalSec=config.intervalSec, faulty=False)
+    sources = makeSources(config, seed, intervalSec=config.intervalSec)
     sink = ResultsSink(summaryEvery=config.summaryEvery, retain=LOAD_RETAIN)
     return asyncio.run(runPipeline(sources, executor, sink, config))
 

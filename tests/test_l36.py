@@ -59,7 +59,7 @@ def reading(seq: int, value: float, sensorId: int = 0) -> SensorReading:
 # Exercise 1
 # ============================================================================
 
-SMALL1 = l36.Exercise1Config(workers=2, durationSec=0.25, faultAfter=3, intervalSec=0.02)
+SMALL1 = l36.Exercise1Config(workers=2, durationSec=0.25, intervalSec=0.02)
 
 
 def test_computeBatch_normalizes_on_the_scale_rolls_over_five_and_flags_above_0_8() -> None:
@@ -98,7 +98,7 @@ def test_batchAssembler_fills_batches_then_flushes_after_a_quiet_spell_and_at_th
 def test_ingestion_keeps_going_when_one_source_raises() -> None:
     async def scenario() -> tuple[l36.IngestionStatistics, int]:
         sources = [
-            l36.FailingSensorSource(sensorId, intervalSec=0.01, seed=1, failAfter=2)
+            lab36.FailingSensorSource(sensorId, intervalSec=0.01, seed=1, failAfter=2)
             if sensorId == 1
             else l36.AsyncSensorSource(sensorId, intervalSec=0.01, seed=1)
             for sensorId in range(3)
@@ -139,21 +139,33 @@ def test_resultsSink_summarizes_every_100_records_and_can_keep_only_the_last() -
     assert len(sink.results) == 10
 
 
-def test_exercise1_inline_loses_nothing_and_names_the_failed_source() -> None:
+def test_exercise1_inline_loses_nothing() -> None:
     lines: list[str] = []
     result = l36.runExercise1(SMALL1, RunOptions(seed=3, executor="inline"), log=lines.append)
     main = result.main
     assert main.nothingLost
     assert main.keysMatch is True
     assert main.ingested == main.processed == main.received > 0
-    assert [f.source for f in main.ingestion.failures] == ["sensor-4"]
-    assert any("sensor-4 failed" in line for line in lines)
-    assert "sensor-4" in l36.formatExercise1(result)
+    assert main.ingestion.failures == ()
+    assert [row.source for row in main.ingestion.sources] == [f"sensor-{i}" for i in range(5)]
+
+
+def test_the_report_names_a_source_that_failed() -> None:
+    lines: list[str] = []
+    sources = l36.makeSources(SMALL1, 3, intervalSec=0.02)
+    sources[4] = lab36.FailingSensorSource(4, intervalSec=0.02, seed=3, failAfter=3)
+    sink = l36.ResultsSink(log=lines.append)
+    report = asyncio.run(l36.runPipeline(sources, InlineExecutor(), sink, SMALL1, log=lines.append))
+    assert report.nothingLost
+    assert [(f.source, f.readings) for f in report.ingestion.failures] == [("sensor-4", 3)]
+    assert any(line.startswith("[ingest] sensor-4 failed at") for line in lines)
+    text = l36.formatExercise1(l36.Exercise1Result(SMALL1, "inline", report))
+    assert "FAILED: sensor-4 stopped responding after 3 readings" in text
 
 
 def sinkFigures(config: l36.Exercise1Config, seed: int, report: l36.PipelineReport) -> tuple[int, float]:
     """Anomalies and mean normalized value of exactly the readings each source ingested, recomputed here."""
-    sources = l36.makeSources(config, seed, intervalSec=0.0, faulty=True)
+    sources = l36.makeSources(config, seed, intervalSec=0.0)
 
     async def take(source: l36.AsyncSensorSource, count: int) -> list[SensorReading]:
         return [await source.read() for _ in range(count)]
@@ -179,8 +191,8 @@ def test_exercise1_on_a_process_pool_loses_nothing_and_sums_every_reading(startM
 
 
 def test_exercise1_same_seed_same_readings() -> None:
-    first = l36.makeSources(SMALL1, 7, intervalSec=0.0, faulty=False)
-    second = l36.makeSources(SMALL1, 7, intervalSec=0.0, faulty=False)
+    first = l36.makeSources(SMALL1, 7, intervalSec=0.0)
+    second = l36.makeSources(SMALL1, 7, intervalSec=0.0)
 
     async def take(sources: list[l36.AsyncSensorSource]) -> list[float]:
         return [(await source.read()).value for source in sources for _ in range(3)]
@@ -742,7 +754,7 @@ def test_exercise4_on_a_dask_cluster_matches_the_process_pool(daskResults: dict[
     ("make", "message"),
     [
         (lambda: l36.Exercise1Config(workers=0), r"^workers must be >= 1 and <= 256, got 0$"),
-        (lambda: l36.Exercise1Config(faultySensor=5), r"^faultySensor must be >= 0 and <= 4, got 5$"),
+        (lambda: l36.Exercise1Config(sensors=0), r"^sensors must be >= 1 and <= 1000, got 0$"),
         (lambda: l36.Exploration(ladder=()), r"^ladder must be positive factors, got \(\)$"),
         (
             lambda: l36.AdaptiveBatchProcessor(l36.computeLightBatch, InlineExecutor(), initialBatchSize=300),

@@ -15,7 +15,7 @@ from lab.bench import BenchOptions, BenchReport
 from lab.claims import Claim, ClaimKind, Verdict, formatClaims
 from shared import RunOptions, SensorReading, silent
 
-SMALL1 = l36.Exercise1Config(workers=2, durationSec=0.25, faultAfter=3, intervalSec=0.02)
+SMALL1 = l36.Exercise1Config(workers=2, durationSec=0.25, intervalSec=0.02)
 SMALL3 = l36.Exercise3Config(durationSec=0.05, intervalSec=0.005, pollSec=0.01)
 INLINE_QUICK = RunOptions(seed=3, quick=True, executor="inline")
 
@@ -76,6 +76,17 @@ def test_load_study_throttles_fast_sources_on_a_process_pool() -> None:
         assert run.report.ingestion.blockedPuts > 0
         assert run.peakBytes > 0
     assert structuralHold(lab36.loadClaims(SMALL1, study))
+    assert study.faulty is not None
+    assert [f.source for f in study.faulty.ingestion.failures] == ["sensor-4"]
+    assert lab36.isolationClaim(study.faulty, "faulty").verdict is Verdict.HOLDS
+    sources = study.faulty.ingestion.sources
+    stopped = replace(sources[0], lastAtSec=0.0)
+    ingestion = replace(study.faulty.ingestion, sources=(stopped, *sources[1:]))
+    halted = replace(study.faulty, ingestion=ingestion)
+    assert lab36.isolationClaim(halted, "faulty").verdict is Verdict.FAILS
+    rows = tuple(replace(row, failed=False) for row in sources)
+    healthy = replace(halted, ingestion=replace(ingestion, sources=rows, failures=()))
+    assert lab36.isolationClaim(healthy, "healthy").verdict is Verdict.NOT_MEASURED
 
 
 # ============================================================================
@@ -357,7 +368,7 @@ def checkRows(report: BenchReport, labels: list[str]) -> None:
 
 
 def test_benchPipeline_rows_and_bounds() -> None:
-    config = replace(SMALL1, durationSec=0.05, faultySensor=None)
+    config = replace(SMALL1, durationSec=0.05)
     report = lab36.benchPipeline(TINY_BENCH, silent, config=config, seconds=0.03)
     checkRows(
         report,
