@@ -1,16 +1,13 @@
-"""Lecture 36: Process Pool for CPU-Bound Pipeline Stages - the reference solutions.
-
-Exercises (spec: lecture36.txt), one section each below:
+"""Lecture 36: Process Pool for CPU-Bound Pipeline Stages - the reference solutions (spec: lecture36.txt).
 
 1. Full async + process pool pipeline: sensors -> Queue(50) -> batches of 15 -> pool -> sink.
 2. Adaptive batch sizing: a throughput monitor picks the batch size every 5 batches.
 3. Worker pool with priority queuing: CRITICAL records before NORMAL ones, latency per class.
 4. Process pool error handling and recovery: error records, poison pills, crashes, dead letters.
 
-Run one with ``python l36.py --ex 1`` (``--all``, ``--quick`` for small sizes, ``--seed``,
-``--executor`` and ``--start-method`` for the CPU tier). ``invoke run --lecture 36 --ex 1``
-adds the lab's verdicts on the lecture's claims; ``invoke verify`` runs the lab's studies.
-The file needs the standard library and ``shared.py`` only: copy the two together.
+Run one with ``python l36.py --ex 1`` (``--all``, ``--quick``, ``--seed``, ``--executor``,
+``--start-method``); ``invoke run --lecture 36 --ex 1`` adds the lab's verdicts. The file needs
+the standard library and ``shared.py`` only: copy the two together.
 """
 
 from __future__ import annotations
@@ -27,7 +24,7 @@ from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, BrokenExecutor, F
 from dataclasses import dataclass, replace
 from random import Random
 from types import TracebackType
-from typing import Final, Literal, NamedTuple, Protocol, TypedDict, final, get_args
+from typing import Final, Literal, TypedDict, final, get_args
 
 from shared import (
     REPORT_WIDTH,
@@ -56,7 +53,6 @@ from shared import (
 )
 
 __all__ = [
-    "EXERCISES",
     "AdaptiveBatchProcessor",
     "AsyncIngestionLayer",
     "AsyncSensorSource",
@@ -76,9 +72,6 @@ __all__ = [
     "computeLightBatch",
     "computePriorityBatch",
     "faultTolerantCompute",
-    "main",
-    "processInBatches",
-    "runPipeline",
 ]
 
 LECTURE = 36
@@ -97,10 +90,8 @@ LECTURE = 36
 # Data flow
 #   AsyncSensorSource x5 -> Queue(50) -> BatchAssembler(15) -> submit_batch -> pool(4) -> ResultsSink
 
-SCALE_LOW: Final = 0.0
-SCALE_HIGH: Final = 100.0
-ANOMALY_THRESHOLD: Final = 0.8
-ROLLING_WINDOW: Final = 5
+SCALE_LOW, SCALE_HIGH = 0.0, 100.0
+ANOMALY_THRESHOLD, ROLLING_WINDOW = 0.8, 5
 
 
 class AsyncSensorSource:
@@ -141,8 +132,7 @@ class AsyncIngestionLayer:
         self._ingested = {source.name: 0 for source in self.sources}
         self._lastAt = dict.fromkeys(self._ingested, 0.0)
         self._failures: list[SourceFailure] = []
-        self._maxDepth = 0
-        self._blockedPuts = 0
+        self._maxDepth = self._blockedPuts = 0
         self._startedAt = time.perf_counter()
 
     async def _ingest(self, source: AsyncSensorSource) -> None:
@@ -234,9 +224,7 @@ class BatchAssembler:
     """
 
     def __init__(self) -> None:
-        self.fullBatches = 0
-        self.timeoutFlushes = 0
-        self.finalFlushes = 0
+        self.fullBatches = self.timeoutFlushes = self.finalFlushes = 0
 
     async def assemble(
         self, queue: asyncio.Queue[SensorReading | None], batchSize: int, maxWaitSec: float
@@ -675,11 +663,9 @@ ComputeFn = Callable[[Sequence[SensorReading]], list[float]]
 class Exploration:
     """Beyond the spec: how the processor tries sizes the monitor has not seen.
 
-    Each window of 5 batches starts at the current size and climbs the ``ladder``
-    (1x, 3x, 9x, 27x), then, in one window of ``downProbeEvery``, tries ``downProbe``
-    (half) once. The climb reaches 200 in the first window when bigger is better; the
-    smaller probe, always among the monitor's last 10, lets the size come down when
-    it is not. The price in steady state: one window in two has a half-size batch.
+    Each window of 5 batches climbs the ``ladder`` from the current size (reaching 200 in one window
+    when bigger is better), and one window in ``downProbeEvery`` tries half the size once, so the
+    size can come down when it is not. The price in steady state: a half-size batch every 10.
     """
 
     ladder: tuple[float, ...] = (1.0, 3.0, 9.0, 27.0)
@@ -702,18 +688,6 @@ class Exploration:
 
 
 # The harness both policies run through ------------------------------------------
-
-
-class BatchPolicy(Protocol):
-    """How ``processInBatches`` sizes each batch (the adaptive processor is one)."""
-
-    def nextSize(self) -> int:
-        """The size of the next batch to submit."""
-        ...
-
-    def completed(self, batchSize: int, durationMs: float, recordsDone: int, atMs: float) -> None:
-        """A batch of ``batchSize`` came back after ``durationMs``."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -760,18 +734,18 @@ def processInBatches(
     computeFn: ComputeFn,
     executor: TaskExecutor,
     records: Sequence[SensorReading],
-    policy: BatchPolicy,
+    policy: AdaptiveBatchProcessor,
     *,
     inFlight: int = 2,
     timeoutSec: float = 60.0,
     label: str = "",
     clock: Callable[[], float] = time.perf_counter,
 ) -> BatchRun:
-    """The one harness both the adaptive processor and the lab's static sweep run through.
+    """Every record through the pool in batches ``policy`` sizes (min = max: a fixed size), ``inFlight`` at a
+    time, one per worker.
 
-    Keeps ``inFlight`` batches in the pool, one per worker, so a batch never waits behind
-    another and its round trip is its own pickling, IPC and compute: from ``submit`` to its
-    future's completion (a done-callback stamps it). The policy hears of batches as they finish.
+    A batch then never waits behind another: its round trip (``submit`` to completion, stamped by a
+    done-callback) is its own pickling, IPC and compute. The policy hears of batches as they finish.
     """
     requireRange("inFlight", inFlight, 1, 10_000)
     outputs: dict[int, list[float]] = {}
@@ -954,17 +928,14 @@ def exercise2(options: RunOptions, log: Log) -> Exercise2Result:
 #   source -> classify -> PriorityBatchQueue (CRITICAL | NORMAL) -> get_batch(10)
 #          -> PriorityPoolProcessor -> pool(2): computePriorityBatch -> counts, latency
 
-SAFE_LOW: Final = 15.0
-SAFE_HIGH: Final = 85.0
-URGENT_SCORE: Final = 50.0
+SAFE_LOW, SAFE_HIGH, URGENT_SCORE = 15.0, 85.0, 50.0
 Priority = Literal["CRITICAL", "NORMAL"]
 
 
 class PriorityBatchQueue:
-    """Requirement 1: two bounded queues; a batch drains CRITICAL before NORMAL.
+    """Requirement 1: two bounded queues; a batch drains CRITICAL before NORMAL (FIFO within a class).
 
-    FIFO within a class. Priority is strict: a steady stream of CRITICAL work can
-    hold NORMAL records back indefinitely.
+    Priority is strict: a steady stream of CRITICAL work can hold NORMAL records back indefinitely.
     """
 
     def __init__(self, *, maxsize: int = 100) -> None:
@@ -1025,8 +996,7 @@ class PriorityPoolProcessor:
         self._queue, self._executor = queue, executor
         self._batchSize, self._maxInFlight = batchSize, maxInFlight
         self._pollSec, self._batchTimeoutSec = pollSec, batchTimeoutSec
-        self.criticalProcessed = 0
-        self.normalProcessed = 0
+        self.criticalProcessed = self.normalProcessed = 0
         self.criticalLatencyMs: list[float] = []
         self.normalLatencyMs: list[float] = []
         self.results: list[PriorityResult] = []
@@ -1294,6 +1264,7 @@ Stage = Literal["main", "recovery", "replay"]
 Status = Literal["OK", "FAILED", "POISON_PILL"]
 STATUSES: Final[tuple[Status, ...]] = ("OK", "FAILED", "POISON_PILL")
 RECOVER: Final = "re-run on the recovery pool"
+BATCH_TIMEOUT_SEC: Final = 60.0  # no batch takes longer: a deadline, so that nothing waits forever
 RecoveryOutcome = Literal["recovered", "crashed again", "killed the recovery worker", "broken from outside"]
 
 
@@ -1312,15 +1283,16 @@ class FaultTolerantBatchProcessor:
         crashRate: float,
         computeFn: ComputeJobFn | None = None,
         batchSize: int = 20,
-        pool: PoolSpec | None = None,
-        timeoutSec: float = 60.0,
+        executor: ExecutorKind = "process",
+        workers: int = 2,
+        startMethod: StartMethod | None = None,
         log: Log = silent,
     ) -> None:
         requireRange("crashRate", crashRate, 0.0, 1.0)
         requireRange("batchSize", batchSize, 1, 1_000_000)
-        self.seed, self.crashRate, self.batchSize, self.timeoutSec = seed, crashRate, batchSize, timeoutSec
+        self.seed, self.crashRate, self.batchSize, self.timeoutSec = seed, crashRate, batchSize, BATCH_TIMEOUT_SEC
         self.computeFn = computeFn if computeFn is not None else faultTolerantCompute
-        self.pool = pool if pool is not None else PoolSpec()
+        self.pool = (executor, workers, startMethod)
         self.deadLetterLog = DeadLetterLog()
         self._log = log
 
@@ -1570,8 +1542,7 @@ def crashDecision(seed: int, batchId: int, stage: Stage, crashRate: float) -> bo
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """Requirement 4: a record given up on, why (``failure``: exception type, message, attempts,
-    timestamp), and the one-record job a replay re-submits."""
+    """Requirement 4: a record given up on, why (exception type, message, attempts, timestamp), its replay job."""
 
     record: FaultRecord
     job: ComputeJob
@@ -1596,8 +1567,7 @@ class ReplayReport:
 class DeadLetterLog:
     """Requirement 4: the records no stage could process, and one more try for each.
 
-    Attempts count the runs that ended (a result, a crash, a death), not a run cut short by another
-    batch's death (that is timing).
+    Attempts count the runs that ended (a result, a crash, a death), not one cut short by another batch's.
     """
 
     def __init__(self) -> None:
@@ -1631,10 +1601,9 @@ class DeadLetterLog:
 
 
 # Beyond the spec: a supervised pool (a candidate for shared.py) ----------------
-# A worker that dies breaks a ProcessPoolExecutor for good: every future it held, and every later
-# submit, fails with BrokenProcessPool. SupervisedPool replaces the pool and says how the worker
-# ended: one killed from outside (the OOM killer, kill -9, a stop) by SIGKILL or SIGTERM; one that
-# ended itself by an exit code or a fault signal (a segfault of what it ran).
+# A dead worker breaks a ProcessPoolExecutor for good: every future it held, and every later submit,
+# fails with BrokenProcessPool. SupervisedPool replaces it and says how the worker ended: SIGKILL or
+# SIGTERM from outside (the OOM killer, kill -9, a stop); an exit code or a fault signal by itself.
 KILLED_FROM_OUTSIDE: Final = frozenset({"SIGKILL", "SIGTERM"})
 ExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
 
@@ -1689,8 +1658,7 @@ class SupervisedPool:
                 raise
             else:
                 return
-            # Outside the except clause: a Ctrl-C meanwhile must not carry the dead worker as its
-            # context, or executorScope would report the Ctrl-C as a worker lost.
+            # Outside the except clause: a Ctrl-C meanwhile must not carry the dead worker as its context.
             self.startBreaks.append(self._closeBroken(broken))
             self._log(f"[pool] a worker died while its pool started ({self.startBreaks[-1]}): starting again")
         raise WorkerLostError(f"while a pool started, {tries} times", how=self.startBreaks[-1])
@@ -1711,14 +1679,6 @@ class SupervisedPool:
         how = self._closeBroken(error)
         self._open()
         return how
-
-
-class PoolSpec(NamedTuple):
-    """Which pool a processor supervises: executor kind, workers, start method."""
-
-    kind: ExecutorKind = "process"
-    workers: int = 2
-    startMethod: StartMethod | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1756,7 +1716,6 @@ class Exercise4Config:
     glitchRate: float = 0.01  # beyond the spec: values whose log() raises (FAILED records)
     batchSize: int = 20
     workers: int = 2
-    timeoutSec: float = 60.0
 
     def __post_init__(self) -> None:
         requireRange("records", self.records, 1, 10_000_000)
@@ -1788,13 +1747,13 @@ def runExercise4(config: Exercise4Config, options: RunOptions, *, log: Log = sil
     """Requirement 5: process the records, then ``deadLetterLog.replay(computeFn)``."""
     seed, executor, startMethod = options.seed, options.executor, options.startMethod
     records = makeFaultRecords(config.records, seed=seed, poisonRate=config.poisonRate, glitchRate=config.glitchRate)
-    pool = PoolSpec(executor, config.workers, startMethod)
     processor = FaultTolerantBatchProcessor(
         seed=seed,
         crashRate=config.crashRate,
         batchSize=config.batchSize,
-        pool=pool,
-        timeoutSec=config.timeoutSec,
+        executor=executor,
+        workers=config.workers,
+        startMethod=startMethod,
         log=log,
     )
     report = processor.process(records)

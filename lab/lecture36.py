@@ -23,7 +23,7 @@ import tracemalloc
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
-from typing import Final, final
+from typing import Final
 
 import l36
 from l36 import (
@@ -44,7 +44,6 @@ from l36 import (
     FaultRecord,
     FaultTolerantBatchProcessor,
     PipelineReport,
-    PoolSpec,
     Priority,
     PriorityRun,
     ProcessingReport,
@@ -394,20 +393,9 @@ def judge2(result: Exercise2Result) -> tuple[Claim, ...]:
 STATIC_SIZES: Final = (5, 10, 20, 50, 100, 200)
 
 
-@final
-class FixedBatchSize:
-    """The static policy of the sweep: every batch the same size."""
-
-    def __init__(self, size: int) -> None:
-        requireRange("size", size, 1)
-        self.size = size
-
-    def nextSize(self) -> int:
-        """Always the same size."""
-        return self.size
-
-    def completed(self, batchSize: int, durationMs: float, recordsDone: int, atMs: float) -> None:
-        """Nothing to learn."""
+def fixedSize(computeFn: ComputeFn, pool: TaskExecutor, size: int) -> l36.AdaptiveBatchProcessor:
+    """The static policy of the sweep: the adaptive processor pinned to one size."""
+    return l36.AdaptiveBatchProcessor(computeFn, pool, initialBatchSize=size, minBatchSize=size, maxBatchSize=size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -494,7 +482,7 @@ def measureWorkload(
     adaptiveRuns: list[BatchRun] = []
     staticRuns: dict[int, list[BatchRun]] = {size: [] for size in sweep.staticSizes}
     # One untimed pass first: the workers' first calls of computeFn would land on a timed pass.
-    processInBatches(computeFn, pool, records, FixedBatchSize(l36.BATCH_START), inFlight=config.workers)
+    processInBatches(computeFn, pool, records, fixedSize(computeFn, pool, l36.BATCH_START), inFlight=config.workers)
 
     def adaptivePass() -> None:
         processor = l36.AdaptiveBatchProcessor(computeFn, pool, explore=l36.Exploration())
@@ -510,7 +498,7 @@ def measureWorkload(
                     computeFn,
                     pool,
                     records,
-                    FixedBatchSize(size),
+                    fixedSize(computeFn, pool, size),
                     inFlight=config.workers,
                     timeoutSec=config.timeoutSec,
                 )
@@ -1047,8 +1035,9 @@ def processorFor(result: Exercise4Result, options: RunOptions, computeFn: Comput
         crashRate=config.crashRate,
         computeFn=computeFn,
         batchSize=config.batchSize,
-        pool=PoolSpec(options.executor, config.workers, options.startMethod),
-        timeoutSec=config.timeoutSec,
+        executor=options.executor,
+        workers=config.workers,
+        startMethod=options.startMethod,
     )
 
 
@@ -1484,7 +1473,6 @@ def benchFaultTolerance(options: BenchOptions, log: Log, *, config: Exercise4Con
         ComputeJob(batchId, "main", records[start : start + config.batchSize], options.seed, 0.0)
         for batchId, start in enumerate(range(0, len(records), config.batchSize))
     ]
-    spec = PoolSpec("process", config.workers, options.startMethod)
     log(f"fault tolerance: {config.records:,} records x 4 ways, {options.repeats} repeats")
 
     def inlineMap() -> None:
@@ -1497,7 +1485,7 @@ def benchFaultTolerance(options: BenchOptions, log: Log, *, config: Exercise4Con
             # Executor.map, spelt with the Protocol's submit: every job at once, the results in order.
             futures = [pool.submit(faultTolerantCompute, job) for job in jobs]
             for future in futures:
-                future.result(timeout=config.timeoutSec)
+                future.result(timeout=l36.BATCH_TIMEOUT_SEC)
 
     reports: dict[str, list[ProcessingReport]] = {"no faults": [], "spec faults": []}
 
@@ -1507,8 +1495,8 @@ def benchFaultTolerance(options: BenchOptions, log: Log, *, config: Exercise4Con
                 seed=options.seed,
                 crashRate=crashRate,
                 batchSize=config.batchSize,
-                pool=spec,
-                timeoutSec=config.timeoutSec,
+                workers=config.workers,
+                startMethod=options.startMethod,
             )
             reports[label].append(processor.process(inputs))
 

@@ -49,7 +49,7 @@ def runLectures() -> dict[str, object]:
     # and its batch goes to the recovery pool (a second client) where it dies again.
     killer = functools.partial(lab36.killerCompute, killers=l36Killers(), abrupt=False)
     processor = l36.FaultTolerantBatchProcessor(
-        seed=L36_SEED, crashRate=0.0, computeFn=killer, batchSize=10, pool=l36.PoolSpec("dask", 1)
+        seed=L36_SEED, crashRate=0.0, computeFn=killer, batchSize=10, executor="dask", workers=1
     )
     report = processor.process(l36Records())
     replay = processor.deadLetterLog.replay(killer)

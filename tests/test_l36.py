@@ -479,8 +479,9 @@ def processRecords(
         crashRate=crashRate,
         computeFn=killing(killers, abrupt=kind == "process"),
         batchSize=batchSize,
-        pool=l36.PoolSpec(kind, workers, startMethod),
-        timeoutSec=20,
+        executor=kind,
+        workers=workers,
+        startMethod=startMethod,
     )
     report = processor.process(records)
     return report, processor.deadLetterLog.replay(killing(killers, abrupt=False))
@@ -620,8 +621,7 @@ def killedAt(
         crashRate=crashRate,
         computeFn=functools.partial(lab36.sigkillAt, batchId=batchId, stage=stage),
         batchSize=10,
-        pool=l36.PoolSpec("process", 2, "fork"),
-        timeoutSec=20,
+        startMethod="fork",
     )
     return processor.process(records)
 
