@@ -99,9 +99,7 @@ class AsyncSensorSource:
 
     def __init__(self, sensorId: int, *, intervalSec: float, seed: int) -> None:
         requireRange("intervalSec", intervalSec, 0.0, 60.0)
-        self.sensorId = sensorId
-        self.name = f"sensor-{sensorId}"
-        self._intervalSec = intervalSec
+        self.sensorId, self.name, self._intervalSec = sensorId, f"sensor-{sensorId}", intervalSec
         self._rng = makeRng(seed, LECTURE, 1, sensorId)
         self._base = self._rng.uniform(40.0, 60.0)
         self._seq = 0
@@ -208,11 +206,6 @@ class IngestionStatistics:
     failures: tuple[SourceFailure, ...]
     maxDepth: int
     blockedPuts: int
-
-    @property
-    def ingested(self) -> int:
-        """Readings put on the queue by every source together."""
-        return sum(source.ingested for source in self.sources)
 
 
 @final
@@ -345,7 +338,6 @@ class Exercise1Config:
     def __post_init__(self) -> None:
         requireRange("sensors", self.sensors, 1, 1_000)
         requireRange("workers", self.workers, 1, 256)
-        requireRange("durationSec", self.durationSec, 0.0, 3_600.0)
 
     @classmethod
     def quick(cls) -> Exercise1Config:
@@ -373,7 +365,7 @@ class PipelineReport:
     @property
     def ingested(self) -> int:
         """Readings the sources put on the queue."""
-        return self.ingestion.ingested
+        return sum(source.ingested for source in self.ingestion.sources)
 
     @property
     def nothingLost(self) -> bool:
@@ -741,11 +733,10 @@ def processInBatches(
     label: str = "",
     clock: Callable[[], float] = time.perf_counter,
 ) -> BatchRun:
-    """Every record through the pool in batches ``policy`` sizes (min = max: a fixed size), ``inFlight`` at a
-    time, one per worker.
+    """Every record through the pool in batches ``policy`` sizes (min = max: a fixed size), ``inFlight`` at a time.
 
-    A batch then never waits behind another: its round trip (``submit`` to completion, stamped by a
-    done-callback) is its own pickling, IPC and compute. The policy hears of batches as they finish.
+    One per worker: a batch never waits behind another, so its round trip (``submit`` to completion, stamped
+    by a done-callback) is its own pickling, IPC and compute. The policy hears of batches as they finish.
     """
     requireRange("inFlight", inFlight, 1, 10_000)
     outputs: dict[int, list[float]] = {}
@@ -1091,9 +1082,7 @@ class Exercise3Config:
     splitSources: bool = False  # beyond the spec: one source per class (the lab's overload study)
 
     def __post_init__(self) -> None:
-        requireRange("durationSec", self.durationSec, 0.01, 3_600.0)
         requireRange("criticalFraction", self.criticalFraction, 0.0, 1.0)
-        requireRange("intervalSec", self.intervalSec, 0.0, 60.0)
         requireRange("workers", self.workers, 1, 256)
 
     @classmethod
@@ -1119,11 +1108,6 @@ class PriorityRun:
     def processed(self) -> int:
         """Records whose results came back."""
         return self.criticalProcessed + self.normalProcessed
-
-    @staticmethod
-    def mean(latenciesMs: Sequence[float]) -> float:
-        """The mean of some latencies (0 for none)."""
-        return sum(latenciesMs) / len(latenciesMs) if latenciesMs else 0.0
 
     @property
     def urgent(self) -> tuple[PriorityResult, ...]:
@@ -1220,7 +1204,7 @@ def formatExercise3(result: Exercise3Result) -> str:
     """Requirement 5's report: totals per class, mean CRITICAL latency, every urgent record."""
     config, main = result.config, result.main
     run = f"{config.workers} {result.executor} workers, batches of {config.batchSize}"
-    critical, normal = main.mean(main.criticalLatencyMs), main.mean(main.normalLatencyMs)
+    critical, normal = (sum(ms) / len(ms) if ms else 0.0 for ms in (main.criticalLatencyMs, main.normalLatencyMs))
     lines = [
         "",
         f"{main.produced:,} records in {config.durationSec:g} s ({main.producedCritical:,} CRITICAL), {run}",
@@ -1229,9 +1213,6 @@ def formatExercise3(result: Exercise3Result) -> str:
         "",
         f"Records with urgencyScore > {URGENT_SCORE:g}%: {len(main.urgent)}",
         *([formatUrgent(main.urgent)] if main.urgent else []),
-        "",
-        "At this rate the pool is idle most of the time: a batch rarely finds more than one record",
-        "waiting, so priority has little to reorder and both classes see the pool's round trip.",
     ]
     return "\n".join(lines)
 
@@ -1255,7 +1236,7 @@ def exercise3(options: RunOptions, log: Log) -> Exercise3Result:
 #      on a 1-worker recovery pool, and dead-letters its records if that fails too
 #   4  DeadLetterLog (record, exception type, message, attempts, timestamp), replay(computeFn)
 #   5  runExercise4: 2,000 records, then deadLetterLog.replay(computeFn), the full report
-#   Beyond the spec: SupervisedPool replaces a pool whose worker died, and says how it ended
+#   Beyond the spec: SupervisedPool (after this section) replaces a pool whose worker died
 # Data flow
 #   records -> batches of 20 -> pool(2), 4 in flight: faultTolerantCompute -> results
 #     crashed, or lost with a dead worker -> recovery pool(1) -> results | DeadLetterLog -> replay
@@ -1272,9 +1253,8 @@ RecoveryOutcome = Literal["recovered", "crashed again", "killed the recovery wor
 class FaultTolerantBatchProcessor:
     """Requirements 1 and 3: every record ends in exactly one outcome, a result or a dead letter.
 
-    A future that raises ``RuntimeError`` sends its batch to the recovery pool: a crash, and a batch
-    lost to a dead worker (its future raises ``BrokenProcessPool``, a ``RuntimeError``).
-    """
+    A future raising ``RuntimeError`` sends its batch to the recovery pool: a crash, or a dead worker's
+    (``BrokenProcessPool``, a ``RuntimeError``)."""
 
     def __init__(
         self,
@@ -1310,12 +1290,12 @@ class FaultTolerantBatchProcessor:
             for batchId, at in enumerate(range(0, len(records), size))
         ]
         with Stopwatch() as watch:  # the pools live one after the other: none forks beside another's threads
-            with SupervisedPool(kind, workers, startMethod, preload=(__name__,), log=self._log) as main:
+            with SupervisedPool(kind, workers, startMethod, log=self._log) as main:
                 self._mainStage(main, jobs, inFlight=2 * workers)  # two per worker: each busy, little lost to a death
             pools = [main]
             toRecover = sorted(itertools.chain(*self._toRecover.values()), key=lambda job: job.batchId)
             if toRecover:
-                with SupervisedPool(kind, 1, startMethod, preload=(__name__,), log=self._log) as recovery:
+                with SupervisedPool(kind, 1, startMethod, log=self._log) as recovery:
                     for job in toRecover:
                         outcomes[self._alone(recovery, replace(job, stage="recovery"))] += 1
                 pools.append(recovery)
@@ -1467,10 +1447,6 @@ class ComputeJob:
     seed: int
     crashRate: float
 
-    def only(self, record: FaultRecord) -> ComputeJob:
-        """The same job (batch, stage, seed) for one of its records."""
-        return replace(self, records=(record,))
-
 
 class SuccessRecord(TypedDict):
     """A record processed: its value and result."""
@@ -1582,7 +1558,7 @@ class DeadLetterLog:
         """Log ``record`` as failed by ``error`` (``note`` says more) after ``attempts`` attempts."""
         message = f"{note}: {error}" if note else str(error)
         failure = FailureRecord(record.recordId, type(error).__name__, message, attempts, time.time())
-        self._entries.append(DeadLetter(record, job.only(record), failure))
+        self._entries.append(DeadLetter(record, replace(job, records=(record,)), failure))
 
     def replay(self, computeFn: ComputeJobFn) -> ReplayReport:
         """Retry every dead letter once more, here, as a one-record job; keep those that fail again."""
@@ -1598,87 +1574,6 @@ class DeadLetterLog:
                 stillDead.append(replace(letter, job=job, failure=failure))
         attempted, self._entries = len(self._entries), stillDead
         return ReplayReport(attempted, tuple(recovered), tuple(stillDead))
-
-
-# Beyond the spec: a supervised pool (a candidate for shared.py) ----------------
-# A dead worker breaks a ProcessPoolExecutor for good: every future it held, and every later submit,
-# fails with BrokenProcessPool. SupervisedPool replaces it and says how the worker ended: SIGKILL or
-# SIGTERM from outside (the OOM killer, kill -9, a stop); an exit code or a fault signal by itself.
-KILLED_FROM_OUTSIDE: Final = frozenset({"SIGKILL", "SIGTERM"})
-ExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
-
-
-@final
-class SupervisedPool:
-    """A pool that is replaced when one of its workers dies; one killed while it starts is started again."""
-
-    def __init__(
-        self,
-        kind: ExecutorKind,
-        workers: int,
-        startMethod: StartMethod | None = None,
-        *,
-        preload: Sequence[str] = (),
-        log: Log = silent,
-    ) -> None:
-        self._kind, self._workers, self._startMethod, self._log = kind, workers, startMethod, log
-        self._preload = tuple(preload)  # modules each worker imports while warming up: the caller's
-        self._scope: contextlib.AbstractContextManager[TaskExecutor] | None = None
-        self._executor: TaskExecutor | None = None
-        self.replacements = 0
-        self.startBreaks: list[str] = []  # how each worker that died while its pool started ended
-
-    def __enter__(self) -> SupervisedPool:
-        self._open()
-        return self
-
-    def __exit__(self, *exc: *ExcInfo) -> None:
-        scope, self._scope, self._executor = self._scope, None, None
-        if scope is not None:
-            scope.__exit__(*exc)
-
-    @property
-    def executor(self) -> TaskExecutor:
-        """The current pool."""
-        if self._executor is None:
-            raise RuntimeError("the pool is not open")
-        return self._executor
-
-    def _open(self, tries: int = 3) -> None:
-        for _ in range(tries):
-            self._scope = executorScope(self._kind, self._workers, self._startMethod)
-            self._executor = self._scope.__enter__()
-            try:
-                if self._kind == "process":
-                    warmUp(self._executor, self._workers, preload=self._preload)
-            except BrokenExecutor as caught:  # a worker (or a forkserver) killed: no work was lost yet
-                broken = caught
-            except BaseException as error:
-                self.__exit__(type(error), error, error.__traceback__)
-                raise
-            else:
-                return
-            # Outside the except clause: a Ctrl-C meanwhile must not carry the dead worker as its context.
-            self.startBreaks.append(self._closeBroken(broken))
-            self._log(f"[pool] a worker died while its pool started ({self.startBreaks[-1]}): starting again")
-        raise WorkerLostError(f"while a pool started, {tries} times", how=self.startBreaks[-1])
-
-    def _closeBroken(self, error: BaseException) -> str:
-        """Close a broken pool; how its worker ended, as ``executorScope`` found it ("SIGKILL", "exit code 70")."""
-        try:
-            self.__exit__(type(error), error, error.__traceback__)
-        except WorkerLostError as lost:
-            return lost.how
-        return "how is unknown"
-
-    def replace(self, error: BaseException) -> str:
-        """Close the pool ``error`` broke and start a fresh one; say how its worker ended."""
-        self.replacements += 1
-        if self._kind != "process":
-            return ""  # only a process pool breaks; Dask restarts a dead worker itself
-        how = self._closeBroken(error)
-        self._open()
-        return how
 
 
 @dataclass(frozen=True, slots=True)
@@ -1718,7 +1613,6 @@ class Exercise4Config:
     workers: int = 2
 
     def __post_init__(self) -> None:
-        requireRange("records", self.records, 1, 10_000_000)
         requireRange("crashRate", self.crashRate, 0.0, 1.0)
         requireRange("glitchRate", self.glitchRate, 0.0, 1.0 - self.poisonRate)
 
@@ -1782,10 +1676,9 @@ def formatExercise4(result: Exercise4Result) -> str:
     counts, after = (" + ".join(f"{n(s):,} {s}" for s in STATUSES) for n in (report.count, result.finalCount))
     crashed, again = len(report.crashedBatches), report.ended("crashed again")
     sent = crashed + len(report.killerBatches) + len(report.lostBatches)
-    outcomes = " + ".join(
-        f"{n} {outcome}" for outcome, n in zip(get_args(RecoveryOutcome), report.recovery, strict=True)
-    )
+    outcomes = " + ".join(f"{n} {end}" for end, n in zip(get_args(RecoveryOutcome), report.recovery, strict=True))
     deaths = f" ({'; '.join(report.deaths)})" if report.deaths else ""
+    killed, ways = len(report.killerBatches), f"{len(report.lostBatches)} lost to a kill from outside"
     lines = [
         f"{run}; {faults}",
         "",
@@ -1794,10 +1687,7 @@ def formatExercise4(result: Exercise4Result) -> str:
         f"Records: {report.total:,} = {counts} + {len(report.deadLetters):,} dead letters;",
         f"  after the replay {report.total:,} = {after} + {len(replay.stillDead):,} still dead.",
         f"Worker crashes: {report.crashes} = {crashed} in the main run + {again} again on the recovery pool.",
-        (
-            f"Crashed batches: {sent} = {crashed} worker crashes + {len(report.killerBatches)} killed their worker + "
-            f"{len(report.lostBatches)} lost to a kill from outside;"
-        ),
+        f"Crashed batches: {sent} = {crashed} worker crashes + {killed} killed their worker + {ways};",
         f"  {sent} = {outcomes}.",
         textwrap.fill(f"Dead workers: {len(report.deaths)}{deaths}.", REPORT_WIDTH, subsequent_indent="  "),
     ]
@@ -1810,6 +1700,83 @@ def exercise4(options: RunOptions, log: Log) -> Exercise4Result:
     result = runExercise4(config, options, log=log)
     log(formatExercise4(result))
     return result
+
+
+# ============================================================================
+# Beyond the spec - a supervised pool (exercise 4's; a candidate for shared.py)
+# ============================================================================
+# A dead worker breaks a ProcessPoolExecutor for good: every future it held, and every later submit,
+# fails with BrokenProcessPool. SupervisedPool replaces it and says how the worker ended: SIGKILL or
+# SIGTERM from outside (the OOM killer, kill -9, a stop); an exit code or a fault signal by itself.
+
+KILLED_FROM_OUTSIDE: Final = frozenset({"SIGKILL", "SIGTERM"})
+ExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
+
+
+@final
+class SupervisedPool:
+    """A pool that is replaced when one of its workers dies; one killed while it starts is started again."""
+
+    def __init__(
+        self, kind: ExecutorKind, workers: int, startMethod: StartMethod | None = None, *, log: Log = silent
+    ) -> None:
+        self._kind, self._workers, self._startMethod, self._log = kind, workers, startMethod, log
+        self._scope: contextlib.AbstractContextManager[TaskExecutor] | None = None
+        self._executor: TaskExecutor | None = None
+        self.replacements = 0
+        self.startBreaks: list[str] = []  # how each worker that died while its pool started ended
+
+    def __enter__(self) -> SupervisedPool:
+        self._open()
+        return self
+
+    def __exit__(self, *exc: *ExcInfo) -> None:
+        scope, self._scope, self._executor = self._scope, None, None
+        if scope is not None:
+            scope.__exit__(*exc)
+
+    @property
+    def executor(self) -> TaskExecutor:
+        """The current pool."""
+        if self._executor is None:
+            raise RuntimeError("the pool is not open")
+        return self._executor
+
+    def _open(self, tries: int = 3) -> None:
+        for _ in range(tries):
+            self._scope = executorScope(self._kind, self._workers, self._startMethod)
+            self._executor = self._scope.__enter__()
+            try:
+                if self._kind == "process":
+                    warmUp(self._executor, self._workers, preload=(__name__,))
+            except BrokenExecutor as caught:  # a worker (or a forkserver) killed: no work was lost yet
+                broken = caught
+            except BaseException as error:
+                self.__exit__(type(error), error, error.__traceback__)
+                raise
+            else:
+                return
+            # Outside the except clause: a Ctrl-C meanwhile must not carry the dead worker as its context.
+            self.startBreaks.append(self._closeBroken(broken))
+            self._log(f"[pool] a worker died while its pool started ({self.startBreaks[-1]}): starting again")
+        raise WorkerLostError(f"while a pool started, {tries} times", how=self.startBreaks[-1])
+
+    def _closeBroken(self, error: BaseException) -> str:
+        """Close a broken pool; how its worker ended, as ``executorScope`` found it ("SIGKILL", "exit code 70")."""
+        try:
+            self.__exit__(type(error), error, error.__traceback__)
+        except WorkerLostError as lost:
+            return lost.how
+        return "how is unknown"
+
+    def replace(self, error: BaseException) -> str:
+        """Close the pool ``error`` broke and start a fresh one; say how its worker ended."""
+        self.replacements += 1
+        if self._kind != "process":
+            return ""  # only a process pool breaks; Dask restarts a dead worker itself
+        how = self._closeBroken(error)
+        self._open()
+        return how
 
 
 # ============================================================================
