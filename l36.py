@@ -100,9 +100,8 @@ class AsyncSensorSource:
     def __init__(self, sensorId: int, *, intervalSec: float, seed: int) -> None:
         requireRange("intervalSec", intervalSec, 0.0, 60.0)
         self.sensorId, self.name, self._intervalSec = sensorId, f"sensor-{sensorId}", intervalSec
-        self._rng = makeRng(seed, LECTURE, 1, sensorId)
+        self._rng, self._seq = makeRng(seed, LECTURE, 1, sensorId), 0
         self._base = self._rng.uniform(40.0, 60.0)
-        self._seq = 0
 
     async def read(self) -> SensorReading:
         """The next reading, after the sensor's interval."""
@@ -124,9 +123,8 @@ class AsyncIngestionLayer:
 
     def __init__(self, sources: Sequence[AsyncSensorSource], *, maxsize: int = 50, log: Log = silent) -> None:
         requireRange("maxsize", maxsize, 1, 1_000_000)
-        self.sources = list(sources)
+        self.sources, self._log = list(sources), log
         self.queue: asyncio.Queue[SensorReading | None] = asyncio.Queue(maxsize=maxsize)
-        self._log = log
         self._ingested = {source.name: 0 for source in self.sources}
         self._lastAt = dict.fromkeys(self._ingested, 0.0)
         self._failures: list[SourceFailure] = []
@@ -294,9 +292,8 @@ class ResultsSink:
     def __init__(self, *, summaryEvery: int = 100, retain: int | None = None, log: Log = silent) -> None:
         requireRange("summaryEvery", summaryEvery, 1)
         self._results: list[ComputedReading] | deque[ComputedReading] = [] if retain is None else deque(maxlen=retain)
-        self._summaryEvery, self._log = summaryEvery, log
+        self._summaryEvery, self._log, self._normalizedSum = summaryEvery, log, 0.0
         self.received = self.anomalies = self.summaries = 0  # running totals, whatever is retained
-        self._normalizedSum = 0.0
 
     def receive_batch(self, results: Sequence[ComputedReading]) -> None:
         """Append a batch's results; print a summary each time the total passes a multiple of 100."""
@@ -614,8 +611,7 @@ class AdaptiveBatchProcessor:
         self._completed += 1
         if self._completed % self.evaluateEvery == 0:
             recommended = self.monitor.recommended_batch_size()
-            self._batchSize = self.clamp(recommended)
-            self._position = 0
+            self._batchSize, self._position = self.clamp(recommended), 0
             self._changes.append(SizeChange(self._completed, atMs, recordsDone, recommended, self._batchSize))
 
     def process(
@@ -809,11 +805,6 @@ class WorkloadRuns:
     literal: BatchRun
     exploring: BatchRun
 
-    @property
-    def runs(self) -> tuple[BatchRun, BatchRun]:
-        """The spec's run, then the exploring one."""
-        return (self.literal, self.exploring)
-
 
 @dataclass(frozen=True, slots=True)
 class Exercise2Result:
@@ -878,12 +869,16 @@ def formatExercise2(result: Exercise2Result) -> str:
     config = result.config
     lines = [""]
     for workload in result.workloads:
-        lines += [f"{workload.name}:", *(line for run in workload.runs for line in sizeHistory(run)), ""]
+        lines += [
+            f"{workload.name}:",
+            *(line for run in (workload.literal, workload.exploring) for line in sizeHistory(run)),
+            "",
+        ]
     rows = [
         (w.name, run.label, run.finalSize, "-" if run.finalRecommended is None else run.finalRecommended)  # noqa: RUF005 - cells on two lines
         + (len(run.batches), f"{run.seconds * 1e3:.1f}", f"{run.throughput:,.0f}")
         for w in result.workloads
-        for run in w.runs
+        for run in (w.literal, w.exploring)
     ]
     headers = ("compute function", "processor", "final size", "recommended", "batches", "ms", "records/s")
     title = f"{config.records:,} records each, {config.workers} {result.executor} workers:"
@@ -984,8 +979,7 @@ class PriorityPoolProcessor:
         batchTimeoutSec: float = 30.0,
     ) -> None:
         requireRange("maxInFlight", maxInFlight, 1, 10_000)
-        self._queue, self._executor = queue, executor
-        self._batchSize, self._maxInFlight = batchSize, maxInFlight
+        self._queue, self._executor, self._batchSize, self._maxInFlight = queue, executor, batchSize, maxInFlight
         self._pollSec, self._batchTimeoutSec = pollSec, batchTimeoutSec
         self.criticalProcessed = self.normalProcessed = 0
         self.criticalLatencyMs: list[float] = []
@@ -1272,9 +1266,7 @@ class FaultTolerantBatchProcessor:
         requireRange("batchSize", batchSize, 1, 1_000_000)
         self.seed, self.crashRate, self.batchSize, self.timeoutSec = seed, crashRate, batchSize, BATCH_TIMEOUT_SEC
         self.computeFn = computeFn if computeFn is not None else faultTolerantCompute
-        self.pool = (executor, workers, startMethod)
-        self.deadLetterLog = DeadLetterLog()
-        self._log = log
+        self.pool, self.deadLetterLog, self._log = (executor, workers, startMethod), DeadLetterLog(), log
 
     def process(self, records: Sequence[FaultRecord]) -> ProcessingReport:
         """Process every record; return the outcome of each and how the pools fared."""

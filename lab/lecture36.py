@@ -327,7 +327,7 @@ def study1(options: RunOptions, result: Exercise1Result, log: Log) -> tuple[Clai
 def judge2(result: Exercise2Result) -> tuple[Claim, ...]:
     """The claims both processors' runs decide: start, cadence, clamp, same results, convergence."""
     config = result.config
-    runs = [run for w in result.workloads for run in w.runs]
+    runs = [run for w in result.workloads for run in (w.literal, w.exploring)]
     planned = [batch.planned for run in runs for batch in run.batches]
     changes = [change for run in runs for change in run.changes]
     chosen = f"{min(c.newSize for c in changes)}..{max(c.newSize for c in changes)}" if changes else "none"
@@ -344,8 +344,8 @@ def judge2(result: Exercise2Result) -> tuple[Claim, ...]:
             "starts at 10, re-sizes after every 5 batches",
             measured=", ".join(
                 f"{w.name}: first batch {w.literal.batches[0].planned}, "
-                f"{'/'.join(str(len(run.changes)) for run in w.runs)} re-sizes for "
-                f"{'/'.join(str(len(run.batches)) for run in w.runs)} batches (spec/exploring)"
+                f"{'/'.join(str(len(run.changes)) for run in (w.literal, w.exploring))} re-sizes for "
+                f"{'/'.join(str(len(run.batches)) for run in (w.literal, w.exploring))} batches (spec/exploring)"
                 for w in result.workloads
             ),
             holds=everyFive and all(run.batches[0].planned == l36.BATCH_START for run in runs),
