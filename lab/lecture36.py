@@ -862,16 +862,9 @@ def fateIds(run: Exercise4Result, poison: bool) -> set[int]:
     }
 
 
-def faultClaims(runs: Sequence[Exercise4Result]) -> tuple[Claim, ...]:
-    """Exercise 4's claims over ``runs`` (the spec's run; in the study, the stress run)."""
+def computeFnClaims(runs: Sequence[Exercise4Result]) -> tuple[Claim, ...]:
+    """Requirements 1 and 2 over ``runs``: FAILED error records and poison pills, each where it belongs."""
     main = runs[0]
-    lettersOk = all(
-        bool(letter.failure.errorType and letter.failure.message)
-        and letter.failure.attempts >= 1
-        and letter.failure.failedAt > 0
-        for run in runs
-        for letter in run.report.deadLetters
-    )
     return (
         judge(
             LECTURE,
@@ -892,6 +885,20 @@ def faultClaims(runs: Sequence[Exercise4Result]) -> tuple[Claim, ...]:
             kind=ClaimKind.STRUCTURAL,
             reason="a non-finite value got through as OK or FAILED",
         ),
+    )
+
+
+def faultClaims(runs: Sequence[Exercise4Result]) -> tuple[Claim, ...]:
+    """Exercise 4's claims over ``runs`` (the spec's run; in the study, the stress run)."""
+    lettersOk = all(
+        bool(letter.failure.errorType and letter.failure.message)
+        and letter.failure.attempts >= 1
+        and letter.failure.failedAt > 0
+        for run in runs
+        for letter in run.report.deadLetters
+    )
+    return (
+        *computeFnClaims(runs),
         judge(
             LECTURE,
             4,
@@ -1516,7 +1523,16 @@ def benchFaultTolerance(options: BenchOptions, log: Log, *, config: Exercise4Con
         for label, value in median.items()
         if label != "inline map"
     )
-    faulted = reports["spec faults"][0]
+    notes = faultToleranceNotes(config, median, baseline, reference, reports["spec faults"][0])
+    return BenchReport(
+        "36.4", "fault-tolerant processing vs a plain pool map (ideal = the plain map)", rows, notes, judged=False
+    )
+
+
+def faultToleranceNotes(
+    config: Exercise4Config, median: dict[str, float], baseline: float, reference: float, faulted: ProcessingReport
+) -> tuple[str, ...]:
+    """Read benchFaultTolerance's medians: what the supervision costs, and what the spec's faults add."""
     recovered = sentToRecovery(faulted)
     extraPools = faulted.poolReplacements + (1 if recovered else 0)
     extraMs = (median["fault-tolerant, spec faults"] - median["fault-tolerant, no faults"]) * 1e3
@@ -1527,7 +1543,7 @@ def benchFaultTolerance(options: BenchOptions, log: Log, *, config: Exercise4Con
         if abs(noFaultsMs) < 0.1 * reference * 1e3
         else "what the per-record checks, the futures read one by one and the accounting cost."
     )
-    notes = (
+    return (
         (
             f"{config.records:,} records in batches of {config.batchSize}: computeFn costs "
             f"{baseline / config.records * 1e6:.1f} us per record inline, so every pooled row is mostly pool start-up."
@@ -1539,9 +1555,6 @@ def benchFaultTolerance(options: BenchOptions, log: Log, *, config: Exercise4Con
             f"replacements" + (", 1 recovery pool" if recovered else "") + f") and {recovered} batches re-run "
             "there one at a time: the price of the second chance."
         ),
-    )
-    return BenchReport(
-        "36.4", "fault-tolerant processing vs a plain pool map (ideal = the plain map)", rows, notes, judged=False
     )
 
 
