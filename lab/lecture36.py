@@ -18,6 +18,7 @@ import pickle
 import re
 import signal
 import statistics
+import textwrap
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator, Sequence
@@ -67,6 +68,7 @@ from lab.bench import Benchmark, BenchOptions, BenchReport, BenchRow, interleave
 from lab.claims import Claim, ClaimKind, Origin, Verdict, judge
 from lab.registry import ExerciseLab, LectureLab
 from shared import (
+    REPORT_WIDTH,
     ConfigError,
     InlineExecutor,
     LinearFit,
@@ -1162,6 +1164,13 @@ def killClaim(result: Exercise4Result, killed: Exercise4Result | None) -> Claim:
 # ============================================================================
 
 PER_RECORDS: Final = 10_000
+
+
+def fitted(notes: Sequence[str]) -> tuple[str, ...]:
+    """A benchmark's notes wrapped to the report's 100 columns (a note's later lines indented)."""
+    return tuple(textwrap.fill(note, REPORT_WIDTH, subsequent_indent="  ") for note in notes)
+
+
 FAST_BATCH: Final = 200
 
 
@@ -1305,7 +1314,7 @@ def benchPipeline(
         for setup in setups
     )
     notes = pipelineNotes(config, costs, perRecord, median, arrival, rate, cores)
-    return BenchReport("36.1", "pipeline throughput vs its bound", tuple(rows), notes)
+    return BenchReport("36.1", "pipeline throughput vs its bound", tuple(rows), fitted(notes))
 
 
 def pipelineNotes(
@@ -1425,7 +1434,7 @@ def benchAdaptive(
             f"{result.heavy.bestStatic.size} (heavy), where the lecture expects heavy smaller."
         )
     notes.append(f"Baseline: static {l36.BATCH_START} (the adaptive start); ideal: the best static size (a reference).")
-    return BenchReport("36.2", "adaptive batch size vs static sizes", tuple(rows), tuple(notes), judged=False)
+    return BenchReport("36.2", "adaptive batch size vs static sizes", tuple(rows), fitted(notes), judged=False)
 
 
 def sweepFit(workload: WorkloadResult) -> LinearFit | None:
@@ -1525,7 +1534,11 @@ def benchFaultTolerance(options: BenchOptions, log: Log, *, config: Exercise4Con
     )
     notes = faultToleranceNotes(config, median, baseline, reference, reports["spec faults"][0])
     return BenchReport(
-        "36.4", "fault-tolerant processing vs a plain pool map (ideal = the plain map)", rows, notes, judged=False
+        "36.4",
+        "fault-tolerant processing vs a plain pool map (ideal = the plain map)",
+        rows,
+        fitted(notes),
+        judged=False,
     )
 
 

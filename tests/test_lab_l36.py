@@ -365,6 +365,7 @@ def checkRows(report: BenchReport, labels: list[str]) -> None:
     assert all(row.medianSeconds > 0 and row.baselineSeconds > 0 and row.idealSeconds > 0 for row in report.rows)
     assert all(row.repeats >= 1 for row in report.rows)
     assert report.notes
+    assert all(len(line) <= 100 for note in report.notes for line in note.splitlines())
 
 
 def test_benchPipeline_rows_and_bounds() -> None:
@@ -422,7 +423,7 @@ def test_benchFaultTolerance_prices_the_faults_in_pool_start_ups() -> None:
     assert crashed > 0
     assert any(
         note.startswith(f"Spec faults ({crashed} crashed batch")
-        and "1 extra pool start-up (0 replacements, 1 recovery" in note
+        and "1 extra pool start-up (0 replacements, 1 recovery" in " ".join(note.split())
         for note in report.notes
     )
 
