@@ -821,9 +821,8 @@ class Exercise2Result:
         return (self.light, self.heavy)
 
 
-COMPUTE_FUNCTIONS: Final[tuple[tuple[str, ComputeFn], ...]] = (
-    ("computeLightBatch", computeLightBatch),
-    ("computeHeavyBatch", computeHeavyBatch),
+COMPUTE_FUNCTIONS: Final[tuple[tuple[str, ComputeFn], ...]] = tuple(
+    (f.__name__, f) for f in (computeLightBatch, computeHeavyBatch)
 )
 
 
@@ -1073,7 +1072,6 @@ class Exercise3Config:
     workers: int = 2  # also the batches in flight: one per worker
     pollSec: float = 0.05
     batchTimeoutSec: float = 30.0
-    splitSources: bool = False  # beyond the spec: one source per class (the lab's overload study)
 
     def __post_init__(self) -> None:
         requireRange("criticalFraction", self.criticalFraction, 0.0, 1.0)
@@ -1122,35 +1120,27 @@ async def runPriorityPipeline(
         pollSec=config.pollSec,
         batchTimeoutSec=config.batchTimeoutSec,
     )
-    fractions = (1.0, 0.0) if config.splitSources else (config.criticalFraction,)
     sourceDone = asyncio.Event()
     produced: Counter[Priority] = Counter()
-    seqs = itertools.count()
-    running = len(fractions)
 
-    async def source(criticalFraction: float) -> None:
-        nonlocal running
-        keys = (criticalFraction, "split") if config.splitSources else (criticalFraction,)
-        rng = makeRng(seed, LECTURE, 3, *keys)
-        deadline = time.perf_counter() + config.durationSec
+    async def source() -> None:
+        rng, deadline = makeRng(seed, LECTURE, 3, config.criticalFraction), time.perf_counter() + config.durationSec
         try:
-            while time.perf_counter() < deadline:
+            for seq in itertools.count():
+                if time.perf_counter() >= deadline:
+                    break
                 if config.intervalSec > 0:
                     await asyncio.sleep(config.intervalSec)
-                seq = next(seqs)
-                record = SensorReading(seq % 5, seq, priorityValue(rng, criticalFraction), time.perf_counter())
+                record = SensorReading(seq % 5, seq, priorityValue(rng, config.criticalFraction), time.perf_counter())
                 async with asyncio.timeout(config.batchTimeoutSec):
                     await queue.put(record, classify(record))
                 produced[classify(record)] += 1
         finally:
-            running -= 1
-            if running == 0:
-                sourceDone.set()
+            sourceDone.set()
 
     watch = Stopwatch().start()
     async with asyncio.TaskGroup() as group:
-        for fraction in fractions:
-            group.create_task(source(fraction))
+        group.create_task(source())
         group.create_task(processor.run(sourceDone))
     return PriorityRun(
         elapsedSec=watch.stop(),
@@ -1707,7 +1697,8 @@ ExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackType 
 
 @final
 class SupervisedPool:
-    """A pool that is replaced when one of its workers dies; one killed while it starts is started again."""
+    """A pool replaced when one of its workers dies (the fresh one starts when next needed); one whose worker
+    dies while it starts is started again."""
 
     def __init__(
         self, kind: ExecutorKind, workers: int, startMethod: StartMethod | None = None, *, log: Log = silent
@@ -1715,26 +1706,31 @@ class SupervisedPool:
         self._kind, self._workers, self._startMethod, self._log = kind, workers, startMethod, log
         self._scope: contextlib.AbstractContextManager[TaskExecutor] | None = None
         self._executor: TaskExecutor | None = None
-        self.replacements = 0
+        self._open, self.replacements = False, 0
         self.startBreaks: list[str] = []  # how each worker that died while its pool started ended
 
     def __enter__(self) -> SupervisedPool:
-        self._open()
+        self._start()
+        self._open = True
         return self
 
     def __exit__(self, *exc: *ExcInfo) -> None:
+        self._open = False
+        self._close(*exc)
+
+    def _close(self, *exc: *ExcInfo) -> None:
         scope, self._scope, self._executor = self._scope, None, None
         if scope is not None:
             scope.__exit__(*exc)
 
     @property
     def executor(self) -> TaskExecutor:
-        """The current pool."""
-        if self._executor is None:
+        """The current pool; after ``replace``, a fresh one, started now."""
+        if not self._open:
             raise RuntimeError("the pool is not open")
-        return self._executor
+        return self._executor if self._executor is not None else self._start()
 
-    def _open(self, tries: int = 3) -> None:
+    def _start(self, tries: int = 3) -> TaskExecutor:
         for _ in range(tries):
             self._scope = executorScope(self._kind, self._workers, self._startMethod)
             self._executor = self._scope.__enter__()
@@ -1744,10 +1740,10 @@ class SupervisedPool:
             except BrokenExecutor as caught:  # a worker (or a forkserver) killed: no work was lost yet
                 broken = caught
             except BaseException as error:
-                self.__exit__(type(error), error, error.__traceback__)
+                self._close(type(error), error, error.__traceback__)
                 raise
             else:
-                return
+                return self._executor
             # Outside the except clause: a Ctrl-C meanwhile must not carry the dead worker as its context.
             self.startBreaks.append(self._closeBroken(broken))
             self._log(f"[pool] a worker died while its pool started ({self.startBreaks[-1]}): starting again")
@@ -1756,19 +1752,16 @@ class SupervisedPool:
     def _closeBroken(self, error: BaseException) -> str:
         """Close a broken pool; how its worker ended, as ``executorScope`` found it ("SIGKILL", "exit code 70")."""
         try:
-            self.__exit__(type(error), error, error.__traceback__)
+            self._close(type(error), error, error.__traceback__)
         except WorkerLostError as lost:
             return lost.how
         return "how is unknown"
 
     def replace(self, error: BaseException) -> str:
-        """Close the pool ``error`` broke and start a fresh one; say how its worker ended."""
+        """Close the pool ``error`` broke (the next ``executor`` starts a fresh one); say how its worker ended."""
         self.replacements += 1
-        if self._kind != "process":
-            return ""  # only a process pool breaks; Dask restarts a dead worker itself
-        how = self._closeBroken(error)
-        self._open()
-        return how
+        # Only a process pool breaks; elsewhere the death was simulated, and Dask restarts a dead worker itself.
+        return self._closeBroken(error) if self._kind == "process" else ""
 
 
 # ============================================================================

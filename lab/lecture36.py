@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import math
 import multiprocessing
 import os
@@ -21,6 +22,7 @@ import statistics
 import textwrap
 import time
 import tracemalloc
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -46,6 +48,7 @@ from l36 import (
     FaultTolerantBatchProcessor,
     PipelineReport,
     Priority,
+    PriorityBatchQueue,
     PriorityRun,
     ProcessingReport,
     ResultEntry,
@@ -75,6 +78,7 @@ from shared import (
     Log,
     RunOptions,
     SensorReading,
+    Stopwatch,
     TaskExecutor,
     coefficientOfVariation,
     executorScope,
@@ -112,7 +116,7 @@ class FailingSensorSource(l36.AsyncSensorSource):
         return await super().read()
 
 
-FAULT_AFTER, FAULTY_SECONDS = 8, 1.0  # the faulty run: its last sensor stops responding after 8 readings
+FAULTY: Final = {False: (1.0, 8), True: (0.4, 3)}  # by quick: the faulty run's seconds, readings before its fault
 
 
 def isolationClaim(report: PipelineReport, label: str) -> Claim:
@@ -260,13 +264,14 @@ def runLoadStudy(config: Exercise1Config, options: RunOptions, log: Log) -> Load
         log(f"[load] sources without sleep, {shortSec:g} s and {longSec:g} s under tracemalloc ...")
         short = runMemoryLoad(config, pool, options.seed, shortSec)
         long = runMemoryLoad(config, pool, options.seed, longSec)
-        log(f"[faulty] the spec's rate for {FAULTY_SECONDS:g} s, the last sensor failing after {FAULT_AFTER} readings")
+        seconds, failAfter = FAULTY[options.quick]
+        log(f"[faulty] the spec's rate for {seconds:g} s, the last sensor failing after {failAfter} readings")
         sources = makeSources(config, options.seed, intervalSec=config.intervalSec)
         sources[-1] = FailingSensorSource(
-            sources[-1].sensorId, intervalSec=config.intervalSec, seed=options.seed, failAfter=FAULT_AFTER
+            sources[-1].sensorId, intervalSec=config.intervalSec, seed=options.seed, failAfter=failAfter
         )
         sink = ResultsSink(summaryEvery=config.summaryEvery)
-        faulty = asyncio.run(runPipeline(sources, pool, sink, replace(config, durationSec=FAULTY_SECONDS)))
+        faulty = asyncio.run(runPipeline(sources, pool, sink, replace(config, durationSec=seconds)))
     return LoadStudy(short, long, config.sensors / config.intervalSec, faulty)
 
 
@@ -317,7 +322,7 @@ def loadClaims(config: Exercise1Config, load: LoadStudy) -> tuple[Claim, ...]:
 def study1(options: RunOptions, result: Exercise1Result, log: Log) -> tuple[Claim, ...]:
     """``invoke verify``: the two load runs (one of their sources fails) and their claims."""
     study = runLoadStudy(result.config, options, log)
-    faulty = () if study.faulty is None else (isolationClaim(study.faulty, f"{FAULTY_SECONDS:g} s run"),)
+    faulty = () if study.faulty is None else (isolationClaim(study.faulty, f"{FAULTY[options.quick][0]:g} s run"),)
     return (*faulty, *loadClaims(result.config, study))
 
 
@@ -648,10 +653,52 @@ class WatchedRun:
         return self.whileProducing[1] / total if total else 0.0
 
 
-def runWatched(config: Exercise3Config, pool: TaskExecutor, seed: int, label: str) -> WatchedRun:
-    """One run of ``l36.runPriorityPipeline`` with the probe as its queue."""
+async def runSplitPipeline(
+    config: Exercise3Config, pool: TaskExecutor, seed: int, queue: PriorityBatchQueue
+) -> PriorityRun:
+    """``l36.runPriorityPipeline`` with a source per class (CRITICAL only, NORMAL only) in place of one mixed source."""
+    processor = l36.PriorityPoolProcessor(
+        queue, pool, batchSize=config.batchSize, maxInFlight=config.workers, pollSec=config.pollSec
+    )
+    produced: Counter[Priority] = Counter()
+    seqs, stopped, sourcesDone = itertools.count(), [0], asyncio.Event()
+
+    async def source(fraction: float) -> None:
+        rng, deadline = makeRng(seed, LECTURE, 3, fraction, "split"), time.perf_counter() + config.durationSec
+        try:
+            while time.perf_counter() < deadline:
+                if config.intervalSec > 0:
+                    await asyncio.sleep(config.intervalSec)
+                seq = next(seqs)
+                record = SensorReading(seq % 5, seq, l36.priorityValue(rng, fraction), time.perf_counter())
+                await queue.put(record, l36.classify(record))
+                produced[l36.classify(record)] += 1
+        finally:
+            stopped[0] += 1
+            if stopped[0] == 2:
+                sourcesDone.set()
+
+    watch = Stopwatch().start()
+    async with asyncio.TaskGroup() as group:
+        group.create_task(source(1.0))
+        group.create_task(source(0.0))
+        group.create_task(processor.run(sourcesDone))
+    latencies = (tuple(processor.criticalLatencyMs), tuple(processor.normalLatencyMs))
+    counts = (produced.total(), produced["CRITICAL"], processor.criticalProcessed, processor.normalProcessed)
+    return PriorityRun(watch.stop(), *counts, *latencies, tuple(sorted(processor.results, key=lambda r: r.seq)))
+
+
+def runWatched(
+    config: Exercise3Config, pool: TaskExecutor, seed: int, label: str, *, split: bool = False
+) -> WatchedRun:
+    """One run of ``l36.runPriorityPipeline`` (or, ``split``, fed a source per class) with the probe as its queue."""
     probe = DispatchProbe(maxsize=config.queueMaxsize)
-    run = asyncio.run(runPriorityPipeline(config, pool, seed=seed, queue=probe))
+    runner = (
+        runSplitPipeline(config, pool, seed, probe)
+        if split
+        else runPriorityPipeline(config, pool, seed=seed, queue=probe)
+    )
+    run = asyncio.run(runner)
     early = [priority for at, classes in probe.dispatches if at <= probe.lastPutAt for priority in classes]
     fifo = all(order == sorted(order) for order in probe.order.values())
     return WatchedRun(label, run, probe.violations, fifo, (early.count("CRITICAL"), early.count("NORMAL")))
@@ -734,7 +781,7 @@ def runPriorityStudy(config: Exercise3Config, options: RunOptions, log: Log) -> 
         return PriorityStudy(
             runWatched(config, pool, options.seed, "spec mix"),
             runWatched(overload, pool, options.seed, "overload, one source"),
-            runWatched(replace(overload, splitSources=True), pool, options.seed, "overload, a source per class"),
+            runWatched(overload, pool, options.seed, "overload, a source per class", split=True),
         )
 
 

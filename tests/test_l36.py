@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import sys
+import tempfile
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import BrokenExecutor
@@ -664,7 +665,12 @@ def test_a_recovery_worker_killed_from_outside_dead_letters_its_batch_and_the_re
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
 @pytest.mark.parametrize("startMethod", ["fork", "spawn"])
-def test_exercise4_survives_a_worker_killed_from_outside_and_counts_it(startMethod: str) -> None:
+def test_exercise4_survives_a_worker_killed_from_outside_and_counts_it(
+    startMethod: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A temporary folder of its own: what other runs on the machine leave in /tmp is not this run's.
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     run = inject(
         [sys.executable, "l36.py", "--ex", "4", "--start-method", startMethod], "sigkill-worker", 0.0, cwd=str(ROOT)
     )
