@@ -1391,7 +1391,7 @@ class FaultTolerantBatchProcessor:
         if recover is not None:
             recover.extend(jobs)
         self._deaths.append(f"{what}: {batchNames([job.batchId for job in jobs])} {then}")
-        self._log(f"[pool] a worker died, {self._deaths[-1]}; fresh pool")
+        self._log(textwrap.fill(f"[pool] a worker died: {self._deaths[-1]}", REPORT_WIDTH, subsequent_indent="  "))
 
     def _deadLetter(self, job: ComputeJob, error: BaseException, note: str = "") -> None:
         for record in job.records:

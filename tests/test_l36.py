@@ -617,14 +617,18 @@ def killedAt(
     batchId: int, stage: l36.Stage, records: tuple[l36.FaultRecord, ...], crashRate: float
 ) -> l36.ProcessingReport:
     """The records through a fork pool whose worker given ``batchId`` at ``stage`` is SIGKILLed."""
+    lines: list[str] = []
     processor = l36.FaultTolerantBatchProcessor(
         seed=7,
         crashRate=crashRate,
         computeFn=functools.partial(lab36.sigkillAt, batchId=batchId, stage=stage),
         batchSize=10,
         startMethod="fork",
+        log=lines.append,
     )
-    return processor.process(records)
+    report = processor.process(records)
+    assert max(len(line) for text in lines for line in text.splitlines()) <= 100
+    return report
 
 
 @pytest.mark.timeout(30)
@@ -671,16 +675,22 @@ def test_exercise4_survives_a_worker_killed_from_outside_and_counts_it(
     # A temporary folder of its own: what other runs on the machine leave in /tmp is not this run's.
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    run = inject(
-        [sys.executable, "l36.py", "--ex", "4", "--start-method", startMethod], "sigkill-worker", 0.0, cwd=str(ROOT)
-    )
-    assert (run.finishedFirst, run.note) == (False, "")
-    assert (run.status, run.traceback, run.stderr) == (0, False, "")
-    assert problems(run, "l36.py", recovers=lab36.reportCountsAddUp) == []
     # A worker killed while the pool is still starting it can be missed by the scope's bookkeeping, which
     # then names the survivors' SIGTERM (shared.executorScope); either way, it was killed from outside.
-    started = r"SIG(KILL|TERM) (\(from outside\) in the main run|while a pool started)"
-    assert re.search(rf"^Dead workers: 1 \({started}", run.stdout, re.MULTILINE)
+    counted = re.compile(
+        r"^Dead workers: 1 \(SIG(KILL|TERM) (\(from outside\) in the main run|while a pool started)", re.M
+    )
+    for _ in range(3):  # a kill that lands after the last pool closed is not a death of the run: try again
+        run = inject(
+            [sys.executable, "l36.py", "--ex", "4", "--start-method", startMethod], "sigkill-worker", 0.0, cwd=str(ROOT)
+        )
+        assert (run.finishedFirst, run.note) == (False, "")
+        assert (run.status, run.traceback, run.stderr) == (0, False, "")
+        assert problems(run, "l36.py", recovers=lab36.reportCountsAddUp) == []
+        assert max(len(line) for line in run.stdout.splitlines()) <= 100
+        if counted.search(run.stdout):
+            return
+    pytest.fail(f"no kill landed on a pool in 3 runs:\n{run.stdout[-800:]}")
 
 
 def test_deadLetterLog_replay_retries_each_entry_once() -> None:
