@@ -874,7 +874,7 @@ def formatExercise2(result: Exercise2Result) -> str:
             "",
         ]
     rows = [
-        (w.name, run.label, run.finalSize, "-" if run.finalRecommended is None else run.finalRecommended)  # noqa: RUF005 - cells on two lines
+        (w.name, run.label, run.finalSize, run.finalRecommended or "-")  # noqa: RUF005 - 7 cells, 2 lines
         + (len(run.batches), f"{run.seconds * 1e3:.1f}", f"{run.throughput:,.0f}")
         for w in result.workloads
         for run in (w.literal, w.exploring)
