@@ -116,7 +116,7 @@ class FailingSensorSource(l36.AsyncSensorSource):
         return await super().read()
 
 
-FAULTY: Final = {False: (1.0, 8), True: (0.4, 3)}  # by quick: the faulty run's seconds, readings before its fault
+FAULTY: Final = {False: (1.0, 8), True: (0.25, 2)}  # by quick: the faulty run's seconds, readings before its fault
 
 
 def isolationClaim(report: PipelineReport, label: str) -> Claim:
