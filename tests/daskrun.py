@@ -10,6 +10,7 @@ with the same seeded run on a process pool.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import sys
@@ -20,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import l29
 import l31
 import l36
+from lab import lecture36 as lab36
 from shared import daskSchedulerAddress, executorScope
 
 L29_CONFIG = l29.Exercise1Config(requests=4, valuesPerRequest=500, workers=1)
@@ -30,28 +32,36 @@ L36_SEED = 11
 
 
 def l36Records() -> tuple[l36.FaultRecord, ...]:
-    """Exercise 4's records with poison, glitches and one fatal record."""
-    return l36.makeFaultRecords(60, seed=L36_SEED, poisonRate=0.1, glitchRate=0.05, killers=1)
+    """Exercise 4's records with poison and glitches."""
+    return l36.makeFaultRecords(60, seed=L36_SEED, poisonRate=0.1, glitchRate=0.05)
+
+
+def l36Killers() -> frozenset[int]:
+    """The one fatal record among them (the lab injects it through computeFn)."""
+    return lab36.chooseKillers(60, L36_SEED, 1)
 
 
 def runLectures() -> dict[str, object]:
     """One exercise of each lecture with a CPU tier, on the configured scheduler."""
     ex29 = l29.runExercise1(L29_CONFIG, seed=L29_SEED, executor="dask")
     ex31 = l31.runExercise1(L31_CONFIG, seed=L31_SEED, executor="dask")
-    # No crashes: a recovery pool would connect a second client, for nothing this test checks.
-    # The fatal record raises WorkerDeathError on Dask instead of ending the worker.
+    # No crashes; the fatal record raises BrokenProcessPool on Dask instead of ending the worker,
+    # and its batch goes to the recovery pool (a second client) where it dies again.
+    killer = functools.partial(lab36.killerCompute, killers=l36Killers(), abrupt=False)
     processor = l36.FaultTolerantBatchProcessor(
-        seed=L36_SEED, crashRate=0.0, batchSize=10, pool=l36.PoolSpec("dask", 1)
+        seed=L36_SEED, crashRate=0.0, computeFn=killer, batchSize=10, executor="dask", workers=1
     )
     report = processor.process(l36Records())
+    replay = processor.deadLetterLog.replay(killer)
     outcomes: dict[int, str] = {l36.entryRecordId(e): e["status"] for e in report.results}
     outcomes.update({d.record.recordId: "DEAD" for d in report.deadLetters})
+    outcomes.update({l36.entryRecordId(e): e["status"] for e in replay.recovered})
     return {
         "l29": {"rows": [[r.requestId, r.riskScore, r.highRisk] for r in ex29.rows], "matches": ex29.matchesSequential},
         "l31": {"results": list(ex31.results), "matches": ex31.matchesSequential},
         "l36": {
             "outcomes": sorted(outcomes.items()),
-            "isolated": [[i.recordId, i.exitCode] for i in report.isolated],
+            "killerBatches": list(report.killerBatches),
             "attempts": [d.failure.attempts for d in report.deadLetters],
         },
     }

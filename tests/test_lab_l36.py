@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 
 import pytest
@@ -11,9 +13,9 @@ import l36
 from lab import lecture36 as lab36
 from lab.bench import BenchOptions, BenchReport
 from lab.claims import Claim, ClaimKind, Verdict, formatClaims
-from shared import RunOptions, silent
+from shared import RunOptions, SensorReading, silent
 
-SMALL1 = l36.Exercise1Config(workers=2, durationSec=0.25, faultAfter=3, intervalSec=0.02)
+SMALL1 = l36.Exercise1Config(workers=2, durationSec=0.25, intervalSec=0.02)
 SMALL3 = l36.Exercise3Config(durationSec=0.05, intervalSec=0.005, pollSec=0.01)
 INLINE_QUICK = RunOptions(seed=3, quick=True, executor="inline")
 
@@ -34,7 +36,7 @@ def verdictOf(claims: Sequence[Claim], words: str) -> Verdict:
 
 @pytest.fixture(scope="module")
 def inline1() -> l36.Exercise1Result:
-    return l36.runExercise1(SMALL1, seed=3, executor="inline")
+    return l36.runExercise1(SMALL1, RunOptions(seed=3, executor="inline"))
 
 
 def test_judge1_holds_on_a_run_and_fails_on_figures_that_break_it(inline1: l36.Exercise1Result) -> None:
@@ -74,6 +76,17 @@ def test_load_study_throttles_fast_sources_on_a_process_pool() -> None:
         assert run.report.ingestion.blockedPuts > 0
         assert run.peakBytes > 0
     assert structuralHold(lab36.loadClaims(SMALL1, study))
+    assert study.faulty is not None
+    assert [f.source for f in study.faulty.ingestion.failures] == ["sensor-4"]
+    assert lab36.isolationClaim(study.faulty, "faulty").verdict is Verdict.HOLDS
+    sources = study.faulty.ingestion.sources
+    stopped = replace(sources[0], lastAtSec=0.0)
+    ingestion = replace(study.faulty.ingestion, sources=(stopped, *sources[1:]))
+    halted = replace(study.faulty, ingestion=ingestion)
+    assert lab36.isolationClaim(halted, "faulty").verdict is Verdict.FAILS
+    rows = tuple(replace(row, failed=False) for row in sources)
+    healthy = replace(halted, ingestion=replace(ingestion, sources=rows, failures=()))
+    assert lab36.isolationClaim(healthy, "healthy").verdict is Verdict.NOT_MEASURED
 
 
 # ============================================================================
@@ -83,7 +96,7 @@ def test_load_study_throttles_fast_sources_on_a_process_pool() -> None:
 
 @pytest.fixture(scope="module")
 def inline2() -> l36.Exercise2Result:
-    return l36.runExercise2(l36.Exercise2Config(records=400), seed=2, executor="inline")
+    return l36.runExercise2(l36.Exercise2Config(records=400), RunOptions(seed=2, executor="inline"))
 
 
 def test_judge2_holds_and_fails_on_broken_figures(inline2: l36.Exercise2Result) -> None:
@@ -139,13 +152,12 @@ def test_sweep_claims_follow_the_figures(sweep: lab36.SweepResult) -> None:
 def test_shortfall_names_the_noise_only_when_the_passes_spread_as_much_as_the_gap(
     sweep: lab36.SweepResult,
 ) -> None:
-    config = sweep.config
     short = withTimes(sweep.light, {10: 1.0, 100: 0.5}, 0.6, 100)  # 83% of the best static size
     steady = replace(short, adaptiveSeconds=(0.6, 0.61, 0.62))
     noisy = replace(short, adaptiveSeconds=(0.5, 0.6, 0.7))
-    assert lab36.shortfall(steady, config).startswith("the climb from 10 and the probes cost")
-    assert "noise" not in lab36.shortfall(steady, config)
-    assert lab36.shortfall(noisy, config).endswith(
+    assert lab36.shortfall(steady).startswith("the climb from 10 and the probes cost")
+    assert "noise" not in lab36.shortfall(steady)
+    assert lab36.shortfall(noisy).endswith(
         "passes themselves spread 40%, as much as the 17% gap: noise of this machine"
     )
 
@@ -155,33 +167,76 @@ def test_shortfall_names_the_noise_only_when_the_passes_spread_as_much_as_the_ga
 # ============================================================================
 
 
-def latency(p95Ms: float) -> l36.LatencyStats:
-    return l36.LatencyStats(10, p95Ms / 2, p95Ms / 2, p95Ms, p95Ms)
+def latency(p95Ms: float) -> tuple[float, ...]:
+    return (p95Ms,) * 10
 
 
 def test_judge3_and_the_overload_claims_follow_the_figures() -> None:
-    result = l36.runExercise3(SMALL3, seed=5, executor="inline")
+    result = l36.runExercise3(SMALL3, RunOptions(seed=5, executor="inline"))
     assert structuralHold(lab36.judge3(result))
-    jumped = replace(result, main=replace(result.main, priorityViolations=1))
-    assert verdictOf(lab36.judge3(jumped), "always processed before NORMAL") is Verdict.FAILS
+    misclassified = replace(
+        result.main.results[0], priority="NORMAL" if result.main.results[0].priority == "CRITICAL" else "CRITICAL"
+    )
+    wrong = replace(result, main=replace(result.main, results=(misclassified, *result.main.results[1:])))
+    assert verdictOf(lab36.judge3(wrong), "CRITICAL = value > 85") is Verdict.FAILS
     leftOver = replace(result, main=replace(result.main, produced=result.main.produced + 1))
     assert verdictOf(lab36.judge3(leftOver), "every record produced is processed") is Verdict.FAILS
     mix = replace(result, main=replace(result.main, produced=100, producedCritical=21))
     assert verdictOf(lab36.judge3(mix), "80% NORMAL") is Verdict.HOLDS
     skewed = replace(result, main=replace(result.main, produced=100, producedCritical=40))
     assert verdictOf(lab36.judge3(skewed), "80% NORMAL") is Verdict.FAILS
-    study = lab36.runOverloadStudy(SMALL3, replace(INLINE_QUICK, seed=5), silent)
+    study = lab36.runPriorityStudy(SMALL3, replace(INLINE_QUICK, seed=5), silent)
+    assert study.spec.run.produced > 0
+    assert structuralHold(lab36.orderClaims(study.spec))
+    jumped = replace(study.spec, violations=1)
+    assert verdictOf(lab36.orderClaims(jumped), "always processed before NORMAL") is Verdict.FAILS
+    assert verdictOf(lab36.orderClaims(replace(study.spec, fifo=False)), "FIFO") is Verdict.FAILS
     assert structuralHold(lab36.overloadClaims(study))
     starved = replace(
         study,
-        coupled=replace(study.coupled, critical=latency(2.0), normal=latency(9.0)),
-        split=replace(study.split, dispatchedWhileProducing=(99, 1)),
+        coupled=replace(
+            study.coupled,
+            run=replace(study.coupled.run, criticalLatencyMs=latency(2.0), normalLatencyMs=latency(9.0)),
+        ),
+        split=replace(study.split, whileProducing=(99, 1)),
     )
     assert verdictOf(lab36.overloadClaims(starved), "can starve NORMAL") is Verdict.HOLDS
-    fair = replace(starved, split=replace(starved.split, dispatchedWhileProducing=(50, 50)))
+    fair = replace(starved, split=replace(starved.split, whileProducing=(50, 50)))
     assert verdictOf(lab36.overloadClaims(fair), "can starve NORMAL") is Verdict.FAILS
-    lost = replace(study, split=replace(study.split, produced=study.split.produced + 1))
+    lost = replace(
+        study, split=replace(study.split, run=replace(study.split.run, produced=study.split.run.produced + 1))
+    )
     assert verdictOf(lab36.overloadClaims(lost), "under overload too") is Verdict.FAILS
+
+
+class NormalFirst(l36.PriorityBatchQueue):
+    """A queue that gets priority wrong: NORMAL records first."""
+
+    async def get_batch(self, batchSize: int, *, timeoutSec: float = 1.0) -> list[SensorReading]:  # noqa: ARG002 - the spec's signature
+        batch = [self.normalQueue.get_nowait() for _ in range(min(batchSize, self.normalQueue.qsize()))]
+        room = batchSize - len(batch)
+        return batch + [self.criticalQueue.get_nowait() for _ in range(min(room, self.criticalQueue.qsize()))]
+
+
+class WatchedNormalFirst(lab36.DispatchProbe, NormalFirst):
+    """The probe around the wrong queue."""
+
+
+@pytest.mark.parametrize(("queueClass", "violations"), [(lab36.DispatchProbe, 0), (WatchedNormalFirst, 2)])
+def test_the_probe_counts_batches_that_break_priority(queueClass: type[lab36.DispatchProbe], violations: int) -> None:
+    async def scenario() -> lab36.DispatchProbe:
+        probe = queueClass(maxsize=10)
+        for seq, value in enumerate([50.0, 90.0, 40.0, 5.0]):
+            record = SensorReading(0, seq, value, 0.0)
+            await probe.put(record, l36.classify(record))
+        await probe.get_batch(3)
+        await probe.get_batch(3)
+        return probe
+
+    probe = asyncio.run(scenario())
+    assert probe.violations == violations
+    assert probe.order == {"CRITICAL": [1, 3], "NORMAL": [0, 2]}
+    assert [len(classes) for _, classes in probe.dispatches] == [3, 1]
 
 
 # ============================================================================
@@ -191,12 +246,14 @@ def test_judge3_and_the_overload_claims_follow_the_figures() -> None:
 
 @pytest.fixture(scope="module")
 def inline4() -> l36.Exercise4Result:
-    return l36.runExercise4(l36.Exercise4Config(records=200, crashRate=0.3), seed=3, executor="inline")
+    # Seed 5: batches 2, 3 and 8 crash; 8 crashes again on the recovery pool, then comes back on the replay.
+    return l36.runExercise4(l36.Exercise4Config(records=200, crashRate=0.3), RunOptions(seed=5, executor="inline"))
 
 
 def test_judge4_holds_and_fails_on_figures_that_break_it(inline4: l36.Exercise4Result) -> None:
     assert structuralHold(lab36.judge4(inline4))
     report = inline4.report
+    assert (report.crashedBatches, report.recovery) == ((2, 3, 8), (2, 1, 0, 0))
     assert report.deadLetters
     assert lab36.addsUp(report)
     assert lab36.finalAddsUp(inline4)
@@ -212,16 +269,83 @@ def test_judge4_holds_and_fails_on_figures_that_break_it(inline4: l36.Exercise4R
     assert verdictOf(lab36.judge4(skipped), "replay(computeFn)") is Verdict.FAILS
 
 
-def test_the_stress_study_names_every_outcome_of_the_crashed_batches(inline4: l36.Exercise4Result) -> None:
-    [claim] = lab36.study4(INLINE_QUICK, inline4, silent)
-    assert claim.verdict is Verdict.HOLDS
+def test_the_studies_name_every_outcome_of_the_crashed_batches(inline4: l36.Exercise4Result) -> None:
+    options = replace(INLINE_QUICK, seed=5)
+    stressed, killers, killed = lab36.study4(options, inline4, silent)
+    assert stressed.verdict is Verdict.HOLDS
+    assert killers.verdict is Verdict.HOLDS
+    assert killed.verdict is Verdict.NOT_MEASURED  # an inline executor has no worker process to kill
     report = l36.runExercise4(
-        replace(inline4.config, crashRate=lab36.STRESS_CRASH_RATE), seed=3, executor="inline"
+        replace(inline4.config, crashRate=lab36.STRESS_CRASH_RATE), RunOptions(seed=5, executor="inline")
     ).report
-    assert claim.measured.startswith(
-        f"{len(report.crashedBatches)} crashed = {report.recoveredBatches} recovered + "
-        f"{report.deadLetteredBatches} crashed again + {report.recoveryDeaths} killed the recovery worker"
+    assert stressed.measured.startswith(
+        f"{lab36.sentToRecovery(report)} crashed = {report.ended('recovered')} recovered + "
+        f"{report.ended('crashed again')} crashed again + {report.ended('killed the recovery worker')} killed the "
+        "recovery worker"
     )
+
+
+def test_a_fatal_record_is_dead_lettered_and_stays_dead_after_the_replay(inline4: l36.Exercise4Result) -> None:
+    study = lab36.runWithKillers(inline4, replace(INLINE_QUICK, seed=5), silent, killers=2)
+    run, killers = study.run, study.killers
+    assert len(killers) == 2
+    assert set(run.report.killerBatches) <= {k // 20 for k in killers}
+    assert killers <= {letter.record.recordId for letter in run.replay.stillDead}
+    assert lab36.killerClaim(study).verdict is Verdict.HOLDS
+    revived = replace(run, replay=replace(run.replay, stillDead=()))
+    assert lab36.killerClaim(replace(study, run=revived)).verdict is Verdict.FAILS
+    fatal = l36.ComputeJob(0, "main", run.records[0:1], 5, 0.0)
+    with pytest.raises(BrokenProcessPool, match=r"^a simulated worker death \(exit code 70\)$"):
+        lab36.killerCompute(fatal, killers=frozenset({0}), abrupt=True)  # in this process: raises, never exits
+
+
+def withLost(run: l36.Exercise4Result, lost: tuple[int, ...]) -> l36.Exercise4Result:
+    """``run`` as if a kill from outside had cost batches ``lost``, all recovered."""
+    names = ", ".join(map(str, lost))
+    recovery = (run.report.recovery[0] + len(lost), *run.report.recovery[1:])
+    death = f"SIGKILL (from outside) in the main run: batches {names} re-run on the recovery pool"
+    return replace(run, report=replace(run.report, lostBatches=lost, recovery=recovery, deaths=(death,)))
+
+
+def test_reportCountsAddUp_checks_every_sum_of_the_printed_report(inline4: l36.Exercise4Result) -> None:
+    text = l36.formatExercise4(inline4)
+    assert lab36.reportCountsAddUp(text)
+    killed = withLost(inline4, (1, 2))
+    assert lab36.reportCountsAddUp(l36.formatExercise4(killed))
+    uncounted = replace(killed, report=replace(killed.report, deaths=()))
+    assert not lab36.reportCountsAddUp(l36.formatExercise4(uncounted))
+    recovery = (inline4.report.recovery[0] + 1, *inline4.report.recovery[1:])
+    unrecovered = replace(inline4, report=replace(inline4.report, recovery=recovery))
+    assert not lab36.reportCountsAddUp(l36.formatExercise4(unrecovered))
+    total = inline4.report.total
+    assert not lab36.reportCountsAddUp(text.replace(f"Records: {total:,} = ", f"Records: {total + 1:,} = "))
+    assert not lab36.reportCountsAddUp(text.replace(f"total records                  {total}", "total records  1"))
+    assert not lab36.reportCountsAddUp(text.replace(" again on the recovery pool.", "."))
+    assert not lab36.reportCountsAddUp("")
+
+
+def test_the_kill_claim_follows_the_figures(inline4: l36.Exercise4Result) -> None:
+    killed = withLost(inline4, (3,))
+    assert lab36.killClaim(inline4, killed).verdict is Verdict.HOLDS
+    uncounted = replace(killed, report=replace(killed.report, deaths=()))
+    assert lab36.killClaim(inline4, uncounted).verdict is Verdict.FAILS
+    dropped = replace(killed, report=replace(killed.report, results=killed.report.results[1:]))
+    assert lab36.killClaim(inline4, dropped).verdict is Verdict.FAILS
+    assert lab36.killClaim(inline4, None).verdict is Verdict.NOT_MEASURED
+
+
+@pytest.mark.timeout(30)
+def test_runKilled_survives_a_kill_in_the_main_run_and_on_the_recovery_pool(inline4: l36.Exercise4Result) -> None:
+    options = RunOptions(seed=5, quick=True, startMethod="fork")
+    main = lab36.runKilled(inline4, options, silent)
+    assert lab36.killClaim(inline4, main).verdict is Verdict.HOLDS
+    assert 5 in main.report.lostBatches  # the middle batch of 10
+    recovery = lab36.runKilled(inline4, options, silent, stage="recovery")
+    assert recovery.report.ended("broken from outside") == 1
+    assert recovery.report.deaths == ("SIGKILL (from outside) on the recovery pool: batch 2 dead-lettered",)
+    assert lab36.addsUp(recovery.report)
+    assert lab36.finalAddsUp(recovery)
+    assert lab36.reportCountsAddUp(l36.formatExercise4(recovery))
 
 
 def test_claims_tables_fit_100_columns(inline1: l36.Exercise1Result, inline4: l36.Exercise4Result) -> None:
@@ -241,10 +365,11 @@ def checkRows(report: BenchReport, labels: list[str]) -> None:
     assert all(row.medianSeconds > 0 and row.baselineSeconds > 0 and row.idealSeconds > 0 for row in report.rows)
     assert all(row.repeats >= 1 for row in report.rows)
     assert report.notes
+    assert all(len(line) <= 100 for note in report.notes for line in note.splitlines())
 
 
 def test_benchPipeline_rows_and_bounds() -> None:
-    config = replace(SMALL1, durationSec=0.05, faultySensor=None)
+    config = replace(SMALL1, durationSec=0.05)
     report = lab36.benchPipeline(TINY_BENCH, silent, config=config, seconds=0.03)
     checkRows(
         report,
@@ -289,11 +414,18 @@ def test_benchAdaptive_rows_per_static_size_plus_adaptive() -> None:
 
 
 def test_benchFaultTolerance_prices_the_faults_in_pool_start_ups() -> None:
-    report = lab36.benchFaultTolerance(TINY_BENCH, silent, config=l36.Exercise4Config(records=100))
+    config = l36.Exercise4Config(records=200, crashRate=0.3)
+    report = lab36.benchFaultTolerance(TINY_BENCH, silent, config=config)
     checkRows(report, ["plain pool map x2", "fault-tolerant, no faults", "fault-tolerant, spec faults"])
     assert not report.judged
     assert report.rows[0].efficiency == 1.0
-    assert any("extra pool start-ups (3 replacements" in note for note in report.notes)
+    crashed = sum(l36.crashDecision(TINY_BENCH.seed, batchId, "main", 0.3) for batchId in range(10))
+    assert crashed > 0
+    assert any(
+        note.startswith(f"Spec faults ({crashed} crashed batch")
+        and "1 extra pool start-up (0 replacements, 1 recovery" in " ".join(note.split())
+        for note in report.notes
+    )
 
 
 def test_benchmarks_are_registered() -> None:
