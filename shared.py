@@ -57,7 +57,7 @@ class ConfigError(ValueError):
 
 
 # ============================================================================
-# Records
+# Records and validation
 # ============================================================================
 
 
@@ -80,11 +80,6 @@ class FailureRecord:
     message: str
     attempts: int
     failedAt: float
-
-
-# ============================================================================
-# Validation
-# ============================================================================
 
 
 def requireRange(name: str, value: float, low: float, high: float = math.inf) -> None:
@@ -148,18 +143,12 @@ class InlineExecutor:
         self._closed = True
 
 
-class _DaskClientExecutor(Protocol):
-    def submit(self, fn: Callable[..., object], /, *args: object, **kwargs: object) -> Future[Any]: ...
-    def shutdown(self, wait: bool = True) -> None: ...
-
-
-class _DaskClient(Protocol):
-    def get_executor(self, **kwargs: object) -> _DaskClientExecutor: ...
-    def close(self) -> object: ...
-
-
 class _Closable(Protocol):
     def close(self) -> object: ...
+
+
+class _DaskClient(_Closable, Protocol):
+    def get_executor(self, **kwargs: object) -> Any: ...  # noqa: ANN401 - a Dask ClientExecutor, typed at its use
 
 
 class DaskExecutor:
@@ -425,13 +414,14 @@ def _stopAfter(error: BaseException, executor: TaskExecutor, children: set[Any],
     forkserver worker's status reads "exit code 255"). Then stop the workers, which no
     running task survives, and join the pool's threads, bounded: a thread's call cannot stop.
     """
-    lost = _lostWorker(error)
+    lost = _lostWorker(error) if isinstance(error, Exception) else None  # Ctrl-C stays Ctrl-C
     broken = executor if isinstance(executor, _SigintSafePool) and lost is not None else None
     executor.shutdown(wait=broken is not None, cancel_futures=True)
     stopChildren(exclude=children)
     deadline = time.monotonic() + 2.0
     for thread in set(threading.enumerate()) - threads:
-        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():  # not one still starting: it cannot be joined yet
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
     deaths = broken.deaths() if broken is not None else []
     if deaths:
         doing = lost.doing if isinstance(lost, WorkerLostError) else ""
@@ -472,9 +462,9 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
 
 
 def _killer(deaths: Sequence[str]) -> str:
-    """What ended the first worker: a signal of its own before the SIGTERM a broken pool sends
-    the others, before an exit code (255 is what a forkserver worker's lost status reads as)."""
-    return min(deaths, key=lambda how: (how.startswith("exit code"), how == "SIGTERM"))
+    """How the first worker ended: a signal, else its own exit code, before the SIGTERM a broken
+    pool sends the others, before 255 (a forkserver worker's status, read twice)."""
+    return min(deaths, key=lambda how: (how == "exit code 255", how == "SIGTERM", how.startswith("exit")))
 
 
 def _osThreadCount() -> int | None:
@@ -570,7 +560,7 @@ def warmUp(executor: TaskExecutor, workers: int, *, preload: Sequence[str] = (),
 
 
 # ============================================================================
-# Randomness
+# Randomness and measurement
 # ============================================================================
 
 
@@ -581,11 +571,6 @@ def makeRng(seed: int, *keys: object) -> Random:
     decisions from the run's seed and a record or batch id, never from global ``random``.
     """
     return Random(repr((seed, *keys)))
-
-
-# ============================================================================
-# Measurement
-# ============================================================================
 
 
 class Stopwatch:
@@ -686,7 +671,7 @@ def coefficientOfVariation(values: Sequence[float]) -> float:
 
 
 # ============================================================================
-# Queues: occupancy over time
+# Queues: occupancy over time, and reports
 # ============================================================================
 
 
@@ -729,10 +714,6 @@ def timeWeightedMean(trace: Sequence[tuple[float, int]], end: float) -> float:
     area = sum(value * (min(nextAt, end) - at) for (at, value), (nextAt, _) in itertools.pairwise([*trace, (end, 0)]))
     return area / (end - trace[0][0])
 
-
-# ============================================================================
-# Reports
-# ============================================================================
 
 Cell = str | int | float
 

@@ -32,7 +32,7 @@ from invoke.tasks import Task
 
 from lab.bench import BRIDGE, Benchmark, BenchOptions, BenchReport, formatBench
 from lab.claims import Verdict, formatClaims
-from lab.faults import FAULTS, RECOVERING, Fault, idleKill, inject, problems
+from lab.faults import FAULTS, Fault, idleKill, inject, problems, recoveryCheck
 from lab.registry import LECTURES, claimsFor, labFor
 from lab.verify import (
     VerifyRecord,
@@ -456,10 +456,11 @@ def faultRow(lecture: int, number: int, method: str, fault: Fault, after: float,
     script = f"l{lecture}.py"
     args = [PYTHON, script, "--ex", str(number), "--start-method", method, *(["--quick"] if quick else [])]
     run = inject(args, fault, after)
-    wrong = problems(run, script, RECOVERING.get((lecture, number)))
+    recovers = recoveryCheck(lecture, number)
+    wrong = problems(run, script, recovers)
     if run.finishedFirst or run.note:
         verdict = f"n/a: {run.note or 'ended before the fault'}" + (f"; {'; '.join(wrong)}" if wrong else "")
-    elif idleKill(run) and RECOVERING.get((lecture, number)) is None:
+    elif idleKill(run) and recovers is None:
         verdict = "; ".join(wrong) or "ok: the killed worker held no task"
     else:
         verdict = "; ".join(wrong) or "ok"

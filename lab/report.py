@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shared import bar
+from shared import REPORT_WIDTH, bar
 
 
 def binSteps(trace: Sequence[tuple[float, int]], duration: float, bins: int) -> list[tuple[float, int]]:
@@ -53,15 +53,17 @@ def occupancyPlot(
 
 
 def barChart(points: Sequence[tuple[str, float]], *, width: int = 40, unit: str = "", title: str = "") -> str:
-    """One labelled bar per point, scaled to the largest value."""
+    """One labelled bar per point, scaled to the largest value; the bars narrow to fit 100 columns."""
     if not points:
         return title
     top = max(value for _, value in points)
     labelWidth = max(len(label) for label, _ in points)
+    values = [f"{value:,.3g}{unit}" for _, value in points]
+    width = max(1, min(width, REPORT_WIDTH - labelWidth - 4 - max(map(len, values))))
     lines = [title] if title else []
     lines.extend(
-        f"{label.rjust(labelWidth)} | {bar(value, top, width).ljust(width)} {value:,.3g}{unit}"
-        for label, value in points
+        f"{label.rjust(labelWidth)} | {bar(value, top, width).ljust(width)} {text}"
+        for (label, value), text in zip(points, values, strict=True)
     )
     return "\n".join(lines)
 

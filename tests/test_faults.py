@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.faults import inject, problems, tempLeftovers
+from lab.faults import inject, problems, recoveryCheck, tempLeftovers
 from shared import ConfigError, StartMethod, TaskExecutor, WorkerLostError, executorScope, guardedMain
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -172,3 +172,10 @@ def test_a_pool_that_breaks_with_cancelled_futures_queued_still_ends_cleanly(sta
         breakWithCancelledQueued(pool, cancelled)
     assert raised.value.how == "SIGKILL"
     assert [future.cancelled() for future in cancelled] == [True, True]
+
+
+def test_only_an_exercise_about_recovery_has_a_counts_check() -> None:
+    check = recoveryCheck(36, 4)
+    assert check is not None
+    assert check.__name__ == "reportCountsAddUp"
+    assert [recoveryCheck(36, 1), recoveryCheck(29, 4)] == [None, None]
