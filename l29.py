@@ -1303,11 +1303,12 @@ class WatchedExecutor:
 
     def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
         """Submit to the inner executor; return a stand-in whose cancellation the task ignores."""
+        submittedAt = time.perf_counter()  # before the inner submit: a free worker may start the task at once
         real = self._inner.submit(fn, *args, **kwargs)
         standIn: Future[R] = Future()
         with self._lock:
             index = len(self._submitted)
-            self._submitted.append((tuple(args), time.perf_counter(), real))
+            self._submitted.append((tuple(args), submittedAt, real))
         real.add_done_callback(functools.partial(self._settle, index, standIn))
         return standIn
 
