@@ -1538,7 +1538,10 @@ async def handleWithRecovery(
     workers) go ``workers`` at a time, so none of them can miss its deadline in the pool's queue.
     A worker killed from outside stops the run in ``WorkerLostError`` naming the phase.
     """
-    drainLimit = config.slowMs / 1000 + config.deadlineSeconds
+    # By then every task has left its worker: first come first served, a round ends within its work per
+    # worker plus its longest task (slow tasks beyond the workers run in waves, long after their deadlines).
+    work = (config.slow * config.slowMs + config.succeeding * config.okMs) / 1000
+    drainLimit = config.deadlineSeconds + work / config.workers + config.slowMs / 1000
     with during("the first round", executor):
         reports, first, firstSeconds = await runRound(
             [(task.taskId, task.shouldFail, task.timeoutMs) for task in plan], executor, config
