@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import inspect
 import math
 import multiprocessing
 import re
+import selectors
 import signal
 import statistics
 import sys
@@ -21,7 +23,7 @@ from typing import Any, Final, ParamSpec, TypeVar, cast
 
 import daskrun
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import l29
@@ -693,45 +695,107 @@ def test_exercise4_process_pool_split(startMethod: StartMethod) -> None:
     assert result.retriesSucceeded == 4
 
 
-class LoopClockPool:
-    """Workers modelled on the event loop's clock, for ``riskyComputation`` only: the ValueError at once (the real
-    function's, raised before any sleep); else the spec's result ``timeoutMs`` later, by a timer, no thread."""
+class JumpingSelector(selectors.DefaultSelector):
+    """A selector that never sleeps: where the loop would wait ``timeout`` seconds, its clock jumps by that much."""
+
+    def __init__(self, loop: VirtualClockLoop) -> None:
+        super().__init__()
+        self._loop = loop
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout is None:
+            raise RuntimeError("nothing scheduled and nothing to wait for: the model would wait forever")
+        self._loop.now += timeout
+        return super().select(0)
+
+
+class VirtualClockLoop(asyncio.SelectorEventLoop):
+    """An event loop on a virtual clock: timers fire in their order at once, and no stall of this machine can
+    reorder a deadline and a result (trio's MockClock, looptime's idea)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        super().__init__(JumpingSelector(self))
+
+    def time(self) -> float:
+        return self.now
+
+
+class ModelPool:
+    """``workers`` workers that run ``riskyComputation`` in virtual time, first come first served: a failing
+    task raises its ValueError at once; any other holds its worker ``timeoutMs``, then gives the spec's result.
+    Like a process pool, it drops a task cancelled while it waits, and cannot stop a task it started."""
+
+    def __init__(self, workers: int) -> None:
+        self._free = workers
+        self._waiting: collections.deque[tuple[tuple[int, bool, float], Future[Any]]] = collections.deque()
 
     def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
         assert (getattr(fn, "__name__", ""), kwargs) == ("riskyComputation", {})
-        taskId, shouldFail, timeoutMs = cast(tuple[int, bool, float], args)
         future: Future[Any] = Future()
-        if shouldFail:
-            try:
-                l29.riskyComputation(taskId, shouldFail, timeoutMs)
-            except ValueError as error:
-                future.set_exception(error)
-        else:
-            asyncio.get_running_loop().call_later(timeoutMs / 1000, future.set_result, (taskId, SUM_OF_ROOTS))
+        self._waiting.append((cast(tuple[int, bool, float], args), future))
+        self._start()
         return future
+
+    def _start(self) -> None:
+        while self._free and self._waiting:
+            (taskId, shouldFail, timeoutMs), future = self._waiting.popleft()
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled while it waited for a worker: a pool drops it
+            if shouldFail:
+                try:
+                    l29.riskyComputation(taskId, shouldFail, timeoutMs)
+                except ValueError as error:
+                    future.set_exception(error)
+                continue
+            self._free -= 1
+            asyncio.get_running_loop().call_later(timeoutMs / 1000, self._finish, taskId, future)
+
+    def _finish(self, taskId: int, future: Future[Any]) -> None:
+        self._free += 1
+        future.set_result((taskId, SUM_OF_ROOTS))
+        self._start()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         pass
 
 
-@settings(max_examples=12, deadline=None)
-@given(failing=st.integers(0, 4), slow=st.integers(0, 4), succeeding=st.integers(0, 4), seed=st.integers(0, 2**16))
-def test_every_task_mix_is_accounted_for_and_every_failure_retried(
-    failing: int, slow: int, succeeding: int, seed: int
-) -> None:
-    assume(failing + slow + succeeding > 0)
-    config = l29.Exercise4Config(
-        failing=failing, slow=slow, succeeding=succeeding, deadlineSeconds=0.04, slowMs=50.0, okMs=0.0
+def configs4() -> st.SearchStrategy[l29.Exercise4Config]:
+    """Task mixes and pools the config accepts, at the spec's timings: a 500 ms deadline, 800 ms slow tasks."""
+
+    def build(failing: int, slow: int, succeeding: int, workers: int, okMs: float) -> l29.Exercise4Config | None:
+        try:
+            return l29.Exercise4Config(failing=failing, slow=slow, succeeding=succeeding, workers=workers, okMs=okMs)
+        except ConfigError:
+            return None
+
+    mixes = st.builds(
+        build,
+        st.integers(0, 6),
+        st.integers(0, 6),
+        st.integers(0, 6),
+        st.integers(1, 4),
+        st.sampled_from([0.0, 10.0, 50.0, 100.0]),
     )
+    return mixes.filter(lambda config: config is not None)  # type: ignore[return-value]
+
+
+@settings(max_examples=60, deadline=None)
+@given(config=configs4(), seed=st.integers(0, 2**32))
+def test_every_task_mix_the_config_accepts_splits_exactly_adds_up_and_recovers(
+    config: l29.Exercise4Config, seed: int
+) -> None:
     plan = l29.planTasks(config, seed)
-    run = asyncio.run(l29.handleWithRecovery(plan, LoopClockPool(), config))
+    with asyncio.Runner(loop_factory=VirtualClockLoop) as runner:
+        run = runner.run(l29.handleWithRecovery(plan, ModelPool(config.workers), config))
     result = l29.Exercise4Result(config, "thread", plan, run, 0.0)
     assert [report["taskId"] for report in run.reports] == list(range(config.tasks))
-    assert (result.successes, result.valueErrors, result.timeouts) == (succeeding, failing, slow)
+    assert (result.successes, result.valueErrors, result.timeouts) == (config.succeeding, config.failing, config.slow)
     assert result.successes + result.valueErrors + result.timeouts == config.tasks
     assert run.reports == specReports(plan, config)
     assertRecovered(result)
-    sumCheck = f"Sum check: {succeeding} + {failing} + {slow} = {config.tasks} of {config.tasks}: ok"
+    total = config.tasks
+    sumCheck = f"Sum check: {config.succeeding} + {config.failing} + {config.slow} = {total} of {total}: ok"
     assert sumCheck in l29.formatExercise4(result).splitlines()
 
 
