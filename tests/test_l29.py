@@ -378,13 +378,14 @@ def test_a_late_consumer_finds_the_queue_at_maxsize_never_above_and_misses_no_re
 
 def _pipeline(
     consumer: l29.ConsumerKind, maxsize: int, storeSeconds: float, config: l29.Exercise2Config
-) -> l29.QueueRun:
-    """One run on a thread pool, a store of ``storeSeconds`` injected after each transform."""
+) -> tuple[l29.QueueRun, int]:
+    """One run on a thread pool, a store of ``storeSeconds`` after each transform; the run and the peak in flight."""
 
-    async def run() -> l29.QueueRun:
+    async def run() -> tuple[l29.QueueRun, int]:
         with executorScope("thread", config.workers) as pool:
             slow = lab29.ProbeExecutor(pool, storeSeconds)
-            return await l29.runPipeline(config.queue(maxsize), slow, config, seed=5, consumer=consumer)
+            found = await l29.runPipeline(config.queue(maxsize), slow, config, seed=5, consumer=consumer)
+            return found, slow.peak
 
     return asyncio.run(run())
 
@@ -393,9 +394,11 @@ def test_bounded_consumer_throttles_the_producer_behind_a_slow_store() -> None:
     # 2 in flight, 30 ms each: ~67 records/s against a producer ~1,000/s; the spec's consumer never waits.
     config = replace(STREAM, totalRecords=12, workers=2, latencyLow=0.0, latencyHigh=0.002)
     expected = tuple(specTransform(record) for record in produced(5, 12)[0])
-    bounded = _pipeline("bounded", 2, 0.03, config)
-    literal = _pipeline("literal", 2, 0.03, config)
+    bounded, boundedPeak = _pipeline("bounded", 2, 0.03, config)
+    literal, literalPeak = _pipeline("literal", 2, 0.03, config)
     assert bounded.results == literal.results == expected
+    assert boundedPeak == 2  # maxInFlight = the workers: never a record more handed to the pool
+    assert literalPeak > 2  # the spec's consumer hands the pool its whole backlog
     assert bounded.fullPuts >= 3
     assert bounded.largestSize == 2  # full, never above
     assert bounded.producerBlockedSeconds > 0.03  # at least one store's wait for a free worker
@@ -416,8 +419,10 @@ def test_failed_consumer_stops_the_producer_with_a_clear_error(consumer: l29.Con
             finally:
                 pending.append(len(asyncio.all_tasks()) - 1)
 
-    with pytest.raises(l29.PipelineError) as caught:
+    with Stopwatch() as watch, pytest.raises(l29.PipelineError) as caught:
         asyncio.run(run())
+    # Stopped, not left to its own put deadline (waitSeconds): the producer was cancelled at the crash.
+    assert watch.elapsed < config.waitSeconds
     # 3 records taken, 2 waiting in the full queue, the 6th put suspended: the error says so.
     assert re.fullmatch(
         r"pipeline stopped after \d+ ms: consumer crashed after 3 records \(injected\); the producer had put "
@@ -821,20 +826,26 @@ def test_abandoned_work_is_released_before_the_loop_closes(caplog: pytest.LogCap
 
 
 def test_watched_executor_keeps_the_work_a_deadline_cancelled_and_drains_it() -> None:
-    async def scenario(pool: TaskExecutor) -> tuple[bool, float, float, tuple[l29.WatchedTask, ...]]:
+    Seen = tuple[l29.WatchedTask, ...]
+
+    async def scenario(pool: TaskExecutor) -> tuple[bool, float, Seen, int, Seen]:
         watched = l29.WatchedExecutor(pool)
         standIn = watched.submit(time.sleep, 0.1)
         cancelled = standIn.cancel()  # what wait_for does at its deadline
         drained = await watched.drain(5.0)
-        return cancelled, drained, (await asyncio.wrap_future(watched.submit(pow, 2, 10))), watched.statistics()
+        afterDrain = watched.statistics()
+        value = await asyncio.wrap_future(watched.submit(pow, 2, 10))
+        return cancelled, drained, afterDrain, value, watched.statistics()
 
     with executorScope("thread", 1) as pool:
-        cancelled, drained, value, tasks = asyncio.run(scenario(pool))
+        cancelled, drained, afterDrain, value, tasks = asyncio.run(scenario(pool))
     assert cancelled
-    assert 0.05 < drained < 5.0
+    # drain returned once the abandoned sleep had left the worker, long before its limit
+    assert [(task.args, task.finished) for task in afterDrain] == [((0.1,), True)]
+    assert drained < 5.0
     assert value == 1024
     assert [(task.args, task.finished) for task in tasks] == [((0.1,), True), ((2, 10), True)]
-    assert tasks[0].seconds >= 0.1
+    assert tasks[0].seconds == afterDrain[0].seconds >= 0.1
 
 
 def test_abandonedTimings_reads_the_timed_out_tasks_only() -> None:
