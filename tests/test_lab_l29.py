@@ -380,7 +380,10 @@ def test_study3_times_the_three_configurations_in_rounds() -> None:
     result = l29.runExercise3(TIERS, seed=1, executor="thread")
     claims = lab29.study3(RunOptions(quick=True, executor="thread"), result, silent)
     assert [claim.origin for claim in claims] == [Origin.LECTURE, Origin.FINDING]
-    assert all(claim.spread.endswith("x over 5") for claim in claims)
+    assert claims[0].statement == "async + thread pool + process pool should be fastest"
+    for claim in claims:  # paired ratios of 5 interleaved rounds
+        assert claim.kind is ClaimKind.TIMING
+        assert re.fullmatch(r"\d+\.\d\d-\d+\.\d\dx over 5", claim.spread), claim.spread
     assertFits(claims)
 
 
@@ -619,11 +622,16 @@ def test_benchExercise3_rows_hold_each_configuration_to_its_flow_bound() -> None
     assert sequential.medianSeconds >= sum(latencies)
     assert sequential.idealSeconds >= sum(latencies)
     assert min(tiered.medianSeconds, poolOnly.medianSeconds) >= max(latencies)
-    for row in report.rows[3:]:
-        assert row.label[:3] in {"(a)", "(b)"}
-        assert "fetches" in row.label
+    swept = report.rows[3:]
     below = [row.label[:3] for row in (tiered, poolOnly) if row.efficiency < EFFICIENCY_TARGET]
-    assert {row.label[:3] for row in report.rows[3:]} == set(below)
+    assert {row.label[:3] for row in swept} == set(below)
+    # A configuration below target is run again with fetches 2x (4-8 ms), then 4x (8-16 ms) only if still below.
+    for key in below:
+        rows = [row for row in swept if row.label[:3] == key]
+        onTarget = rows[0].efficiency >= EFFICIENCY_TARGET
+        assert [row.label for row in rows] == [f"{key} fetches 4-8 ms"] + (
+            [] if onTarget else [f"{key} fetches 8-16 ms"]
+        )
 
 
 def test_tierNotes_name_the_overheads_of_a_configuration_below_target() -> None:
