@@ -1303,11 +1303,12 @@ class WatchedExecutor:
 
     def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
         """Submit to the inner executor; return a stand-in whose cancellation the task ignores."""
+        submittedAt = time.perf_counter()  # before the inner submit: a free worker may start the task at once
         real = self._inner.submit(fn, *args, **kwargs)
         standIn: Future[R] = Future()
         with self._lock:
             index = len(self._submitted)
-            self._submitted.append((tuple(args), time.perf_counter(), real))
+            self._submitted.append((tuple(args), submittedAt, real))
         real.add_done_callback(functools.partial(self._settle, index, standIn))
         return standIn
 
@@ -1537,7 +1538,10 @@ async def handleWithRecovery(
     workers) go ``workers`` at a time, so none of them can miss its deadline in the pool's queue.
     A worker killed from outside stops the run in ``WorkerLostError`` naming the phase.
     """
-    drainLimit = config.slowMs / 1000 + config.deadlineSeconds
+    # By then every task has left its worker: first come first served, a round ends within its work per
+    # worker plus its longest task (slow tasks beyond the workers run in waves, long after their deadlines).
+    work = (config.slow * config.slowMs + config.succeeding * config.okMs) / 1000
+    drainLimit = config.deadlineSeconds + work / config.workers + config.slowMs / 1000
     with during("the first round", executor):
         reports, first, firstSeconds = await runRound(
             [(task.taskId, task.shouldFail, task.timeoutMs) for task in plan], executor, config

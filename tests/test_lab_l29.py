@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
+import re
+import statistics
 from dataclasses import replace
 from typing import Literal
 
@@ -22,6 +26,27 @@ SMALL = l29.Exercise1Config(requests=4, valuesPerRequest=500, workers=2)
 STREAM = l29.Exercise2Config(totalRecords=10, latencyLow=0.001, latencyHigh=0.003, waitSeconds=5.0)
 TIERS = l29.Exercise3Config(items=6, threads=4, workers=2, valuesPerItem=300, latencyLow=0.002, latencyHigh=0.004)
 RISKY = l29.Exercise4Config(deadlineSeconds=0.2, slowMs=260.0, okMs=20.0)
+
+
+def specResults(seed: int, totalRecords: int) -> tuple[tuple[int, float], ...]:
+    """Requirement 1 of exercise 2 on the records the spec's producer makes: log(sum(sqrt(abs(x))) + 1), 6 places."""
+    queue: l29.PipelineQueue[l29.StreamItem] = l29.PipelineQueue()
+    asyncio.run(l29.produceRecords(queue, totalRecords, seed=seed, latency=(0.0, 0.0), log=silent))
+    records = [item for item in (queue.get_nowait() for _ in range(queue.qsize())) if item is not None]
+    assert len({tuple(record["data"]) for record in records}) == totalRecords
+    return tuple(
+        (record["recordId"], round(math.log(sum(math.sqrt(abs(x)) for x in record["data"]) + 1), 6))
+        for record in records
+    )
+
+
+def crashMessage(taken: int, put: int, total: int) -> str:
+    """``PipelineError``'s message when the consumer crashed after ``taken`` records, the producer waiting on a full
+    queue after ``put``: the consumer's records plus the queue's 2."""
+    return (
+        rf"pipeline stopped after \d+ ms: consumer crashed after {taken} records \(injected\); the producer had put "
+        rf"{put} of {total} records and was waiting on a full queue; both sides are stopped"
+    )
 
 
 def verdicts(claims: tuple[Claim, ...]) -> list[Verdict]:
@@ -147,8 +172,14 @@ def test_exercise1_bound_uses_the_busiest_worker_where_it_is_below_the_cores() -
 def test_study1_measures_the_warm_pool_in_rounds() -> None:
     result = l29.runExercise1(SMALL, seed=2, executor="thread")
     claims = lab29.study1(RunOptions(quick=True, executor="thread"), result, silent)
-    assert len(claims) == 2
-    assert all(claim.kind is ClaimKind.TIMING and claim.spread.endswith("x over 5") for claim in claims)
+    literal, meant = claims
+    # One figure, the warm speedup over 5 paired rounds, judged under both readings of the lecture's bound.
+    assert (literal.kind, meant.kind) == (ClaimKind.TIMING, ClaimKind.TIMING)
+    assert re.fullmatch(r"\d+\.\d\d-\d+\.\d\dx over 5", literal.spread), literal.spread
+    assert meant.spread == literal.spread
+    assert "read as written: min(10/3, 1) = 1" in literal.statement
+    bound = l29.speedupBound(SMALL.requests, SMALL.workers, cpuCount())
+    assert f"min(cores={cpuCount()}, 4/ceil(4/2) = 2) = {bound:g}x" in meant.statement
     assertFits(claims)
 
 
@@ -268,7 +299,7 @@ def test_exercise2_structural_claims_hold_on_a_real_run() -> None:
 
 
 def test_study2_on_a_thread_pool_throttles_with_the_bounded_consumer_and_survives_the_crash() -> None:
-    expected = tuple(l29.transformRecord(l29.makeRecord(2, recordId)) for recordId in range(STREAM.totalRecords))
+    expected = specResults(2, STREAM.totalRecords)
     found = lab29.runStudy2(STREAM, expected, seed=2, storeMs=20.0, rounds=2, executor="thread")
     assert [len(round_) for round_ in found.rounds] == [7, 5]  # 5, 2, 20 spec; 2, 20 bounded; 2, 20 spec + store
     assert all(probed.run.results == expected for probed in found.runs)
@@ -277,8 +308,13 @@ def test_study2_on_a_thread_pool_throttles_with_the_bounded_consumer_and_survive
     assert literalSlow.maxInFlight > STREAM.workers  # the spec's consumer: the backlog waits in the executor
     assert literalSlow.run.fullPuts == 0
     assert len(found.repeats("bounded", 20, 20.0)) == 2
-    assert found.failure.pendingTasks == 0
-    assert "consumer crashed after" in found.failure.error
+    # The crash: 4 records taken (one per worker), 2 in the full queue, the producer suspended on its 7th put.
+    assert re.fullmatch(crashMessage(4, 6, 10), found.failure.error), found.failure.error
+    assert (found.failure.recordsPut, found.failure.producerWaitingAtFailure, found.failure.pendingTasks) == (
+        6,
+        True,
+        0,
+    )
     claims = lab29.judgeStudy2(found)
     assert all(claim.verdict is Verdict.HOLDS for claim in claims if claim.kind is ClaimKind.STRUCTURAL)
     assertFits(claims)
@@ -290,13 +326,17 @@ def test_study2_on_a_thread_pool_throttles_with_the_bounded_consumer_and_survive
 @pytest.mark.parametrize("startMethod", START_METHODS)
 def test_study2_on_a_process_pool_gives_the_same_results_and_a_clean_crash(startMethod: StartMethod) -> None:
     config = replace(STREAM, totalRecords=6, comparedMaxsizes=(2,), workers=2)
-    expected = tuple(l29.transformRecord(l29.makeRecord(4, recordId)) for recordId in range(6))
+    expected = specResults(4, 6)
     found = lab29.runStudy2(
         config, expected, seed=4, storeMs=5.0, rounds=1, executor="process", startMethod=startMethod
     )
     assert all(probed.run.results == expected for probed in found.runs)
-    assert found.failure.pendingTasks == 0
-    assert found.failure.error
+    assert re.fullmatch(crashMessage(2, 4, 6), found.failure.error), found.failure.error
+    assert (found.failure.recordsPut, found.failure.producerWaitingAtFailure, found.failure.pendingTasks) == (
+        4,
+        True,
+        0,
+    )
 
 
 # ============================================================================
@@ -340,7 +380,10 @@ def test_study3_times_the_three_configurations_in_rounds() -> None:
     result = l29.runExercise3(TIERS, seed=1, executor="thread")
     claims = lab29.study3(RunOptions(quick=True, executor="thread"), result, silent)
     assert [claim.origin for claim in claims] == [Origin.LECTURE, Origin.FINDING]
-    assert all(claim.spread.endswith("x over 5") for claim in claims)
+    assert claims[0].statement == "async + thread pool + process pool should be fastest"
+    for claim in claims:  # paired ratios of 5 interleaved rounds
+        assert claim.kind is ClaimKind.TIMING
+        assert re.fullmatch(r"\d+\.\d\d-\d+\.\d\dx over 5", claim.spread), claim.spread
     assertFits(claims)
 
 
@@ -452,7 +495,7 @@ def test_benchExercise1_rows_are_sequential_warm_cold_against_sequential_over_th
     bound = min(cpuCount(), 3 / 2)  # 3 requests on 2 workers: the busiest serves 2, so 1.5x at most
     assert l29.speedupBound(TINY.requests, TINY.workers, cpuCount()) == bound
     for row in report.rows:
-        assert row.medianSeconds > 0
+        assert row.medianSeconds == statistics.median(row.samples)
         assert row.baselineSeconds == sequential
         assert row.repeats == len(row.samples)
     assert [row.repeats for row in report.rows] == [2, 1, 1]  # the sequential loop ran beside each pool
@@ -470,10 +513,43 @@ def test_sweepExercise1_gives_a_warm_and_a_cold_row_per_size_and_reads_them() ->
         "warm pool, 2 workers, 400",
         "cold pool, 2 workers, 400",
     ]
-    assert all(row.medianSeconds > 0 and row.idealSeconds <= row.baselineSeconds for row in report.rows)
-    text = "\n".join(report.notes)
-    assert "The warm pool beats the sequential loop" in text
-    assert "85% of ideal (warm pool) is reached" in text
+    bound = l29.speedupBound(TINY.requests, TINY.workers, cpuCount())
+    for row in report.rows:
+        assert (row.repeats, row.medianSeconds) == (1, row.samples[0])
+        assert row.idealSeconds == row.baselineSeconds / bound
+    # The notes read the rows: the warm pool pays where its time is under the sequential loop's, and is on
+    # target where ideal / time >= 85%.
+    warm = report.rows[::2]
+    text = " ".join(" ".join(report.notes).split())
+    pays = where([100, 400], [row.medianSeconds < row.baselineSeconds for row in warm])
+    assert f"The warm pool beats the sequential loop {pays}." in text
+    onTarget = where([100, 400], [row.idealSeconds / row.medianSeconds >= EFFICIENCY_TARGET for row in warm])
+    assert f"85% of ideal (warm pool) is reached {onTarget}." in text
+
+
+def where(sizes: list[int], holds: list[bool]) -> str:
+    """The sweep notes' rule: from the size on which it holds to the end; else the sizes where it holds; else none."""
+    if holds[-1]:
+        first = len(holds) - 1
+        while first > 0 and holds[first - 1]:
+            first -= 1
+        return f"from {sizes[first]:,} values per request on (up to {sizes[-1]:,} tried)"
+    if any(holds):
+        listed = ", ".join(f"{size:,}" for size, ok in zip(sizes, holds, strict=True) if ok)
+        return f"at {listed} values per request only, not at the largest tried ({sizes[-1]:,})"
+    return f"at no size tried ({sizes[0]:,}-{sizes[-1]:,} values per request)"
+
+
+def test_where_reads_a_sweep_as_the_notes_do() -> None:
+    sizes = [1_000, 10_000, 100_000]
+    assert where(sizes, [False, True, True]) == "from 10,000 values per request on (up to 100,000 tried)"
+    assert where(sizes, [True, False, True]) == "from 100,000 values per request on (up to 100,000 tried)"
+    assert where(sizes, [True, True, True]) == "from 1,000 values per request on (up to 100,000 tried)"
+    assert (
+        where(sizes, [True, True, False])
+        == "at 1,000, 10,000 values per request only, not at the largest tried (100,000)"
+    )
+    assert where(sizes, [False] * 3) == "at no size tried (1,000-100,000 values per request)"
 
 
 def test_batch_timings_ceiling_floor_and_overheads() -> None:
@@ -539,12 +615,23 @@ def test_benchExercise3_rows_hold_each_configuration_to_its_flow_bound() -> None
     assert all(row.baselineSeconds == sequential.medianSeconds for row in (tiered, poolOnly, sequential))
     assert tiered.idealSeconds <= sequential.idealSeconds
     assert poolOnly.idealSeconds <= sequential.idealSeconds
-    assert all(row.medianSeconds > 0 for row in report.rows)
-    for row in report.rows[3:]:
-        assert row.label[:3] in {"(a)", "(b)"}
-        assert "fetches" in row.label
+    for row in report.rows:
+        assert (row.repeats, row.medianSeconds) == (1, row.samples[0])
+    # (c) sleeps through every drawn fetch in turn; (a) and (b) through the longest one at least.
+    latencies = [l29.legacyRecord(i, ONCE.seed, config.latencyLow, config.latencyHigh, 0)[0] for i in range(4)]
+    assert sequential.medianSeconds >= sum(latencies)
+    assert sequential.idealSeconds >= sum(latencies)
+    assert min(tiered.medianSeconds, poolOnly.medianSeconds) >= max(latencies)
+    swept = report.rows[3:]
     below = [row.label[:3] for row in (tiered, poolOnly) if row.efficiency < EFFICIENCY_TARGET]
-    assert {row.label[:3] for row in report.rows[3:]} == set(below)
+    assert {row.label[:3] for row in swept} == set(below)
+    # A configuration below target is run again with fetches 2x (4-8 ms), then 4x (8-16 ms) only if still below.
+    for key in below:
+        rows = [row for row in swept if row.label[:3] == key]
+        onTarget = rows[0].efficiency >= EFFICIENCY_TARGET
+        assert [row.label for row in rows] == [f"{key} fetches 4-8 ms"] + (
+            [] if onTarget else [f"{key} fetches 8-16 ms"]
+        )
 
 
 def test_tierNotes_name_the_overheads_of_a_configuration_below_target() -> None:
