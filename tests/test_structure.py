@@ -70,9 +70,12 @@ def test_lectures_and_shared_import_the_standard_library_and_shared_only(name: s
 
 
 def sections(lines: list[str]) -> list[tuple[int, int]]:
-    """(first, last) line numbers, 1-based, of each ``# Exercise N - title`` section."""
-    starts = [i + 1 for i, line in enumerate(lines) if re.match(r"# Exercise \d+ - ", line)]
-    ends = [i + 1 for i, line in enumerate(lines) if re.match(r"# (Exercise \d+ - |Registry)", line)]
+    """(first, last) line numbers, 1-based, of each ``# Exercise N - title`` section, to the next banner."""
+    titles = [
+        i + 1 for i in range(1, len(lines) - 1) if lines[i - 1].startswith("# ===") and lines[i + 1].startswith("# ===")
+    ]
+    starts = [n for n in titles if re.match(r"# Exercise \d+ - ", lines[n - 1])]
+    ends = [n - 1 for n in titles]  # the section ends at the next banner (its rule line)
     return [(start, min([end for end in ends if end > start] + [len(lines)]) - 1) for start in starts]
 
 
