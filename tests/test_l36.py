@@ -40,7 +40,8 @@ from shared import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-START_METHODS: list[StartMethod] = ["fork", "spawn", "forkserver"]
+# fork and spawn here (DESIGN.md); forkserver runs in test_shared, invoke matrix and invoke faults.
+START_METHODS: list[StartMethod] = ["fork", "spawn"]
 
 
 def structuralHold(claims: Sequence[Claim]) -> bool:
@@ -537,10 +538,9 @@ def test_every_record_ends_in_exactly_one_outcome(
         # Seed 18 under fork: two killers, two crashed batches, one recovered and one crashing
         # again on the recovery pool, so the replacement and recovery pools are both made.
         ("fork", 18, 0.2, 2, 2),
-        # One worker under spawn and forkserver: each of the pools starts a new interpreter
-        # (or a fork of the server) per worker, importing the lecture again.
+        # One worker under spawn: each of the pools starts a new interpreter per worker,
+        # importing the lecture again.
         ("spawn", 11, 0.1, 1, 1),
-        ("forkserver", 11, 0.1, 1, 1),
     ],
 )
 def test_a_real_worker_death_is_survived_and_reproducible(
@@ -790,10 +790,3 @@ def test_list_names_the_four_exercises(capsys: pytest.CaptureFixture[str]) -> No
     out = capsys.readouterr().out
     assert [e.number for e in l36.EXERCISES] == [1, 2, 3, 4]
     assert all(e.title in out for e in l36.EXERCISES)
-
-
-def test_every_exercise_quick_prints_lines_of_at_most_100_columns(capsys: pytest.CaptureFixture[str]) -> None:
-    assert l36.main(["--all", "--quick", "--executor", "inline"]) == 0
-    out = capsys.readouterr().out
-    assert all(f"Exercise {e.number}:" in out for e in l36.EXERCISES)
-    assert max(len(line) for line in out.splitlines()) <= 100
